@@ -1,0 +1,308 @@
+//! The environment (SPEC §6.1): parsed once, validated whole. A bad value is an
+//! error that names the variable, the value and what was expected; the library then
+//! reports it once and leaves the program as it would be without the library.
+//!
+//! Pure: the caller supplies the variables, so this is unit-tested without touching
+//! the process environment.
+
+use crate::model::switch::Mode;
+use std::fmt;
+use std::net::IpAddr;
+
+/// `WSD_LOG` levels, most quiet first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum LogLevel {
+    Off,
+    Error,
+    #[default]
+    Warn,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    const NAMES: [(&'static str, LogLevel); 5] = [
+        ("off", LogLevel::Off),
+        ("error", LogLevel::Error),
+        ("warn", LogLevel::Warn),
+        ("info", LogLevel::Info),
+        ("debug", LogLevel::Debug),
+    ];
+
+    pub fn parse(s: &str) -> Option<LogLevel> {
+        Self::NAMES.iter().find(|(n, _)| *n == s).map(|(_, l)| *l)
+    }
+}
+
+/// One CIDR of the SAN subnet table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    /// Parses `ADDR/PREFIX` or a bare `ADDR` (a host route).
+    pub fn parse(s: &str) -> Option<Subnet> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (s.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Subnet { addr, prefix })
+    }
+
+    /// Is `ip` inside? An IPv4-mapped IPv6 address counts as its IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(a)) => {
+                prefix_eq(&net.octets(), &a.octets(), self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(a)) => {
+                prefix_eq(&net.octets(), &a.octets(), self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn prefix_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
+    let full = usize::from(prefix / 8);
+    let rest = prefix % 8;
+    a[..full] == b[..full] && (rest == 0 || (a[full] ^ b[full]) >> (8 - rest) == 0)
+}
+
+impl fmt::Display for Subnet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// The default SAN subnet table: everything on loopback.
+pub const DEFAULT_SUBNETS: &str = "127.0.0.0/8,::1/128";
+/// The default segment name.
+pub const DEFAULT_SAN: &str = "default";
+
+/// The parsed environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub mode: Mode,
+    pub san: String,
+    pub subnets: Vec<Subnet>,
+    pub groups: bool,
+    pub log: LogLevel,
+    pub log_file: Option<String>,
+    pub fds: Vec<i32>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            mode: Mode::Switch,
+            san: DEFAULT_SAN.to_string(),
+            subnets: parse_subnets(DEFAULT_SUBNETS).unwrap_or_default(),
+            groups: true,
+            log: LogLevel::Warn,
+            log_file: None,
+            fds: Vec::new(),
+        }
+    }
+}
+
+/// A bad environment value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={:?}: expected {}", self.var, self.value, self.expected)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Is `name` usable as a segment name? It becomes part of a path under /dev/shm.
+pub fn valid_san_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A comma-separated list of CIDRs; empty means no subnet at all.
+pub fn parse_subnets(s: &str) -> Option<Vec<Subnet>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(Subnet::parse)
+        .collect()
+}
+
+fn parse_fds(s: &str) -> Option<Vec<i32>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<i32>().ok().filter(|fd| *fd >= 0))
+        .collect()
+}
+
+impl Config {
+    /// Builds the configuration from `get(NAME)`, the environment's value of NAME.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let bad = |var, value: &str, expected| ConfigError {
+            var,
+            value: value.to_string(),
+            expected,
+        };
+        if let Some(v) = get("WSD_MODE") {
+            c.mode = Mode::parse(&v).ok_or_else(|| bad("WSD_MODE", &v, "switch, provider or observe"))?;
+        }
+        if let Some(v) = get("WSD_SAN") {
+            if !valid_san_name(&v) {
+                return Err(bad(
+                    "WSD_SAN",
+                    &v,
+                    "a name of 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'",
+                ));
+            }
+            c.san = v;
+        }
+        if let Some(v) = get("WSD_SUBNETS") {
+            c.subnets = parse_subnets(&v).ok_or_else(|| {
+                bad("WSD_SUBNETS", &v, "comma-separated CIDRs such as 127.0.0.0/8,::1/128")
+            })?;
+        }
+        if let Some(v) = get("WSD_GROUPS") {
+            c.groups = match v.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(bad("WSD_GROUPS", &v, "on or off")),
+            };
+        }
+        if let Some(v) = get("WSD_LOG") {
+            c.log = LogLevel::parse(&v)
+                .ok_or_else(|| bad("WSD_LOG", &v, "off, error, warn, info or debug"))?;
+        }
+        if let Some(v) = get("WSD_LOG_FILE") {
+            if v.is_empty() || v.as_bytes().contains(&0) {
+                return Err(bad("WSD_LOG_FILE", &v, "a file path"));
+            }
+            c.log_file = Some(v);
+        }
+        if let Some(v) = get("WSD_FDS") {
+            c.fds = parse_fds(&v)
+                .ok_or_else(|| bad("WSD_FDS", &v, "comma-separated descriptor numbers such as 3,4"))?;
+        }
+        Ok(c)
+    }
+
+    /// Is `ip` in the SAN subnet table?
+    pub fn is_san_address(&self, ip: IpAddr) -> bool {
+        self.subnets.iter().any(|s| s.contains(ip))
+    }
+
+    /// Could any TCP socket ever reach the SAN? If not, nothing is a candidate.
+    pub fn could_route(&self) -> bool {
+        !self.subnets.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_env(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = env(&[]).unwrap();
+        assert_eq!(c.mode, Mode::Switch);
+        assert_eq!(c.san, "default");
+        assert!(c.groups);
+        assert!(c.is_san_address("127.0.0.1".parse().unwrap()));
+        assert!(c.is_san_address("127.9.8.7".parse().unwrap()));
+        assert!(c.is_san_address("::1".parse().unwrap()));
+        assert!(c.is_san_address("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!c.is_san_address("10.0.0.1".parse().unwrap()));
+        assert!(!c.is_san_address("::2".parse().unwrap()));
+    }
+
+    #[test]
+    fn every_variable_parses() {
+        let c = env(&[
+            ("WSD_MODE", "observe"),
+            ("WSD_SAN", "t-1.x"),
+            ("WSD_SUBNETS", "10.77.0.0/24, 127.0.0.2"),
+            ("WSD_GROUPS", "off"),
+            ("WSD_LOG", "debug"),
+            ("WSD_LOG_FILE", "/tmp/x"),
+            ("WSD_FDS", "3,4"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::Observe);
+        assert_eq!(c.san, "t-1.x");
+        assert_eq!(c.subnets.len(), 2);
+        assert!(c.is_san_address("127.0.0.2".parse().unwrap()));
+        assert!(!c.is_san_address("127.0.0.1".parse().unwrap()));
+        assert!(c.is_san_address("10.77.0.200".parse().unwrap()));
+        assert!(!c.groups);
+        assert_eq!(c.log, LogLevel::Debug);
+        assert_eq!(c.fds, [3, 4]);
+    }
+
+    #[test]
+    fn empty_subnets_route_nothing() {
+        assert!(!env(&[("WSD_SUBNETS", "")]).unwrap().could_route());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_was_expected() {
+        for (var, value) in [
+            ("WSD_MODE", "fast"),
+            ("WSD_SAN", "../etc"),
+            ("WSD_SAN", ""),
+            ("WSD_SUBNETS", "127.0.0.0/33"),
+            ("WSD_SUBNETS", "loopback"),
+            ("WSD_GROUPS", "yes"),
+            ("WSD_LOG", "loud"),
+            ("WSD_FDS", "3,x"),
+            ("WSD_FDS", "-1"),
+        ] {
+            let e = env(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var);
+            let msg = e.to_string();
+            assert!(msg.starts_with(var) && msg.contains("expected"), "{msg}");
+        }
+        assert_eq!(
+            env(&[("WSD_MODE", "fast")]).unwrap_err().to_string(),
+            "WSD_MODE=\"fast\": expected switch, provider or observe"
+        );
+    }
+
+    #[test]
+    fn prefixes() {
+        let s = Subnet::parse("10.77.0.0/23").unwrap();
+        assert!(s.contains("10.77.1.255".parse().unwrap()));
+        assert!(!s.contains("10.77.2.0".parse().unwrap()));
+        assert!(Subnet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(Subnet::parse("fe80::/10").unwrap().contains("febf::1".parse().unwrap()));
+        assert!(!Subnet::parse("fe80::/10").unwrap().contains("fec0::1".parse().unwrap()));
+    }
+}

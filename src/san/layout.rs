@@ -1,0 +1,159 @@
+//! The SAN segment's layout: the one place that says what lies where in the shared
+//! memory (SPEC §5). Every type here is `#[repr(C)]`, holds only fixed-width
+//! atomics, uses indices instead of pointers, and has a compile-time size check, so
+//! that every process — and the `wsd` tool — reads the same bytes the same way.
+//!
+//! ```text
+//! offset 0            Header (256 bytes): magic, layout version, geometry, network state, statistics
+//! offset 256          Record[0]   (192 bytes each)
+//! offset 256 + 192·i  Record[i]   for i < capacity
+//! ```
+
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
+
+/// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
+/// Bumped whenever anything in this file changes meaning or place.
+pub const LAYOUT_VERSION: u32 = 1;
+pub const HEADER_SIZE: usize = 256;
+pub const RECORD_SIZE: usize = 192;
+/// Records in a segment that a program creates on first use.
+pub const DEFAULT_CAPACITY: u32 = 1024;
+/// The largest capacity a segment may declare (the descriptor table holds an
+/// endpoint index in 24 bits).
+pub const MAX_CAPACITY: u32 = 1 << 20;
+
+/// `Header::network` values.
+pub const NETWORK_UP: u32 = 0;
+pub const NETWORK_DOWN: u32 = 1;
+
+/// Segment-wide counters, for `wsd san status` and the report.
+#[repr(C)]
+pub struct Stats {
+    /// Endpoint records handed out since the segment was created.
+    pub endpoints_created: AtomicU64,
+    /// Candidates that fell back to plain TCP, by reason.
+    pub fallback_down: AtomicU64,
+    pub fallback_full: AtomicU64,
+    pub fallback_replay: AtomicU64,
+    /// `setsockopt`/`getsockopt` calls seen on SAN sockets.
+    pub sets: AtomicU64,
+    pub gets: AtomicU64,
+    /// Calls a bare provider would refuse (recorded in every mode).
+    pub provider_refusals: AtomicU64,
+    pub _reserved: [AtomicU64; 9],
+}
+
+#[repr(C)]
+pub struct Header {
+    pub magic: AtomicU64,
+    pub layout_version: AtomicU32,
+    pub header_size: AtomicU32,
+    pub record_size: AtomicU32,
+    pub capacity: AtomicU32,
+    pub total_size: AtomicU64,
+    /// [`NETWORK_UP`] or [`NETWORK_DOWN`].
+    pub network: AtomicU32,
+    /// Where the next allocation starts looking (a hint; any value is safe).
+    pub alloc_hint: AtomicU32,
+    /// The next endpoint id; ids are never reused within a segment.
+    pub next_id: AtomicU64,
+    pub _reserved: [AtomicU64; 10],
+    pub stats: Stats,
+}
+
+/// `Record::state` values.
+pub const STATE_FREE: u32 = 0;
+/// Taken by an allocator that is filling it in.
+pub const STATE_CLAIMED: u32 = 1;
+pub const STATE_LIVE: u32 = 2;
+
+/// `Record::role` values: how the socket became a SAN socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum EndpointRole {
+    Connector = 1,
+    Listener = 2,
+    Accepted = 3,
+    /// Named in `WSD_FDS`.
+    Adopted = 4,
+    /// First used through the direct `WSPSetSockOpt`/`WSPGetSockOpt` API.
+    Direct = 5,
+}
+
+impl EndpointRole {
+    pub fn from_raw(v: u32) -> Option<EndpointRole> {
+        [
+            EndpointRole::Connector,
+            EndpointRole::Listener,
+            EndpointRole::Accepted,
+            EndpointRole::Adopted,
+            EndpointRole::Direct,
+        ]
+        .into_iter()
+        .find(|r| *r as u32 == v)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EndpointRole::Connector => "connector",
+            EndpointRole::Listener => "listener",
+            EndpointRole::Accepted => "accepted",
+            EndpointRole::Adopted => "adopted",
+            EndpointRole::Direct => "direct",
+        }
+    }
+}
+
+/// `Record::connection` values (SPEC §5).
+pub const CONN_HEALTHY: u32 = 0;
+pub const CONN_KEEPALIVE_FAILED: u32 = 1;
+pub const CONN_RESET: u32 = 2;
+
+/// A socket address: `[family << 16 | port, addr[0..4], addr[4..8], addr[8..12], addr[12..16], scope]`,
+/// the port in host order, the address bytes in network order packed little-endian.
+#[repr(C)]
+pub struct AddrSlot(pub [AtomicU32; 6]);
+
+/// One SAN socket's endpoint.
+#[repr(C)]
+pub struct Record {
+    pub state: AtomicU32,
+    /// Processes holding the socket.
+    pub holders: AtomicU32,
+    /// Unique within the segment; 0 while free.
+    pub id: AtomicU64,
+    pub pid: AtomicU32,
+    pub fd: AtomicI32,
+    /// Creating process's start time (clock ticks since boot): tells two processes
+    /// with one pid apart.
+    pub start_time: AtomicU64,
+    pub role: AtomicU32,
+    pub connection: AtomicU32,
+    /// Stored option values (SPEC §2.1).
+    pub so_debug: AtomicU32,
+    pub group_priority: AtomicI32,
+    pub local: AddrSlot,
+    pub peer: AddrSlot,
+    /// The peer endpoint's id, 0 if none is known.
+    pub peer_id: AtomicU64,
+    /// Program name, NUL-padded.
+    pub comm: [AtomicU64; 2],
+    pub sets: AtomicU64,
+    pub gets: AtomicU64,
+    pub set_errors: AtomicU64,
+    pub get_errors: AtomicU64,
+    pub provider_refusals: AtomicU64,
+    pub _reserved: [AtomicU64; 4],
+}
+
+const _: () = assert!(size_of::<Stats>() == 128);
+const _: () = assert!(size_of::<Header>() == HEADER_SIZE);
+const _: () = assert!(size_of::<AddrSlot>() == 24);
+const _: () = assert!(size_of::<Record>() == RECORD_SIZE);
+const _: () = assert!(align_of::<Record>() == 8 && align_of::<Header>() == 8);
+
+/// Bytes of a segment with `capacity` records.
+pub const fn segment_size(capacity: u32) -> usize {
+    HEADER_SIZE + capacity as usize * RECORD_SIZE
+}

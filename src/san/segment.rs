@@ -1,0 +1,318 @@
+//! Opening, creating, validating and removing a SAN segment (SPEC §5): a POSIX
+//! shared-memory object `/dev/shm/wsd.NAME`, mode `0600`, owned by the user.
+//!
+//! Creation is atomic: the segment is built under a private temporary name and then
+//! `link(2)`ed into place, so no process ever maps a half-written one. Opening
+//! refuses, with a reason, anything it cannot trust: a symlink, another owner, other
+//! permissions, the wrong size, a bad magic or layout version, or a geometry that
+//! does not add up. Nothing read from the header is used before it is checked.
+
+use super::layout::{
+    HEADER_SIZE, Header, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, RECORD_SIZE, Record, segment_size,
+};
+use std::ffi::CString;
+use std::fmt;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// Where POSIX shared-memory objects live on Linux (what `shm_open` uses).
+const SHM_DIR: &str = "/dev/shm";
+
+/// Why a segment cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SegmentError {
+    Missing,
+    Exists,
+    NotRegularFile,
+    Symlink,
+    ForeignOwner { uid: u32 },
+    BadMode { mode: u32 },
+    BadSize { size: u64 },
+    BadMagic,
+    BadVersion { found: u32 },
+    BadGeometry,
+    BadCapacity { capacity: u32 },
+    Os { what: &'static str, errno: i32 },
+}
+
+impl fmt::Display for SegmentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use SegmentError::*;
+        match self {
+            Missing => write!(f, "no such segment (create it with `wsd san create`)"),
+            Exists => write!(f, "the segment already exists"),
+            NotRegularFile => write!(f, "not a regular shared-memory object"),
+            Symlink => write!(f, "is a symbolic link; refusing to follow it"),
+            ForeignOwner { uid } => write!(f, "owned by uid {uid}, not by this user"),
+            BadMode { mode } => write!(f, "permissions {mode:04o}, expected 0600"),
+            BadSize { size } => write!(f, "size {size} bytes does not match its header"),
+            BadMagic => write!(f, "not a wsd segment (bad magic)"),
+            BadVersion { found } => write!(
+                f,
+                "layout version {found}, this wsd uses {LAYOUT_VERSION} (destroy and recreate it)"
+            ),
+            BadGeometry => write!(f, "header geometry is corrupt"),
+            BadCapacity { capacity } => {
+                write!(f, "capacity {capacity} is outside 1..={MAX_CAPACITY}")
+            }
+            Os { what, errno } => write!(f, "{what}: {}", std::io::Error::from_raw_os_error(*errno)),
+        }
+    }
+}
+
+impl std::error::Error for SegmentError {}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// The file path of segment `name` (validated by [`crate::config::valid_san_name`]).
+pub fn path_of(name: &str) -> String {
+    format!("{SHM_DIR}/wsd.{name}")
+}
+
+fn cpath(path: &str) -> Result<CString, SegmentError> {
+    CString::new(path).map_err(|_| SegmentError::Os {
+        what: "segment path",
+        errno: libc::EINVAL,
+    })
+}
+
+/// A mapped, validated segment.
+pub struct Segment {
+    base: *mut u8,
+    len: usize,
+    capacity: u32,
+    name: String,
+}
+
+// SAFETY: the mapping is shared memory accessed only through atomics (`Header` and
+// `Record` hold nothing else), so sharing it between threads is as safe as sharing
+// those atomics.
+unsafe impl Send for Segment {}
+// SAFETY: as above.
+unsafe impl Sync for Segment {}
+
+impl Segment {
+    /// Opens segment `name`, creating it with `capacity` records if it does not exist.
+    pub fn open_or_create(name: &str, capacity: u32) -> Result<Segment, SegmentError> {
+        match Segment::open(name) {
+            Err(SegmentError::Missing) => match Segment::create(name, capacity) {
+                Err(SegmentError::Exists) => Segment::open(name),
+                r => r,
+            },
+            r => r,
+        }
+    }
+
+    /// Opens and validates an existing segment.
+    pub fn open(name: &str) -> Result<Segment, SegmentError> {
+        let path = cpath(&path_of(name))?;
+        // SAFETY: `path` is a valid NUL-terminated string.
+        let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(match last_errno() {
+                libc::ENOENT => SegmentError::Missing,
+                libc::ELOOP => SegmentError::Symlink,
+                errno => SegmentError::Os { what: "open", errno },
+            });
+        }
+        let r = Segment::validate_and_map(fd, name);
+        close_fd(fd);
+        r
+    }
+
+    fn validate_and_map(fd: i32, name: &str) -> Result<Segment, SegmentError> {
+        // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is open and `st` is a valid out-pointer.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            return Err(SegmentError::Os { what: "fstat", errno: last_errno() });
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(SegmentError::NotRegularFile);
+        }
+        // SAFETY: geteuid has no preconditions.
+        if st.st_uid != unsafe { libc::geteuid() } {
+            return Err(SegmentError::ForeignOwner { uid: st.st_uid });
+        }
+        if st.st_mode & 0o7777 != 0o600 {
+            return Err(SegmentError::BadMode { mode: st.st_mode & 0o7777 });
+        }
+        let size = st.st_size as u64;
+        if size < HEADER_SIZE as u64 || size > segment_size(MAX_CAPACITY) as u64 {
+            return Err(SegmentError::BadSize { size });
+        }
+        let mut seg = Segment::map(fd, size as usize, name)?;
+        // The only value used for indexing is set once it is known to fit the mapping.
+        seg.capacity = seg.check_header(size)?;
+        Ok(seg)
+    }
+
+    /// Checks the header against the mapping's `size`; returns the capacity.
+    fn check_header(&self, size: u64) -> Result<u32, SegmentError> {
+        let h = self.header();
+        if h.magic.load(Acquire) != MAGIC {
+            return Err(SegmentError::BadMagic);
+        }
+        let version = h.layout_version.load(Relaxed);
+        if version != LAYOUT_VERSION {
+            return Err(SegmentError::BadVersion { found: version });
+        }
+        if h.header_size.load(Relaxed) as usize != HEADER_SIZE
+            || h.record_size.load(Relaxed) as usize != RECORD_SIZE
+        {
+            return Err(SegmentError::BadGeometry);
+        }
+        let capacity = h.capacity.load(Relaxed);
+        if capacity == 0 || capacity > MAX_CAPACITY {
+            return Err(SegmentError::BadCapacity { capacity });
+        }
+        if h.total_size.load(Relaxed) != size || segment_size(capacity) as u64 != size {
+            return Err(SegmentError::BadSize { size });
+        }
+        Ok(capacity)
+    }
+
+    /// Creates segment `name`; fails with [`SegmentError::Exists`] if it exists.
+    pub fn create(name: &str, capacity: u32) -> Result<Segment, SegmentError> {
+        if capacity == 0 || capacity > MAX_CAPACITY {
+            return Err(SegmentError::BadCapacity { capacity });
+        }
+        let final_path = cpath(&path_of(name))?;
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() };
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp_path = cpath(&format!("{SHM_DIR}/.wsd.{name}.{pid}.{nonce}"))?;
+        // SAFETY: valid path; O_EXCL|O_NOFOLLOW never opens an existing file or link.
+        let fd = unsafe {
+            libc::open(
+                tmp_path.as_ptr(),
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        if fd < 0 {
+            return Err(SegmentError::Os { what: "create", errno: last_errno() });
+        }
+        let r = Segment::build(fd, name, capacity, &tmp_path, &final_path);
+        // SAFETY: valid path; the temporary name is ours alone.
+        unsafe { libc::unlink(tmp_path.as_ptr()) };
+        close_fd(fd);
+        r
+    }
+
+    fn build(
+        fd: i32,
+        name: &str,
+        capacity: u32,
+        tmp_path: &CString,
+        final_path: &CString,
+    ) -> Result<Segment, SegmentError> {
+        let size = segment_size(capacity);
+        // SAFETY: `fd` is open; fchmod and ftruncate have no memory preconditions.
+        if unsafe { libc::fchmod(fd, 0o600) } != 0 || unsafe { libc::ftruncate(fd, size as i64) } != 0 {
+            return Err(SegmentError::Os { what: "size", errno: last_errno() });
+        }
+        let seg = Segment::map(fd, size, name)?;
+        let h = seg.header();
+        h.layout_version.store(LAYOUT_VERSION, Relaxed);
+        h.header_size.store(HEADER_SIZE as u32, Relaxed);
+        h.record_size.store(RECORD_SIZE as u32, Relaxed);
+        h.capacity.store(capacity, Relaxed);
+        h.total_size.store(size as u64, Relaxed);
+        h.next_id.store(1, Relaxed);
+        h.magic.store(MAGIC, Release);
+        let mut seg = seg;
+        seg.capacity = capacity;
+        // SAFETY: both paths are valid; link fails rather than replace an existing name.
+        if unsafe { libc::link(tmp_path.as_ptr(), final_path.as_ptr()) } != 0 {
+            return Err(match last_errno() {
+                libc::EEXIST => SegmentError::Exists,
+                errno => SegmentError::Os { what: "link", errno },
+            });
+        }
+        Ok(seg)
+    }
+
+    fn map(fd: i32, len: usize, name: &str) -> Result<Segment, SegmentError> {
+        // SAFETY: a fresh shared mapping of an open file; the kernel picks the address.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(SegmentError::Os { what: "mmap", errno: last_errno() });
+        }
+        Ok(Segment {
+            base: base.cast(),
+            len,
+            capacity: 0,
+            name: name.to_string(),
+        })
+    }
+
+    /// Removes segment `name`. Processes that have it mapped keep their mapping.
+    pub fn destroy(name: &str) -> Result<(), SegmentError> {
+        let path = cpath(&path_of(name))?;
+        // SAFETY: valid path.
+        if unsafe { libc::unlink(path.as_ptr()) } != 0 {
+            return Err(match last_errno() {
+                libc::ENOENT => SegmentError::Missing,
+                errno => SegmentError::Os { what: "unlink", errno },
+            });
+        }
+        Ok(())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn header(&self) -> &Header {
+        // SAFETY: the mapping is at least HEADER_SIZE bytes, page-aligned, and `Header`
+        // is a repr(C) struct of atomics, valid for any bit pattern.
+        unsafe { &*(self.base as *const Header) }
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// Record `index`, if it exists.
+    pub fn record(&self, index: u32) -> Option<&Record> {
+        if index >= self.capacity {
+            return None;
+        }
+        let offset = HEADER_SIZE + index as usize * RECORD_SIZE;
+        debug_assert!(offset + RECORD_SIZE <= self.len);
+        // SAFETY: `capacity` was checked against the mapping's length, so the record
+        // lies inside it; records are 8-aligned atomics valid for any bit pattern.
+        Some(unsafe { &*(self.base.add(offset) as *const Record) })
+    }
+
+    pub fn records(&self) -> impl Iterator<Item = (u32, &Record)> {
+        (0..self.capacity).filter_map(|i| self.record(i).map(|r| (i, r)))
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` are exactly the mapping made in `map`, and no reference
+        // into it outlives `self` (they borrow from it).
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+fn close_fd(fd: i32) {
+    // The library's own `close` export would be found first; go to the kernel.
+    // SAFETY: `fd` is a descriptor this module opened and no longer needs.
+    unsafe { libc::syscall(libc::SYS_close, libc::c_long::from(fd)) };
+}

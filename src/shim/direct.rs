@@ -1,0 +1,89 @@
+//! The provider's C API, `WSPSetSockOpt`/`WSPGetSockOpt`, called directly by a
+//! program rather than through the switch (SPEC §2–3). Any open TCP stream socket
+//! is the provider's own: its endpoint is created in the segment on first use.
+
+use crate::model::WsaError;
+use crate::model::provider::{self as checks, Facts, Network};
+use crate::san::EndpointRole;
+use crate::san::layout::Record;
+use crate::shim::fdtable::{self, Remembered};
+use crate::shim::provider::{self, facts};
+use crate::shim::state::{self, Attached};
+use crate::shim::{net, switch};
+use libc::c_void;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Rows 1 and 2 with nothing else to look at: the verdict for a descriptor that
+/// has no endpoint (yet).
+fn refuse(is_ours: bool) -> WsaError {
+    let f = Facts {
+        is_ours,
+        network: Network::Down,
+        connection: Default::default(),
+        groups: true,
+    };
+    match checks::set_sock_opt(&f, 0, 0, 0, |_| None) {
+        Err(e) => e,
+        Ok(_) => WsaError::ENETDOWN,
+    }
+}
+
+/// The endpoint of `fd`, created on first use (rows 1 and 2 decide before that).
+fn endpoint(fd: i32) -> Result<(&'static Attached, &'static Record), WsaError> {
+    let shim = state::shim();
+    let entry = fdtable::get(fd);
+    if let Some(att) = shim.and_then(|s| s.san_if_attached())
+        && let Some(rec) = entry.endpoint().and_then(|ep| att.seg.endpoint(ep))
+    {
+        return Ok((att, rec));
+    }
+    if !net::is_tcp_stream(fd) {
+        return Err(refuse(false));
+    }
+    let Some(shim) = shim else { return Err(refuse(true)) };
+    let att = shim.san().map_err(|_| refuse(true))?;
+    if att.seg.network_down() {
+        return Err(refuse(true));
+    }
+    let entry = switch::associate(
+        shim,
+        fd,
+        entry,
+        EndpointRole::Direct,
+        net::local_addr(fd),
+        net::peer_addr(fd),
+        Remembered::default(),
+    );
+    entry
+        .endpoint()
+        .and_then(|ep| att.seg.endpoint(ep))
+        .map(|rec| (att, rec))
+        .ok_or_else(|| refuse(true))
+}
+
+fn groups() -> bool {
+    state::shim().is_none_or(|s| s.config.groups)
+}
+
+/// `WSPSetSockOpt` (SPEC §2).
+pub fn set(fd: i32, level: i32, optname: i32, optval: *const c_void, optlen: i32) -> Result<(), WsaError> {
+    let (att, rec) = endpoint(fd)?;
+    let r = provider::set_on_record(&facts(&att.seg, rec, groups()), rec, level, optname, optval, optlen);
+    rec.sets.fetch_add(1, Relaxed);
+    if r.is_err() {
+        rec.set_errors.fetch_add(1, Relaxed);
+        rec.provider_refusals.fetch_add(1, Relaxed);
+    }
+    r
+}
+
+/// `WSPGetSockOpt` (SPEC §3).
+pub fn get(fd: i32, level: i32, optname: i32, optval: *mut c_void, optlen: *mut c_void) -> Result<(), WsaError> {
+    let (att, rec) = endpoint(fd)?;
+    let r = provider::get_into(&facts(&att.seg, rec, groups()), level, optname, optval, optlen, |id| rec.option(id));
+    rec.gets.fetch_add(1, Relaxed);
+    if r.is_err() {
+        rec.get_errors.fetch_add(1, Relaxed);
+    }
+    r.map(|_| ())
+}

@@ -1,0 +1,274 @@
+//! The exported C symbols: thin trampolines. Each looks the descriptor up (one
+//! atomic load); a descriptor that is not ours goes straight to libc. For ours it
+//! takes the re-entrancy guard and runs the hook under `catch_unwind`, so that no
+//! panic ever crosses into C (a panic falls back to the real call).
+
+use crate::model::{CODES, SOCKET_ERROR, WsaError};
+use crate::shim::fdtable::{self, Entry};
+use crate::shim::guard::Guard;
+use crate::shim::state::{self, Shim};
+use crate::shim::{direct, hooks, memory, net, real};
+use libc::{c_char, c_int, c_uint, c_void, sockaddr, socklen_t};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Runs `hook`, or `fallback` if it panics.
+fn shield<R>(hook: impl FnOnce() -> R, fallback: impl FnOnce() -> R) -> R {
+    catch_unwind(AssertUnwindSafe(hook)).unwrap_or_else(|_| fallback())
+}
+
+/// The guard and the state, when `entry` is ours and we are not inside the shim.
+#[inline(always)]
+fn ours(entry: Entry) -> Option<(Guard, &'static Shim)> {
+    if entry.is_empty() {
+        return None;
+    }
+    Some((Guard::enter()?, state::shim()?))
+}
+
+/// A descriptor number the kernel just handed out: clear what was known of an
+/// earlier descriptor with that number, then make it refer to what `source` does.
+fn handed_out(newfd: c_int, source: Entry) {
+    if newfd < 0 {
+        return;
+    }
+    match (source.is_empty(), fdtable::get(newfd).is_empty()) {
+        (true, true) => {}
+        _ => {
+            if let Some(_g) = Guard::enter()
+                && let Some(shim) = state::shim()
+            {
+                let _ = shield(|| hooks::duplicated_entry(shim, source, newfd), || ());
+            }
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+    let entry = fdtable::get(fd);
+    // SAFETY (both calls): the program's arguments, passed on unchanged.
+    let real = || unsafe { real::setsockopt(fd, level, name, val, len) };
+    match ours(entry) {
+        None => real(),
+        Some((_g, shim)) => shield(|| hooks::setsockopt(shim, fd, entry, level, name, val, len), real),
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+    let entry = fdtable::get(fd);
+    // SAFETY: the program's arguments, passed on unchanged.
+    let real = || unsafe { real::getsockopt(fd, level, name, val, len) };
+    match ours(entry) {
+        None => real(),
+        Some((_g, shim)) => shield(|| hooks::getsockopt(shim, fd, entry, level, name, val, len), real),
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    // SAFETY: integer arguments.
+    let fd = unsafe { real::socket(domain, ty, protocol) };
+    if fd >= 0 {
+        let candidate = net::is_tcp_triple(domain, ty, protocol)
+            && state::shim().is_some_and(|s| s.config.could_route());
+        let entry = if candidate { Entry::candidate(Default::default()) } else { Entry::EMPTY };
+        handed_out(fd, entry);
+    }
+    fd
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let entry = fdtable::get(fd);
+    // SAFETY: the program's arguments, passed on unchanged.
+    let real = || unsafe { real::connect(fd, addr, len) };
+    match ours(entry) {
+        None => real(),
+        Some((_g, shim)) => shield(|| hooks::connect(shim, fd, entry, addr, len), real),
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    let entry = fdtable::get(fd);
+    // SAFETY: integer arguments.
+    let real = || unsafe { real::listen(fd, backlog) };
+    match ours(entry) {
+        None => real(),
+        Some((_g, shim)) => shield(|| hooks::listen(shim, fd, entry, backlog), real),
+    }
+}
+
+fn after_accept(fd: c_int, newfd: c_int) -> c_int {
+    if newfd < 0 {
+        return newfd;
+    }
+    let entry = fdtable::get(fd);
+    match ours(entry) {
+        Some((_g, shim)) => shield(|| hooks::accepted(shim, fd, entry, newfd), || ()),
+        None => handed_out(newfd, Entry::EMPTY),
+    }
+    newfd
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: the program's arguments, passed on unchanged.
+    after_accept(fd, unsafe { real::accept(fd, addr, len) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+    // SAFETY: the program's arguments, passed on unchanged.
+    after_accept(fd, unsafe { real::accept4(fd, addr, len, flags) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    let entry = fdtable::get(fd);
+    if let Some((_g, shim)) = ours(entry) {
+        shield(|| hooks::forget(shim, fd), || ());
+    }
+    // SAFETY: an integer argument.
+    unsafe { real::close(fd) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    // SAFETY: an integer argument.
+    let new = unsafe { real::dup(fd) };
+    handed_out(new, fdtable::get(fd));
+    new
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    // SAFETY: integer arguments.
+    let r = unsafe { real::dup2(old, new) };
+    if old != new {
+        handed_out(r, fdtable::get(old));
+    }
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    // SAFETY: integer arguments.
+    let r = unsafe { real::dup3(old, new, flags) };
+    handed_out(r, fdtable::get(old));
+    r
+}
+
+fn after_fcntl(fd: c_int, cmd: c_int, r: c_int) -> c_int {
+    if matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) {
+        handed_out(r, fdtable::get(fd));
+    }
+    r
+}
+
+/// `fcntl` is variadic in C; on x86-64 a fixed third word argument is ABI-compatible.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the program's arguments, passed on unchanged.
+    after_fcntl(fd, cmd, unsafe { real::fcntl(fd, cmd, arg) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the program's arguments, passed on unchanged.
+    after_fcntl(fd, cmd, unsafe { real::fcntl64(fd, cmd, arg) })
+}
+
+fn forget_range(first: c_uint, last: c_uint) {
+    if first <= last
+        && fdtable::span(first, last).next().is_some()
+        && let Some(_g) = Guard::enter()
+        && let Some(shim) = state::shim()
+    {
+        shield(|| hooks::forget_range(shim, first, last), || ());
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    if flags & !(libc::CLOSE_RANGE_CLOEXEC as c_int | libc::CLOSE_RANGE_UNSHARE as c_int) == 0
+        && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0
+    {
+        forget_range(first, last);
+    }
+    // SAFETY: integer arguments.
+    unsafe { real::close_range(first, last, flags) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn closefrom(low: c_int) {
+    forget_range(low.max(0) as c_uint, c_uint::MAX);
+    // SAFETY: an integer argument.
+    unsafe { real::closefrom(low) }
+}
+
+/// Runs a direct provider call: the caller's `errno` is left as it was, and the
+/// code goes to `*lp_errno` (if that is writable) on failure.
+fn provider_call(lp_errno: *mut c_int, call: impl FnOnce() -> Result<(), WsaError>) -> c_int {
+    // SAFETY: __errno_location returns this thread's errno.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: a valid thread-local int.
+    let saved = unsafe { *errno };
+    let guard = Guard::enter();
+    let r = shield(call, || Err(WsaError::ENETDOWN));
+    drop(guard);
+    // SAFETY: as above.
+    unsafe { *errno = saved };
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            memory::write(lp_errno.cast(), &e.code().to_ne_bytes());
+            SOCKET_ERROR
+        }
+    }
+}
+
+/// `WSPSetSockOpt` (SPEC §2).
+#[unsafe(no_mangle)]
+pub extern "C" fn WSPSetSockOpt(s: c_int, level: c_int, name: c_int, val: *const c_char, len: c_int, lp_errno: *mut c_int) -> c_int {
+    provider_call(lp_errno, || direct::set(s, level, name, val.cast(), len))
+}
+
+/// `WSPGetSockOpt` (SPEC §3).
+#[unsafe(no_mangle)]
+pub extern "C" fn WSPGetSockOpt(s: c_int, level: c_int, name: c_int, val: *mut c_char, len: *mut c_int, lp_errno: *mut c_int) -> c_int {
+    provider_call(lp_errno, || direct::get(s, level, name, val.cast(), len.cast()))
+}
+
+/// The Linux errno for a `WSAE*` code, 0 if it is not one of the provider's.
+#[unsafe(no_mangle)]
+pub extern "C" fn wsd_errno_from_wsa(wsa: c_int) -> c_int {
+    WsaError::from_code(wsa).map_or(0, WsaError::errno)
+}
+
+/// The `WSAE*` code for a Linux errno, 0 if none of the provider's maps to it.
+#[unsafe(no_mangle)]
+pub extern "C" fn wsd_wsa_from_errno(errno: c_int) -> c_int {
+    WsaError::from_errno(errno).map_or(0, WsaError::code)
+}
+
+/// The seed page's description of a `WSAE*` code (a static string).
+#[unsafe(no_mangle)]
+pub extern "C" fn wsd_strerror(wsa: c_int) -> *const c_char {
+    static TEXTS: once_cell::sync::Lazy<Vec<std::ffi::CString>> = once_cell::sync::Lazy::new(|| {
+        CODES
+            .iter()
+            .map(|c| std::ffi::CString::new(c.text).unwrap_or_default())
+            .collect()
+    });
+    match CODES.iter().position(|c| c.code.code() == wsa) {
+        Some(i) => TEXTS[i].as_ptr(),
+        None => c"Unknown error code.".as_ptr(),
+    }
+}
+
+#[ctor::ctor(unsafe)]
+fn wsd_start() {
+    shield(state::start, || ());
+}

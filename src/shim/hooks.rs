@@ -1,0 +1,300 @@
+//! The interposed calls' logic, for descriptors that are ours (candidates, SAN
+//! sockets, plain sockets remembering values). The exports have already looked the
+//! descriptor up and taken the guard; here the switch routes each call (SPEC §4).
+//! Every function returns the C result, with `errno` set on failure.
+
+use crate::model::WsaError;
+use crate::model::provider::{self as checks, Facts};
+use crate::model::switch::{self as routing, Mode, Role, Route};
+use crate::san::EndpointRole;
+use crate::san::layout::Record;
+use crate::shim::fdtable::{self, Entry, Remembered};
+use crate::shim::provider::{self, OptName, facts};
+use crate::shim::state::{Attached, Shim};
+use crate::shim::switch::{self, associate};
+use crate::shim::{log, memory, net, real};
+use libc::{c_int, c_void, sockaddr, socklen_t};
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+
+fn set_errno(e: c_int) {
+    // SAFETY: __errno_location returns this thread's errno.
+    unsafe { *libc::__errno_location() = e };
+}
+
+fn errno() -> c_int {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() }
+}
+
+/// `-1` with `errno` set to the code's Linux counterpart, or `0`.
+fn answer(r: Result<(), WsaError>) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            set_errno(e.errno());
+            -1
+        }
+    }
+}
+
+/// A SAN socket's endpoint, if its record is still the one the entry names.
+fn san_record(shim: &Shim, entry: Entry) -> Option<(&Attached, &Record)> {
+    let att = shim.san_if_attached()?;
+    let rec = att.seg.endpoint(entry.endpoint()?)?;
+    Some((att, rec))
+}
+
+/// One `SO_DEBUG` line (SPEC §6.4), when the socket's `SO_DEBUG` is TRUE.
+fn debug_line(rec: &Record, fd: c_int, call: &str, what: std::fmt::Arguments<'_>, rc: c_int) {
+    let mut line = log::Line::new();
+    let _ = line.write_str("wsd ");
+    log::write_time(&mut line);
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let _ = write!(line, " pid={pid} fd={fd} ep={} {call} {what} -> {rc}", rec.id.load(Relaxed));
+    if rc != 0 {
+        let e = errno();
+        match WsaError::from_errno(e) {
+            Some(w) => {
+                let _ = write!(line, " {}", w.name());
+            }
+            None => {
+                let _ = write!(line, " errno {e}");
+            }
+        }
+    }
+    line.emit();
+}
+
+/// The provider's verdict on a `setsockopt`, without storing anything: what
+/// `provider` mode would answer (recorded in every mode).
+fn provider_verdict(f: &Facts, level: c_int, optname: c_int, optval: *const c_void, optlen: i32) -> Result<(), WsaError> {
+    checks::set_sock_opt(f, level, optname, optlen, |_| memory::read::<4>(optval)).map(|_| ())
+}
+
+pub fn setsockopt(
+    shim: &Shim,
+    fd: c_int,
+    entry: Entry,
+    level: c_int,
+    optname: c_int,
+    optval: *const c_void,
+    optlen: socklen_t,
+) -> c_int {
+    let cfg = &shim.config;
+    let len = optlen as i32;
+    // SAFETY: the program's own arguments, passed on unchanged.
+    let kernel = || unsafe { real::setsockopt(fd, level, optname, optval, optlen) };
+    let Some(role) = entry.role() else { return kernel() };
+    let route = routing::route_set(cfg.mode, role, cfg.groups, level, optname);
+    if role != Role::San {
+        return match route {
+            Route::Kernel => kernel(),
+            Route::Switch | Route::Provider => answer(remember(fd, entry, level, optname, optval, len)),
+        };
+    }
+    let Some((att, rec)) = san_record(shim, entry) else { return kernel() };
+    let f = facts(&att.seg, rec, cfg.groups);
+    let debug_before = rec.so_debug.load(Relaxed) != 0;
+    let rc = if cfg.mode == Mode::Observe {
+        kernel()
+    } else {
+        let gated = routing::san_gate(f.network, f.connection);
+        match (gated, route) {
+            (Err(e), _) => answer(Err(e)),
+            (Ok(()), Route::Kernel) => kernel(),
+            (Ok(()), Route::Switch) => answer(provider::set_on_record(&Facts::healthy(true), rec, level, optname, optval, len)),
+            (Ok(()), Route::Provider) => answer(provider::set_on_record(&f, rec, level, optname, optval, len)),
+        }
+    };
+    let saved = errno();
+    let stats = &att.seg.header().stats;
+    rec.sets.fetch_add(1, Relaxed);
+    stats.sets.fetch_add(1, Relaxed);
+    if rc != 0 {
+        rec.set_errors.fetch_add(1, Relaxed);
+    }
+    let refused = if route == Route::Provider && cfg.mode != Mode::Observe {
+        rc != 0
+    } else {
+        provider_verdict(&f, level, optname, optval, len).is_err()
+    };
+    if refused {
+        rec.provider_refusals.fetch_add(1, Relaxed);
+        stats.provider_refusals.fetch_add(1, Relaxed);
+    }
+    if debug_before || rec.so_debug.load(Relaxed) != 0 {
+        set_errno(saved);
+        debug_line(rec, fd, "setsockopt", format_args!("{} len={len}", OptName { level, optname }), rc);
+    }
+    set_errno(saved);
+    rc
+}
+
+/// The switch answers a provider option on a candidate or plain socket and
+/// remembers the value in the descriptor's entry.
+fn remember(fd: c_int, mut entry: Entry, level: c_int, optname: c_int, optval: *const c_void, len: i32) -> Result<(), WsaError> {
+    loop {
+        let mut r = entry.remembered();
+        provider::set_remembered(&mut r, level, optname, optval, len)?;
+        if fdtable::update(fd, entry, entry.with_remembered(r)) {
+            return Ok(());
+        }
+        entry = fdtable::get(fd);
+        if !matches!(entry.role(), Some(Role::Candidate | Role::PlainRemembering)) {
+            // It changed role meanwhile (connected, or closed): nothing to remember.
+            return Ok(());
+        }
+    }
+}
+
+pub fn getsockopt(
+    shim: &Shim,
+    fd: c_int,
+    entry: Entry,
+    level: c_int,
+    optname: c_int,
+    optval: *mut c_void,
+    optlen: *mut socklen_t,
+) -> c_int {
+    let cfg = &shim.config;
+    // SAFETY: the program's own arguments, passed on unchanged.
+    let kernel = || unsafe { real::getsockopt(fd, level, optname, optval, optlen) };
+    let Some(role) = entry.role() else { return kernel() };
+    let route = routing::route_get(cfg.mode, role, cfg.groups, level, optname);
+    let healthy = Facts::healthy(true);
+    if role != Role::San {
+        let r = entry.remembered();
+        return match route {
+            Route::Kernel => kernel(),
+            _ => answer(provider::get_into(&healthy, level, optname, optval, optlen.cast(), |id| r.get(id)).map(|_| ())),
+        };
+    }
+    let Some((att, rec)) = san_record(shim, entry) else { return kernel() };
+    let rc = match route {
+        Route::Kernel => kernel(),
+        Route::Switch => answer(provider::get_into(&healthy, level, optname, optval, optlen.cast(), |id| rec.option(id)).map(|_| ())),
+        Route::Provider => {
+            let f = facts(&att.seg, rec, cfg.groups);
+            answer(provider::get_into(&f, level, optname, optval, optlen.cast(), |id| rec.option(id)).map(|_| ()))
+        }
+    };
+    let saved = errno();
+    rec.gets.fetch_add(1, Relaxed);
+    att.seg.header().stats.gets.fetch_add(1, Relaxed);
+    if rc != 0 {
+        rec.get_errors.fetch_add(1, Relaxed);
+    }
+    if rec.so_debug.load(Relaxed) != 0 {
+        debug_line(rec, fd, "getsockopt", format_args!("{}", OptName { level, optname }), rc);
+    }
+    set_errno(saved);
+    rc
+}
+
+/// Runs `f` and gives back `rc` with the `errno` it was returned with.
+fn keep_errno(rc: c_int, f: impl FnOnce()) -> c_int {
+    let saved = errno();
+    f();
+    set_errno(saved);
+    rc
+}
+
+pub fn connect(shim: &Shim, fd: c_int, entry: Entry, addr: *const sockaddr, len: socklen_t) -> c_int {
+    // SAFETY: the program's own arguments, passed on unchanged.
+    let rc = unsafe { real::connect(fd, addr, len) };
+    let started = rc == 0 || errno() == libc::EINPROGRESS;
+    keep_errno(rc, || {
+        if !started {
+            return;
+        }
+        // SAFETY: the kernel has just accepted `len` bytes at `addr`.
+        let dest = unsafe { net::decode(addr, len) };
+        match entry.role() {
+            Some(Role::Candidate) => match dest {
+                Some(d) if shim.config.is_san_address(d.ip()) => {
+                    associate(shim, fd, entry, EndpointRole::Connector, net::local_addr(fd), Some(d), Remembered::default());
+                }
+                _ => switch::not_san(shim, fd, entry),
+            },
+            Some(Role::San) => {
+                if let Some((_, rec)) = san_record(shim, entry) {
+                    rec.local.store(net::local_addr(fd));
+                    rec.peer.store(dest);
+                    if rec.so_debug.load(Relaxed) != 0 {
+                        debug_line(rec, fd, "connect", format_args!("{dest:?}"), rc);
+                    }
+                }
+            }
+            _ => {}
+        }
+    })
+}
+
+pub fn listen(shim: &Shim, fd: c_int, entry: Entry, backlog: c_int) -> c_int {
+    // SAFETY: plain integer arguments.
+    let rc = unsafe { real::listen(fd, backlog) };
+    keep_errno(rc, || {
+        if rc != 0 || entry.role() != Some(Role::Candidate) {
+            return;
+        }
+        let local = net::local_addr(fd);
+        match local {
+            Some(a) if net::is_wildcard(a) || shim.config.is_san_address(a.ip()) => {
+                associate(shim, fd, entry, EndpointRole::Listener, local, None, Remembered::default());
+            }
+            _ => switch::not_san(shim, fd, entry),
+        }
+    })
+}
+
+/// After `accept`/`accept4` on a SAN listener returned `newfd`.
+pub fn accepted(shim: &Shim, listener: c_int, entry: Entry, newfd: c_int) {
+    let saved = errno();
+    let stale = fdtable::replace(newfd, Entry::EMPTY);
+    switch::release(shim, stale);
+    if let Some((_, lrec)) = san_record(shim, entry) {
+        let peer = net::peer_addr(newfd);
+        if peer.is_some_and(|p| shim.config.is_san_address(p.ip())) {
+            let inherit = Remembered {
+                debug: Some(lrec.so_debug.load(Relaxed) != 0),
+                priority: Some(lrec.group_priority.load(Relaxed)),
+            };
+            associate(shim, newfd, Entry::EMPTY, EndpointRole::Accepted, net::local_addr(newfd), peer, inherit);
+            if lrec.so_debug.load(Relaxed) != 0 {
+                debug_line(lrec, listener, "accept", format_args!("fd={newfd}"), 0);
+            }
+        }
+    }
+    set_errno(saved);
+}
+
+/// Before the real `close`: the descriptor's entry goes, and its endpoint
+/// reference with it.
+pub fn forget(shim: &Shim, fd: c_int) {
+    let old = fdtable::replace(fd, Entry::EMPTY);
+    if let Some((_, rec)) = san_record(shim, old)
+        && rec.so_debug.load(Relaxed) != 0
+    {
+        debug_line(rec, fd, "close", format_args!(""), 0);
+    }
+    switch::release(shim, old);
+}
+
+/// The kernel handed out descriptor `new`, which now refers to what `entry`
+/// describes (a dup), or to something new (`entry` empty): stale state goes.
+pub fn duplicated_entry(shim: &Shim, entry: Entry, new: c_int) {
+    switch::share(shim, entry);
+    let stale = fdtable::replace(new, entry);
+    switch::release(shim, stale);
+}
+
+/// Before closing `first..=last`.
+pub fn forget_range(shim: &Shim, first: u32, last: u32) {
+    for fd in fdtable::span(first, last) {
+        if !fdtable::get(fd as c_int).is_empty() {
+            forget(shim, fd as c_int);
+        }
+    }
+}

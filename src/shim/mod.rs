@@ -1,0 +1,21 @@
+//! The interposer: everything that runs inside the program.
+//!
+//! Data flows one way: `exports` (the C symbols) → `hooks` (the switch's routing
+//! of each call) → `switch`/`provider`/`direct` → the model and the SAN segment.
+//! `real` reaches libc, `fdtable` holds what is known per descriptor, `guard`
+//! keeps our own calls out of our hooks, `memory` reads program buffers without
+//! faulting, `net` asks the kernel about sockets, `log` writes lines, `state` owns
+//! start-up and the process-wide state.
+
+mod direct;
+pub mod exports;
+pub mod fdtable;
+pub mod guard;
+mod hooks;
+pub mod log;
+pub mod memory;
+mod net;
+mod provider;
+pub mod real;
+pub mod state;
+mod switch;

@@ -1,0 +1,101 @@
+//! Socket facts the switch needs from the kernel: a descriptor's type, its local
+//! and peer addresses, and the address a program passed to `connect`.
+
+use crate::shim::real;
+use libc::{c_int, sockaddr, sockaddr_storage, socklen_t};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+/// Would this `socket()` call make a TCP stream socket?
+pub fn is_tcp_triple(domain: c_int, ty: c_int, protocol: c_int) -> bool {
+    matches!(domain, libc::AF_INET | libc::AF_INET6)
+        && ty & 0xf == libc::SOCK_STREAM
+        && matches!(protocol, 0 | libc::IPPROTO_TCP)
+}
+
+fn int_opt(fd: c_int, name: c_int) -> Option<c_int> {
+    let mut v: c_int = 0;
+    let mut len = size_of::<c_int>() as socklen_t;
+    // SAFETY: `v` and `len` are valid out-pointers of the sizes given.
+    let r = unsafe { real::getsockopt(fd, libc::SOL_SOCKET, name, (&mut v as *mut c_int).cast(), &mut len) };
+    (r == 0).then_some(v)
+}
+
+/// Is `fd` an open TCP stream socket? (SPEC §2.2 row 1.) Preserves `errno`.
+pub fn is_tcp_stream(fd: c_int) -> bool {
+    // SAFETY: __errno_location returns this thread's errno.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: a valid thread-local int.
+    let saved = unsafe { *errno };
+    let ok = int_opt(fd, libc::SO_TYPE) == Some(libc::SOCK_STREAM)
+        && matches!(int_opt(fd, libc::SO_DOMAIN), Some(libc::AF_INET | libc::AF_INET6))
+        && int_opt(fd, libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP);
+    // SAFETY: as above.
+    unsafe { *errno = saved };
+    ok
+}
+
+/// Decodes a socket address of length `len` at `addr`, which the kernel has just
+/// accepted (so it is readable).
+///
+/// # Safety
+/// `addr` must point to `len` readable bytes, or be NULL.
+pub unsafe fn decode(addr: *const sockaddr, len: socklen_t) -> Option<SocketAddr> {
+    if addr.is_null() || (len as usize) < size_of::<libc::sa_family_t>() {
+        return None;
+    }
+    // SAFETY: at least the family is readable (checked above).
+    let family = c_int::from(unsafe { (*addr).sa_family });
+    match family {
+        libc::AF_INET if len as usize >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the length covers a sockaddr_in; read unaligned to be safe.
+            let a: libc::sockaddr_in = unsafe { std::ptr::read_unaligned(addr.cast()) };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 if len as usize >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: the length covers a sockaddr_in6.
+            let a: libc::sockaddr_in6 = unsafe { std::ptr::read_unaligned(addr.cast()) };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+fn name_of(fd: c_int, peer: bool) -> Option<SocketAddr> {
+    // SAFETY: an all-zero sockaddr_storage is valid.
+    let mut ss: sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<sockaddr_storage>() as socklen_t;
+    let p = (&mut ss as *mut sockaddr_storage).cast::<sockaddr>();
+    // SAFETY: `ss`/`len` are valid out-pointers; neither call is interposed.
+    let r = unsafe {
+        if peer {
+            libc::getpeername(fd, p, &mut len)
+        } else {
+            libc::getsockname(fd, p, &mut len)
+        }
+    };
+    // SAFETY: the kernel wrote `len` bytes of address into `ss`.
+    (r == 0).then(|| unsafe { decode(p, len) }).flatten()
+}
+
+/// The socket's local address.
+pub fn local_addr(fd: c_int) -> Option<SocketAddr> {
+    name_of(fd, false)
+}
+
+/// The socket's peer address, if connected.
+pub fn peer_addr(fd: c_int) -> Option<SocketAddr> {
+    name_of(fd, true)
+}
+
+/// Is `addr` a wildcard (any) address?
+pub fn is_wildcard(addr: SocketAddr) -> bool {
+    addr.ip().is_unspecified()
+}

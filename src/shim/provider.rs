@@ -1,0 +1,107 @@
+//! The provider bound to its state: `WSPSetSockOpt`/`WSPGetSockOpt` on a socket's
+//! endpoint record (values in the SAN segment) or, for the switch's own answers,
+//! on the values it remembers. The checks themselves are `model::provider`'s; this
+//! file gathers the facts they look at and stores or writes their result.
+
+use crate::model::options::{self, OptionId};
+use crate::model::provider::{self as checks, Facts, Network};
+use crate::model::{OptionSpec, WsaError};
+use crate::san::layout::Record;
+use crate::san::Segment;
+use crate::shim::fdtable::Remembered;
+use crate::shim::memory;
+use libc::c_void;
+
+/// The facts of a SAN socket's record.
+pub fn facts(seg: &Segment, rec: &Record, groups: bool) -> Facts {
+    Facts {
+        is_ours: true,
+        network: if seg.network_down() { Network::Down } else { Network::Up },
+        connection: rec.connection_state(),
+        groups,
+    }
+}
+
+/// `WSPSetSockOpt` on a record: check, then store.
+pub fn set_on_record(
+    facts: &Facts,
+    rec: &Record,
+    level: i32,
+    optname: i32,
+    optval: *const c_void,
+    optlen: i32,
+) -> Result<(), WsaError> {
+    let a = checks::set_sock_opt(facts, level, optname, optlen, |_| memory::read::<4>(optval))?;
+    rec.store_option(a.option, a.value);
+    Ok(())
+}
+
+/// The switch answering a provider option itself (SPEC §4.2): rows 3–6, then the
+/// value is remembered in `r`.
+pub fn set_remembered(
+    r: &mut Remembered,
+    level: i32,
+    optname: i32,
+    optval: *const c_void,
+    optlen: i32,
+) -> Result<(), WsaError> {
+    let a = checks::set_sock_opt(&Facts::healthy(true), level, optname, optlen, |_| {
+        memory::read::<4>(optval)
+    })?;
+    r.set(a.option, a.value);
+    Ok(())
+}
+
+/// `WSPGetSockOpt`'s checks, then the value from `value_of`, written to `optval`
+/// and its size to `*optlen`. An `optval` that cannot be written is found by the
+/// write itself, the last step, and answers `WSAEFAULT` as row 5 would.
+pub fn get_into(
+    facts: &Facts,
+    level: i32,
+    optname: i32,
+    optval: *mut c_void,
+    optlen: *mut c_void,
+    value_of: impl FnOnce(OptionId) -> i32,
+) -> Result<&'static OptionSpec, WsaError> {
+    let len = memory::read::<4>(optlen).map(i32::from_ne_bytes);
+    let spec = match checks::get_sock_opt(facts, level, optname, len, !optval.is_null()) {
+        Ok(spec) => spec,
+        Err(e) => {
+            if let Some(needed) = e.needed_len {
+                memory::write(optlen, &needed.to_ne_bytes());
+            }
+            return Err(e.code);
+        }
+    };
+    let value = value_of(spec.id);
+    if !memory::write(optval, &value.to_ne_bytes()[..spec.size])
+        || !memory::write(optlen, &(spec.size as i32).to_ne_bytes())
+    {
+        return Err(WsaError::EFAULT);
+    }
+    Ok(spec)
+}
+
+/// A level/option pair as log and debug lines show it: names from the option table
+/// where it has them, numbers otherwise. Formats without allocating.
+pub struct OptName {
+    pub level: i32,
+    pub optname: i32,
+}
+
+impl std::fmt::Display for OptName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = options::Level::from_raw(self.level);
+        match level {
+            Some(l) => f.write_str(l.name())?,
+            None => write!(f, "{:#x}", self.level)?,
+        }
+        match (level, options::lookup_raw(self.level, self.optname)) {
+            (_, Some(spec)) => write!(f, "/{}", spec.name),
+            (Some(options::Level::Tcp), None) if self.optname == options::TCP_NODELAY => {
+                f.write_str("/TCP_NODELAY")
+            }
+            _ => write!(f, "/{:#x}", self.optname),
+        }
+    }
+}

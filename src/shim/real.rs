@@ -1,0 +1,109 @@
+//! The real libc functions, found with `dlsym(RTLD_NEXT, …)` on first use.
+//!
+//! Inside `libwsd.so`, `libc::setsockopt` is the library's *own* export, so every
+//! call that must reach the kernel goes through here. Resolution is lazy and
+//! lock-free (a racing thread resolves the same pointer), so these work before the
+//! library's constructor has run. A symbol this libc lacks answers `ENOSYS`.
+
+use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// The address of the next definition of `name`, 0 if there is none.
+fn resolve(slot: &AtomicUsize, name: &std::ffi::CStr) -> usize {
+    let p = slot.load(Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // SAFETY: `name` is NUL-terminated; RTLD_NEXT is a valid pseudo-handle.
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
+    slot.store(p, Relaxed);
+    p
+}
+
+fn enosys() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno.
+    unsafe { *libc::__errno_location() = libc::ENOSYS };
+    -1
+}
+
+macro_rules! real {
+    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {$(
+        /// The real libc function of the same name.
+        ///
+        /// # Safety
+        /// As for the libc function: the pointer arguments must be what it expects.
+        pub unsafe fn $name($($arg: $ty),*) -> $ret {
+            static SLOT: AtomicUsize = AtomicUsize::new(0);
+            let p = resolve(&SLOT, const { cstr(concat!(stringify!($name), "\0")) });
+            if p == 0 {
+                return enosys();
+            }
+            // SAFETY: `p` is libc's definition of this function, whose C prototype is
+            // the signature spelled here.
+            let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { std::mem::transmute(p) };
+            // SAFETY: the caller upholds the function's contract.
+            unsafe { f($($arg),*) }
+        }
+    )*};
+}
+
+const fn cstr(s: &'static str) -> &'static std::ffi::CStr {
+    match std::ffi::CStr::from_bytes_with_nul(s.as_bytes()) {
+        Ok(c) => c,
+        Err(_) => panic!("symbol name"),
+    }
+}
+
+real! {
+    setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
+    getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int;
+    socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
+    connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+    listen(fd: c_int, backlog: c_int) -> c_int;
+    accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+    accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
+    close(fd: c_int) -> c_int;
+    dup(fd: c_int) -> c_int;
+    dup2(old: c_int, new: c_int) -> c_int;
+    dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+    close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
+}
+
+/// `fcntl` and `fcntl64` are variadic; the third argument is passed on as a
+/// machine word, which is how x86-64 passes an `int`, `long` or pointer alike.
+macro_rules! real_variadic {
+    ($($name:ident),*) => {$(
+        /// The real libc function of the same name.
+        ///
+        /// # Safety
+        /// As for `fcntl`: `arg` must be what `cmd` expects.
+        pub unsafe fn $name(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+            static SLOT: AtomicUsize = AtomicUsize::new(0);
+            let p = resolve(&SLOT, const { cstr(concat!(stringify!($name), "\0")) });
+            if p == 0 {
+                return enosys();
+            }
+            // SAFETY: `p` is libc's variadic `fcntl`.
+            let f: unsafe extern "C" fn(c_int, c_int, ...) -> c_int = unsafe { std::mem::transmute(p) };
+            // SAFETY: the caller upholds fcntl's contract for `cmd`.
+            unsafe { f(fd, cmd, arg) }
+        }
+    )*};
+}
+
+real_variadic!(fcntl, fcntl64);
+
+/// The real `closefrom` (returns nothing).
+///
+/// # Safety
+/// None beyond libc's: closing descriptors is always memory-safe.
+pub unsafe fn closefrom(low: c_int) {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    let p = resolve(&SLOT, c"closefrom");
+    if p != 0 {
+        // SAFETY: `p` is libc's `void closefrom(int)`.
+        let f: unsafe extern "C" fn(c_int) = unsafe { std::mem::transmute(p) };
+        // SAFETY: as documented above.
+        unsafe { f(low) }
+    }
+}

@@ -1,0 +1,189 @@
+//! The library's process-wide state: the configuration, the SAN segment (attached
+//! on first need), this process's references to endpoint records, and start-up.
+//!
+//! Start-up runs from the constructor. It does nothing when the code is linked into
+//! an executable (the `wsd` tool and Rust test binaries carry these exports too):
+//! only a loaded `libwsd.so` interposes. Until start-up has published the
+//! descriptor table, every hook passes straight to libc.
+
+use crate::config::{Config, LogLevel};
+use crate::san::{EndpointRef, Segment, SegmentError, layout::DEFAULT_CAPACITY};
+use crate::shim::{fdtable, log};
+use crate::wsd_log;
+use once_cell::sync::OnceCell;
+use std::sync::atomic::{AtomicU64, Ordering::*};
+
+pub struct Shim {
+    pub config: Config,
+    san: OnceCell<Result<Attached, SegmentError>>,
+}
+
+/// The attached segment and, per record, this process's references to it:
+/// `tag << 32 | descriptors`, so a fork child knows which endpoints it holds.
+pub struct Attached {
+    pub seg: Segment,
+    refs: Box<[AtomicU64]>,
+}
+
+static SHIM: OnceCell<Shim> = OnceCell::new();
+
+pub fn shim() -> Option<&'static Shim> {
+    SHIM.get()
+}
+
+impl Shim {
+    /// The SAN segment, opened or created on first use. A segment that cannot be
+    /// used is reported once and stays unusable for this process.
+    pub fn san(&self) -> Result<&Attached, &SegmentError> {
+        self.san
+            .get_or_init(|| {
+                let r = Segment::open_or_create(&self.config.san, DEFAULT_CAPACITY);
+                if let Err(e) = &r {
+                    wsd_log!(
+                        Warn,
+                        "SAN segment {:?} cannot be used: {e}; SAN calls answer WSAENETDOWN and new sockets stay plain TCP",
+                        self.config.san
+                    );
+                }
+                r.map(|seg| Attached {
+                    refs: (0..seg.capacity()).map(|_| AtomicU64::new(0)).collect(),
+                    seg,
+                })
+            })
+            .as_ref()
+    }
+
+    /// The segment if it has been attached already (no attach attempt).
+    pub fn san_if_attached(&self) -> Option<&Attached> {
+        self.san.get().and_then(|r| r.as_ref().ok())
+    }
+}
+
+impl Attached {
+    /// One more descriptor of this process refers to `ep`.
+    pub fn take_ref(&self, ep: EndpointRef) {
+        let Some(slot) = self.refs.get(ep.index as usize) else { return };
+        let _ = slot.fetch_update(AcqRel, Acquire, |v| {
+            Some(if (v >> 32) as u32 == ep.tag && v & 0xffff_ffff != 0 {
+                v + 1
+            } else {
+                u64::from(ep.tag) << 32 | 1
+            })
+        });
+    }
+
+    /// One descriptor fewer refers to `ep`; the last one lets the process's hold go.
+    pub fn drop_ref(&self, ep: EndpointRef) {
+        let Some(slot) = self.refs.get(ep.index as usize) else { return };
+        let r = slot.fetch_update(AcqRel, Acquire, |v| {
+            ((v >> 32) as u32 == ep.tag && v & 0xffff_ffff != 0).then_some(v - 1)
+        });
+        if r.is_ok_and(|v| v & 0xffff_ffff == 1) {
+            self.seg.release(ep);
+        }
+    }
+
+    /// In a fork child: the child holds every endpoint the parent held.
+    fn hold_all(&self) {
+        for (index, slot) in self.refs.iter().enumerate() {
+            let v = slot.load(Acquire);
+            if v & 0xffff_ffff != 0 {
+                let ep = EndpointRef {
+                    index: index as u32,
+                    tag: (v >> 32) as u32,
+                };
+                if !self.seg.hold(ep) {
+                    slot.store(0, Release);
+                }
+            }
+        }
+    }
+}
+
+/// This process's identity for new records: pid and start time (clock ticks after
+/// boot, field 22 of `/proc/self/stat`), cached per pid.
+pub fn identity() -> (u32, u64) {
+    static CACHE: AtomicU64 = AtomicU64::new(0);
+    static START: AtomicU64 = AtomicU64::new(0);
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u32;
+    if CACHE.load(Acquire) != u64::from(pid) {
+        START.store(read_start_time().unwrap_or(0), Relaxed);
+        CACHE.store(u64::from(pid), Release);
+    }
+    (pid, START.load(Relaxed))
+}
+
+fn read_start_time() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// The program's short name, NUL-padded, for endpoint records.
+pub fn comm() -> [u8; 16] {
+    let mut out = [0u8; 16];
+    if let Ok(name) = std::fs::read("/proc/self/comm") {
+        let name = name.strip_suffix(b"\n").unwrap_or(&name);
+        let n = name.len().min(16);
+        out[..n].copy_from_slice(&name[..n]);
+    }
+    out
+}
+
+/// Is this code part of the main executable rather than a loaded shared object?
+fn linked_into_executable() -> bool {
+    // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address in a
+    // loaded object, and the ELF header at `dli_fbase` is mapped for that object.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr(linked_into_executable as *const libc::c_void, &mut info) == 0 || info.dli_fbase.is_null() {
+            return false;
+        }
+        let ehdr = info.dli_fbase as *const libc::Elf64_Ehdr;
+        let phdr = info.dli_fbase as u64 + (*ehdr).e_phoff;
+        phdr == libc::getauxval(libc::AT_PHDR)
+    }
+}
+
+extern "C" fn after_fork_in_child() {
+    if let Some(att) = shim().and_then(Shim::san_if_attached) {
+        att.hold_all();
+    }
+}
+
+/// Start-up: parse the environment, publish the descriptor table, adopt `WSD_FDS`.
+pub fn start() {
+    if linked_into_executable() || SHIM.get().is_some() {
+        return;
+    }
+    let config = match Config::from_env(|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned())) {
+        Ok(c) => c,
+        Err(e) => {
+            wsd_log!(Error, "{e}; the program runs without the SAN");
+            return;
+        }
+    };
+    log::configure(config.log, config.log_file.as_deref());
+    if SHIM.set(Shim { config, san: OnceCell::new() }).is_err() {
+        return;
+    }
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `lim` is a valid out-pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if !fdtable::publish(lim.rlim_max.max(lim.rlim_cur).min(usize::MAX as u64) as usize) {
+        wsd_log!(Error, "cannot map the descriptor table; the program runs without the SAN");
+        return;
+    }
+    // SAFETY: registering a handler that only touches atomics in the child.
+    unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    if let Some(shim) = shim() {
+        for &fd in &shim.config.fds {
+            crate::shim::switch::adopt(shim, fd);
+        }
+    }
+    if log::enabled(LogLevel::Debug) {
+        wsd_log!(Debug, "started: mode {}", shim().map_or("?", |s| s.config.mode.name()));
+    }
+}

@@ -1,0 +1,182 @@
+//! The switch's decisions about a socket's life (SPEC §4.1–4.2): handing a
+//! candidate to the SAN (claiming its endpoint and replaying what it remembered),
+//! falling back to plain TCP with a reason, adopting inherited descriptors, and
+//! letting go of an endpoint when its last descriptor closes.
+
+use crate::config::LogLevel;
+use crate::model::WsaError;
+use crate::model::options::{self, WINSOCK_SOL_SOCKET};
+use crate::model::provider as checks;
+use crate::san::{EndpointRole, NewEndpoint};
+use crate::shim::fdtable::{self, Entry, Remembered};
+use crate::shim::provider::facts;
+use crate::shim::state::{self, Shim};
+use crate::shim::{log, net};
+use crate::wsd_log;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Why a socket that could have gone to the SAN stayed plain TCP.
+#[derive(Clone, Copy, Debug)]
+pub enum Fallback {
+    NotSanAddress,
+    Unusable,
+    NetworkDown,
+    Full,
+    Replay(&'static str, WsaError),
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fallback::NotSanAddress => f.write_str("address not in the SAN subnet table"),
+            Fallback::Unusable => f.write_str("the SAN segment cannot be used"),
+            Fallback::NetworkDown => f.write_str("the SAN network is down"),
+            Fallback::Full => f.write_str("the SAN segment is full"),
+            Fallback::Replay(opt, e) => write!(f, "replaying {opt} failed with {e}"),
+        }
+    }
+}
+
+/// Makes `fd` (whose entry was `current`) a SAN socket, or plain TCP if the SAN
+/// cannot take it. `inherit` are values from a listener, overridden by what the
+/// candidate itself remembered. Returns the new entry.
+pub fn associate(
+    shim: &Shim,
+    fd: i32,
+    current: Entry,
+    role: EndpointRole,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+    inherit: Remembered,
+) -> Entry {
+    let mut values = inherit;
+    for (id, v) in current.remembered().values() {
+        values.set(id, v);
+    }
+    match claim(shim, fd, role, local, peer, values) {
+        Ok(entry) => {
+            if fdtable::update(fd, current, entry) {
+                entry
+            } else {
+                // Closed (or replaced) meanwhile: the endpoint is nobody's.
+                release(shim, entry);
+                fdtable::get(fd)
+            }
+        }
+        Err(why) => fall_back(shim, fd, current, values, why),
+    }
+}
+
+fn claim(
+    shim: &Shim,
+    fd: i32,
+    role: EndpointRole,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+    values: Remembered,
+) -> Result<Entry, Fallback> {
+    let att = shim.san().map_err(|_| Fallback::Unusable)?;
+    let seg = &att.seg;
+    if seg.network_down() {
+        return Err(Fallback::NetworkDown);
+    }
+    let (pid, start_time) = state::identity();
+    let new = NewEndpoint {
+        pid,
+        start_time,
+        fd,
+        role,
+        local,
+        peer,
+        comm: state::comm(),
+    };
+    let ep = seg.allocate(&new).ok_or(Fallback::Full)?;
+    let Some(rec) = seg.endpoint(ep) else {
+        return Err(Fallback::Full);
+    };
+    let groups = shim.config.groups;
+    for (id, value) in values.values() {
+        let spec = options::spec(id);
+        if spec.known_with(groups) {
+            // Replayed through WSPSetSockOpt, as the switch does (SPEC §4.2).
+            let replay = checks::set_sock_opt(
+                &facts(seg, rec, groups),
+                WINSOCK_SOL_SOCKET,
+                spec.winsock_optname,
+                spec.size as i32,
+                |_| Some(value.to_ne_bytes()),
+            );
+            match replay {
+                Ok(a) => rec.store_option(a.option, a.value),
+                Err(e) => {
+                    seg.release(ep);
+                    return Err(Fallback::Replay(spec.name, e));
+                }
+            }
+        } else {
+            // Groups off: the switch keeps the value itself.
+            rec.store_option(id, value);
+        }
+    }
+    att.take_ref(ep);
+    if log::enabled(LogLevel::Info) {
+        wsd_log!(Info, "fd {fd} is a SAN socket ({}), endpoint {}", role.name(), rec.id.load(Relaxed));
+    }
+    Ok(Entry::san(ep))
+}
+
+fn fall_back(shim: &Shim, fd: i32, current: Entry, values: Remembered, why: Fallback) -> Entry {
+    if let Some(att) = shim.san_if_attached() {
+        let stats = &att.seg.header().stats;
+        let counter = match why {
+            Fallback::NetworkDown => Some(&stats.fallback_down),
+            Fallback::Full => Some(&stats.fallback_full),
+            Fallback::Replay(..) => Some(&stats.fallback_replay),
+            Fallback::NotSanAddress | Fallback::Unusable => None,
+        };
+        if let Some(c) = counter {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+    let level = match why {
+        Fallback::NotSanAddress => LogLevel::Debug,
+        _ => LogLevel::Info,
+    };
+    if log::enabled(level) {
+        log::log(level, format_args!("fd {fd} stays plain TCP: {why}"));
+    }
+    let entry = Entry::plain(values);
+    if fdtable::update(fd, current, entry) { entry } else { fdtable::get(fd) }
+}
+
+/// A candidate whose destination is not a SAN address becomes plain TCP.
+pub fn not_san(shim: &Shim, fd: i32, current: Entry) {
+    fall_back(shim, fd, current, current.remembered(), Fallback::NotSanAddress);
+}
+
+/// Lets go of whatever `entry` held (its descriptor is gone or reused).
+pub fn release(shim: &Shim, entry: Entry) {
+    if let (Some(ep), Some(att)) = (entry.endpoint(), shim.san_if_attached()) {
+        att.drop_ref(ep);
+    }
+}
+
+/// A descriptor now refers to what `entry` refers to (dup).
+pub fn share(shim: &Shim, entry: Entry) {
+    if let (Some(ep), Some(att)) = (entry.endpoint(), shim.san_if_attached()) {
+        att.take_ref(ep);
+    }
+}
+
+/// `WSD_FDS`: an inherited TCP socket becomes a SAN socket at start-up.
+pub fn adopt(shim: &Shim, fd: i32) {
+    if !net::is_tcp_stream(fd) {
+        wsd_log!(Warn, "WSD_FDS names descriptor {fd}, which is not a TCP socket; left alone");
+        return;
+    }
+    let current = fdtable::get(fd);
+    if current.endpoint().is_none() {
+        associate(shim, fd, current, EndpointRole::Adopted, net::local_addr(fd), net::peer_addr(fd), Remembered::default());
+    }
+}
