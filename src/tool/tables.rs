@@ -1,0 +1,84 @@
+//! `wsd options` and `wsd errors`: the model's tables, as a human table or as JSON.
+//! JSON schema: `options` is an array of objects with `name`, `level`,
+//! `winsock_optname`, `linux_optname` (number or null), `type`, `size`, `settable`,
+//! `group`, `default`, `doc`, `source`; `errors` is an array of objects with `name`,
+//! `code`, `errno`, `errno_name`, `description`.
+
+use wsd::model::options::ValueType;
+use wsd::model::{CODES, OPTIONS};
+
+fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Bool => "BOOL",
+        ValueType::NonNegativeInt => "int (>= 0)",
+        ValueType::UnsignedInt => "unsigned int",
+    }
+}
+
+pub fn options(json: bool) -> i32 {
+    if json {
+        let rows: Vec<_> = OPTIONS
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "name": o.name,
+                    "level": o.level.name(),
+                    "winsock_optname": o.winsock_optname,
+                    "linux_optname": o.linux_optname,
+                    "type": type_name(o.value_type),
+                    "size": o.size,
+                    "settable": o.settable,
+                    "group": o.group,
+                    "default": o.default,
+                    "doc": o.doc,
+                    "source": o.source,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::from(rows));
+        return 0;
+    }
+    println!(
+        "{:<18} {:<10} {:>8} {:>6} {:<13} {:>4} {:<9} {:<5} doc",
+        "option", "level", "winsock", "linux", "type", "size", "access", "group"
+    );
+    for o in OPTIONS {
+        println!(
+            "{:<18} {:<10} {:>#8x} {:>6} {:<13} {:>4} {:<9} {:<5} {}",
+            o.name,
+            o.level.name(),
+            o.winsock_optname,
+            o.linux_optname.map_or("-".to_string(), |n| n.to_string()),
+            type_name(o.value_type),
+            o.size,
+            if o.settable { "set/get" } else { "get" },
+            if o.group { "yes" } else { "no" },
+            o.doc
+        );
+    }
+    0
+}
+
+pub fn errors(json: bool) -> i32 {
+    if json {
+        let rows: Vec<_> = CODES
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "name": c.name,
+                    "code": c.code.code(),
+                    "errno": c.errno,
+                    "errno_name": c.errno_name,
+                    "description": c.text,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::from(rows));
+        return 0;
+    }
+    println!("{:<15} {:>5}  {:<12} {:>5}  description", "code", "value", "errno", "");
+    for c in CODES {
+        println!("{:<15} {:>5}  {:<12} {:>5}  {}", c.name, c.code.code(), c.errno_name, c.errno, c.text);
+    }
+    0
+}

@@ -1,0 +1,181 @@
+//! The `wsd` tool as users run it: the tables, and `wsd run` on real programs
+//! (python3 and curl) in each mode.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use support::{San, library, tool};
+use wsd::model::{CODES, OPTIONS};
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = tool().args(args).output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn options_json_is_the_option_table() {
+    let v = json(&["options", "--json"]);
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), OPTIONS.len());
+    for (row, o) in rows.iter().zip(OPTIONS) {
+        assert_eq!(row["name"], o.name);
+        assert_eq!(row["winsock_optname"], o.winsock_optname);
+        assert_eq!(row["settable"], o.settable);
+        assert_eq!(row["size"], o.size);
+    }
+}
+
+#[test]
+fn errors_json_is_the_code_table() {
+    let v = json(&["errors", "--json"]);
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), CODES.len());
+    for (row, c) in rows.iter().zip(CODES) {
+        assert_eq!(row["name"], c.name);
+        assert_eq!(row["code"], c.code.code());
+        assert_eq!(row["errno"], c.errno);
+    }
+}
+
+#[test]
+fn human_tables_name_every_row() {
+    let out = tool().arg("options").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(OPTIONS.iter().all(|o| text.contains(o.name)));
+    let out = tool().arg("errors").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(CODES.iter().all(|c| text.contains(c.name) && text.contains(c.errno_name)));
+}
+
+fn wsd_run(san: &San, extra: &[&str], cmd: &[&str]) -> Command {
+    let mut c = tool();
+    c.arg("run").arg("--lib").arg(library()).args(["--san", &san.name]).args(extra).arg("--").args(cmd);
+    c.env("WSD_LOG_FILE", "/dev/null");
+    c
+}
+
+#[test]
+fn run_exits_with_the_programs_status() {
+    let san = San::new("status");
+    let st = wsd_run(&san, &[], &["sh", "-c", "exit 7"]).status().unwrap();
+    assert_eq!(st.code(), Some(7));
+    let st = wsd_run(&san, &[], &["sh", "-c", "kill -9 $$"]).status().unwrap();
+    assert_eq!(st.code(), Some(128 + 9));
+    let st = wsd_run(&san, &[], &["/nonexistent/program"]).status().unwrap();
+    assert_eq!(st.code(), Some(127));
+}
+
+#[test]
+fn run_refuses_bad_settings_naming_them() {
+    let san = San::new("bad");
+    for (args, needle) in [
+        (&["--mode", "fast"][..], "--mode fast: expected switch, provider or observe"),
+        (&["--subnet", "10.0.0.0/99"][..], "--subnet 10.0.0.0/99"),
+    ] {
+        let out = wsd_run(&san, args, &["true"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}");
+    }
+    let out = tool().args(["run", "--lib", "/nonexistent.so", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lib /nonexistent.so: no such file"));
+    let out = wsd_run(&san, &[], &["true"]).env("WSD_GROUPS", "maybe").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WSD_GROUPS=\"maybe\": expected on or off"));
+}
+
+/// A python3 client and server on loopback, setting a mix of options and printing
+/// what each call answered.
+const CLIENT_SERVER: &str = r#"
+import errno, socket, threading
+def try_(f):
+    try:
+        r = f(); return "ok" if r is None else str(r)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+def serve():
+    a, _ = srv.accept()
+    a.sendall(a.recv(5).upper()); a.close()
+t = threading.Thread(target=serve); t.start()
+c = socket.socket()
+c.connect(srv.getsockname())
+out = [
+    try_(lambda: c.setsockopt(socket.SOL_SOCKET, 0x2002, 3)),
+    try_(lambda: c.getsockopt(socket.SOL_SOCKET, 0x2002)),
+    try_(lambda: c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)),
+    try_(lambda: c.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)),
+    try_(lambda: c.setsockopt(socket.SOL_SOCKET, 0x2002, -1)),
+]
+c.sendall(b"hello"); out.append(c.recv(5).decode()); t.join()
+print(" ".join(out))
+"#;
+
+#[test]
+fn python_client_and_server_in_each_mode() {
+    for (mode, want) in [
+        ("switch", "ok 3 ok ok EINVAL HELLO"),
+        ("provider", "ok 3 ENOPROTOOPT ENOPROTOOPT EINVAL HELLO"),
+        ("observe", "ENOPROTOOPT ENOPROTOOPT ok ok ENOPROTOOPT HELLO"),
+    ] {
+        let san = San::new(mode);
+        let out = wsd_run(&san, &["--mode", mode], &["python3", "-c", CLIENT_SERVER]).output().unwrap();
+        assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want, "{mode}");
+    }
+}
+
+#[test]
+fn python_outside_the_san_subnets_is_untouched() {
+    let san = San::new("outside");
+    let out = wsd_run(&san, &["--subnet", "10.77.0.0/24"], &["python3", "-c", CLIENT_SERVER]).output().unwrap();
+    assert!(out.status.success());
+    // Exactly what the kernel says without the library.
+    let bare = Command::new("python3").args(["-c", CLIENT_SERVER]).output().unwrap();
+    assert_eq!(out.stdout, bare.stdout);
+    assert_eq!(String::from_utf8_lossy(&bare.stdout).trim(), "ENOPROTOOPT ENOPROTOOPT ok ok ENOPROTOOPT HELLO");
+    assert!(!san.path().exists(), "no SAN socket, so no segment was created");
+}
+
+/// `python3 -m http.server` on an ephemeral loopback port, killed on drop.
+struct HttpServer {
+    child: Child,
+    port: u16,
+}
+
+impl HttpServer {
+    fn start(mut cmd: Command) -> HttpServer {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        // "Serving HTTP on 127.0.0.1 port 43567 (http://127.0.0.1:43567/) ..."
+        let port = line.split(" port ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap();
+        HttpServer { child, port }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn curl_fetches_from_python_http_server_under_wsd_run() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/include");
+    for mode in ["switch", "observe", "provider"] {
+        let san = San::new(&format!("curl-{mode}"));
+        let server = HttpServer::start(wsd_run(
+            &san,
+            &["--mode", mode],
+            &["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir],
+        ));
+        let url = format!("http://127.0.0.1:{}/wsd.h", server.port);
+        let out = wsd_run(&san, &["--mode", mode], &["curl", "-sS", "--max-time", "30", &url]).output().unwrap();
+        assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("WSPSetSockOpt"), "{mode}");
+    }
+}
