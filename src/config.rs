@@ -60,12 +60,8 @@ impl Subnet {
             v4 => v4,
         };
         match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(a)) => {
-                prefix_eq(&net.octets(), &a.octets(), self.prefix)
-            }
-            (IpAddr::V6(net), IpAddr::V6(a)) => {
-                prefix_eq(&net.octets(), &a.octets(), self.prefix)
-            }
+            (IpAddr::V4(net), IpAddr::V4(a)) => prefix_eq(&net.octets(), &a.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(a)) => prefix_eq(&net.octets(), &a.octets(), self.prefix),
             _ => false,
         }
     }
@@ -181,7 +177,11 @@ impl Config {
         }
         if let Some(v) = get("WSD_SUBNETS") {
             c.subnets = parse_subnets(&v).ok_or_else(|| {
-                bad("WSD_SUBNETS", &v, "comma-separated CIDRs such as 127.0.0.0/8,::1/128")
+                bad(
+                    "WSD_SUBNETS",
+                    &v,
+                    "comma-separated CIDRs such as 127.0.0.0/8,::1/128",
+                )
             })?;
         }
         if let Some(v) = get("WSD_GROUPS") {
@@ -192,8 +192,8 @@ impl Config {
             };
         }
         if let Some(v) = get("WSD_LOG") {
-            c.log = LogLevel::parse(&v)
-                .ok_or_else(|| bad("WSD_LOG", &v, "off, error, warn, info or debug"))?;
+            c.log =
+                LogLevel::parse(&v).ok_or_else(|| bad("WSD_LOG", &v, "off, error, warn, info or debug"))?;
         }
         if let Some(v) = get("WSD_LOG_FILE") {
             if v.is_empty() || v.as_bytes().contains(&0) {
@@ -225,8 +225,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_env(|k| m.get(k).cloned())
     }
 
@@ -301,8 +303,20 @@ mod tests {
         let s = Subnet::parse("10.77.0.0/23").unwrap();
         assert!(s.contains("10.77.1.255".parse().unwrap()));
         assert!(!s.contains("10.77.2.0".parse().unwrap()));
-        assert!(Subnet::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
-        assert!(Subnet::parse("fe80::/10").unwrap().contains("febf::1".parse().unwrap()));
-        assert!(!Subnet::parse("fe80::/10").unwrap().contains("fec0::1".parse().unwrap()));
+        assert!(
+            Subnet::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        assert!(
+            Subnet::parse("fe80::/10")
+                .unwrap()
+                .contains("febf::1".parse().unwrap())
+        );
+        assert!(
+            !Subnet::parse("fe80::/10")
+                .unwrap()
+                .contains("fec0::1".parse().unwrap())
+        );
     }
 }

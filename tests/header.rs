@@ -2,8 +2,8 @@
 //! every function the library exports for C.
 
 use std::collections::HashMap;
-use wsd::model::{CODES, OPTIONS, SOCKET_ERROR};
 use wsd::model::options::{IPPROTO_TCP, TCP_NODELAY, WINSOCK_SOL_SOCKET};
+use wsd::model::{CODES, OPTIONS, SOCKET_ERROR};
 
 fn parse_int(s: &str) -> Option<i64> {
     let s = s.trim().trim_start_matches('(').trim_end_matches(')');
@@ -33,7 +33,11 @@ fn every_code_is_defined_with_its_number() {
         assert_eq!(d.get(c.name), Some(&i64::from(c.code.code())), "{}", c.name);
     }
     let wsae = d.keys().filter(|k| k.starts_with("WSAE")).count();
-    assert_eq!(wsae, CODES.len(), "the header defines a code the library does not answer");
+    assert_eq!(
+        wsae,
+        CODES.len(),
+        "the header defines a code the library does not answer"
+    );
     assert_eq!(d.get("SOCKET_ERROR"), Some(&i64::from(SOCKET_ERROR)));
 }
 
@@ -41,7 +45,11 @@ fn every_code_is_defined_with_its_number() {
 fn every_option_and_level_is_defined_in_winsock_numbering() {
     let d = defines();
     for o in OPTIONS {
-        let name = if d.contains_key(o.name) { o.name.to_string() } else { format!("WSD_{}", o.name) };
+        let name = if d.contains_key(o.name) {
+            o.name.to_string()
+        } else {
+            format!("WSD_{}", o.name)
+        };
         assert_eq!(d.get(&name), Some(&i64::from(o.winsock_optname)), "{}", o.name);
     }
     assert_eq!(d.get("WSD_SOL_SOCKET"), Some(&i64::from(WINSOCK_SOL_SOCKET)));
@@ -52,8 +60,15 @@ fn every_option_and_level_is_defined_in_winsock_numbering() {
 #[test]
 fn every_c_export_is_declared() {
     let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/wsd.h")).unwrap();
-    let exports = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/shim/exports.rs")).unwrap();
-    for f in ["WSPSetSockOpt", "WSPGetSockOpt", "wsd_errno_from_wsa", "wsd_wsa_from_errno", "wsd_strerror"] {
+    let exports =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/shim/exports.rs")).unwrap();
+    for f in [
+        "WSPSetSockOpt",
+        "WSPGetSockOpt",
+        "wsd_errno_from_wsa",
+        "wsd_wsa_from_errno",
+        "wsd_strerror",
+    ] {
         assert!(header.contains(&format!("{f}(")), "{f} not declared in wsd.h");
         assert!(exports.contains(&format!("fn {f}(")), "{f} not exported");
     }

@@ -44,7 +44,9 @@ fn a_second_process_reads_what_the_first_one_set() {
         .spawn()
         .expect("python3");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let mut words = line.split_whitespace().map(|w| w.parse::<u32>().unwrap());
     let (pid, client_port) = (words.next().unwrap(), words.next().unwrap());
 
@@ -55,19 +57,30 @@ fn a_second_process_reads_what_the_first_one_set() {
     assert_eq!(h.magic.load(Relaxed), MAGIC);
     assert_eq!(h.layout_version.load(Relaxed), LAYOUT_VERSION);
 
-    let mine: Vec<_> = seg.live().filter(|(_, r)| r.pid.load(Relaxed) == pid).map(|(_, r)| r).collect();
+    let mine: Vec<_> = seg
+        .live()
+        .filter(|(_, r)| r.pid.load(Relaxed) == pid)
+        .map(|(_, r)| r)
+        .collect();
     assert_eq!(mine.len(), 3, "listener, client and accepted socket");
     let client = mine
         .iter()
         .find(|r| r.local.load().map(|a| a.port()) == Some(client_port as u16))
         .expect("client endpoint");
     assert_eq!(client.group_priority.load(Relaxed), 5);
-    assert!(mine.iter().any(|r| r.so_debug.load(Relaxed) == 1), "SO_DEBUG 7 stored as 1");
+    assert!(
+        mine.iter().any(|r| r.so_debug.load(Relaxed) == 1),
+        "SO_DEBUG 7 stored as 1"
+    );
     assert!(mine.iter().all(|r| r.comm().starts_with("python")));
 
     child.stdin.take().unwrap().write_all(b"").unwrap();
     assert!(child.wait().unwrap().success());
-    assert_eq!(seg.live().filter(|(_, r)| r.pid.load(Relaxed) == pid).count(), 0, "closing released every record");
+    assert_eq!(
+        seg.live().filter(|(_, r)| r.pid.load(Relaxed) == pid).count(),
+        0,
+        "closing released every record"
+    );
 }
 
 /// A program that connects on loopback and tries a provider option.
@@ -91,8 +104,15 @@ fn probe_with_segment_bytes(tag: &str, bytes: &[u8], mode: u32) -> (String, Stri
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(std::fs::read(san.path()).unwrap(), bytes, "a refused segment is left untouched");
-    (String::from_utf8_lossy(&out.stdout).trim().to_string(), String::from_utf8_lossy(&out.stderr).into_owned())
+    assert_eq!(
+        std::fs::read(san.path()).unwrap(),
+        bytes,
+        "a refused segment is left untouched"
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -121,7 +141,10 @@ fn a_symlink_is_not_followed() {
     let target = San::new("link-target");
     Segment::create(&target.name, 4).unwrap();
     std::os::unix::fs::symlink(target.path(), san.path()).unwrap();
-    assert_eq!(Segment::open(&san.name).err(), Some(wsd::san::SegmentError::Symlink));
+    assert_eq!(
+        Segment::open(&san.name).err(),
+        Some(wsd::san::SegmentError::Symlink)
+    );
 }
 
 #[test]
@@ -129,7 +152,13 @@ fn create_is_exclusive_and_destroy_removes() {
     let san = San::new("excl");
     let seg = Segment::create(&san.name, 8).unwrap();
     assert_eq!(seg.capacity(), 8);
-    assert_eq!(Segment::create(&san.name, 8).err(), Some(wsd::san::SegmentError::Exists));
+    assert_eq!(
+        Segment::create(&san.name, 8).err(),
+        Some(wsd::san::SegmentError::Exists)
+    );
     Segment::destroy(&san.name).unwrap();
-    assert_eq!(Segment::open(&san.name).err(), Some(wsd::san::SegmentError::Missing));
+    assert_eq!(
+        Segment::open(&san.name).err(),
+        Some(wsd::san::SegmentError::Missing)
+    );
 }

@@ -46,12 +46,22 @@ fn human_tables_name_every_row() {
     assert!(OPTIONS.iter().all(|o| text.contains(o.name)));
     let out = tool().arg("errors").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(CODES.iter().all(|c| text.contains(c.name) && text.contains(c.errno_name)));
+    assert!(
+        CODES
+            .iter()
+            .all(|c| text.contains(c.name) && text.contains(c.errno_name))
+    );
 }
 
 fn wsd_run(san: &San, extra: &[&str], cmd: &[&str]) -> Command {
     let mut c = tool();
-    c.arg("run").arg("--lib").arg(library()).args(["--san", &san.name]).args(extra).arg("--").args(cmd);
+    c.arg("run")
+        .arg("--lib")
+        .arg(library())
+        .args(["--san", &san.name])
+        .args(extra)
+        .arg("--")
+        .args(cmd);
     c.env("WSD_LOG_FILE", "/dev/null");
     c
 }
@@ -71,17 +81,26 @@ fn run_exits_with_the_programs_status() {
 fn run_refuses_bad_settings_naming_them() {
     let san = San::new("bad");
     for (args, needle) in [
-        (&["--mode", "fast"][..], "--mode fast: expected switch, provider or observe"),
+        (
+            &["--mode", "fast"][..],
+            "--mode fast: expected switch, provider or observe",
+        ),
         (&["--subnet", "10.0.0.0/99"][..], "--subnet 10.0.0.0/99"),
     ] {
         let out = wsd_run(&san, args, &["true"]).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args:?}");
     }
-    let out = tool().args(["run", "--lib", "/nonexistent.so", "--", "true"]).output().unwrap();
+    let out = tool()
+        .args(["run", "--lib", "/nonexistent.so", "--", "true"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--lib /nonexistent.so: no such file"));
-    let out = wsd_run(&san, &[], &["true"]).env("WSD_GROUPS", "maybe").output().unwrap();
+    let out = wsd_run(&san, &[], &["true"])
+        .env("WSD_GROUPS", "maybe")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("WSD_GROUPS=\"maybe\": expected on or off"));
 }
@@ -121,8 +140,14 @@ fn python_client_and_server_in_each_mode() {
         ("observe", "ENOPROTOOPT ENOPROTOOPT ok ok ENOPROTOOPT HELLO"),
     ] {
         let san = San::new(mode);
-        let out = wsd_run(&san, &["--mode", mode], &["python3", "-c", CLIENT_SERVER]).output().unwrap();
-        assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = wsd_run(&san, &["--mode", mode], &["python3", "-c", CLIENT_SERVER])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want, "{mode}");
     }
 }
@@ -130,12 +155,24 @@ fn python_client_and_server_in_each_mode() {
 #[test]
 fn python_outside_the_san_subnets_is_untouched() {
     let san = San::new("outside");
-    let out = wsd_run(&san, &["--subnet", "10.77.0.0/24"], &["python3", "-c", CLIENT_SERVER]).output().unwrap();
+    let out = wsd_run(
+        &san,
+        &["--subnet", "10.77.0.0/24"],
+        &["python3", "-c", CLIENT_SERVER],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success());
     // Exactly what the kernel says without the library.
-    let bare = Command::new("python3").args(["-c", CLIENT_SERVER]).output().unwrap();
+    let bare = Command::new("python3")
+        .args(["-c", CLIENT_SERVER])
+        .output()
+        .unwrap();
     assert_eq!(out.stdout, bare.stdout);
-    assert_eq!(String::from_utf8_lossy(&bare.stdout).trim(), "ENOPROTOOPT ENOPROTOOPT ok ok ENOPROTOOPT HELLO");
+    assert_eq!(
+        String::from_utf8_lossy(&bare.stdout).trim(),
+        "ENOPROTOOPT ENOPROTOOPT ok ok ENOPROTOOPT HELLO"
+    );
     assert!(!san.path().exists(), "no SAN socket, so no segment was created");
 }
 
@@ -149,9 +186,17 @@ impl HttpServer {
     fn start(mut cmd: Command) -> HttpServer {
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         // "Serving HTTP on 127.0.0.1 port 43567 (http://127.0.0.1:43567/) ..."
-        let port = line.split(" port ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap();
+        let port = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap();
         HttpServer { child, port }
     }
 }
@@ -171,11 +216,34 @@ fn curl_fetches_from_python_http_server_under_wsd_run() {
         let server = HttpServer::start(wsd_run(
             &san,
             &["--mode", mode],
-            &["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir],
+            &[
+                "python3",
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                dir,
+            ],
         ));
         let url = format!("http://127.0.0.1:{}/wsd.h", server.port);
-        let out = wsd_run(&san, &["--mode", mode], &["curl", "-sS", "--max-time", "30", &url]).output().unwrap();
-        assert!(out.status.success(), "{mode}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(String::from_utf8_lossy(&out.stdout).contains("WSPSetSockOpt"), "{mode}");
+        let out = wsd_run(
+            &san,
+            &["--mode", mode],
+            &["curl", "-sS", "--max-time", "30", &url],
+        )
+        .output()
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("WSPSetSockOpt"),
+            "{mode}"
+        );
     }
 }

@@ -40,10 +40,7 @@ impl WsaError {
     /// constructor is private and the constants above are exactly the table's codes
     /// (a unit test holds the two together).
     pub fn spec(self) -> &'static CodeSpec {
-        CODES
-            .iter()
-            .find(|row| row.code == self)
-            .unwrap_or(&CODES[0])
+        CODES.iter().find(|row| row.code == self).unwrap_or(&CODES[0])
     }
 
     /// The Linux errno the switch sets for this code.

@@ -88,8 +88,7 @@ pub struct OptionSpec {
 impl OptionSpec {
     /// Does (`level`, `optname`) name this row, in either numbering?
     pub fn matches(&self, level: Level, optname: i32) -> bool {
-        self.level == level
-            && (optname == self.winsock_optname || self.linux_optname == Some(optname))
+        self.level == level && (optname == self.winsock_optname || self.linux_optname == Some(optname))
     }
 
     /// Is the option known to a provider with group support `groups`?
@@ -180,7 +179,10 @@ mod tests {
         for level in [WINSOCK_SOL_SOCKET, LINUX_SOL_SOCKET] {
             assert_eq!(lookup_raw(level, 1).map(|o| o.id), Some(OptionId::Debug));
             assert_eq!(lookup_raw(level, 0x2001).map(|o| o.id), Some(OptionId::GroupId));
-            assert_eq!(lookup_raw(level, 0x2002).map(|o| o.id), Some(OptionId::GroupPriority));
+            assert_eq!(
+                lookup_raw(level, 0x2002).map(|o| o.id),
+                Some(OptionId::GroupPriority)
+            );
         }
         assert!(lookup_raw(IPPROTO_TCP, TCP_NODELAY).is_none());
         assert!(lookup_raw(LINUX_SOL_SOCKET, libc::SO_KEEPALIVE).is_none());

@@ -151,7 +151,10 @@ mod tests {
     #[test]
     fn san_socket_in_provider_mode() {
         for groups in [true, false] {
-            assert_eq!(route_set(Mode::Provider, Role::San, groups, 1, KEEPALIVE), Provider);
+            assert_eq!(
+                route_set(Mode::Provider, Role::San, groups, 1, KEEPALIVE),
+                Provider
+            );
             assert_eq!(route_set(Mode::Provider, Role::San, groups, 6, 1), Provider);
             assert_eq!(route_set(Mode::Provider, Role::San, groups, 1, 0x2002), Provider);
             assert_eq!(route_get(Mode::Provider, Role::San, groups, 1, 0x2001), Provider);

@@ -10,8 +10,8 @@
 //! endpoint's record.
 
 use super::layout::{
-    AddrSlot, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, NETWORK_DOWN,
-    Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE,
+    AddrSlot, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, NETWORK_DOWN, Record,
+    STATE_CLAIMED, STATE_FREE, STATE_LIVE,
 };
 use super::segment::Segment;
 use crate::model::OptionId;
@@ -166,16 +166,31 @@ impl Segment {
             rec.local.store(new.local);
             rec.peer.store(new.peer);
             rec.peer_id.store(0, Relaxed);
-            rec.comm[0].store(u64::from_le_bytes(new.comm[..8].try_into().unwrap_or([0; 8])), Relaxed);
-            rec.comm[1].store(u64::from_le_bytes(new.comm[8..].try_into().unwrap_or([0; 8])), Relaxed);
-            for c in [&rec.sets, &rec.gets, &rec.set_errors, &rec.get_errors, &rec.provider_refusals] {
+            rec.comm[0].store(
+                u64::from_le_bytes(new.comm[..8].try_into().unwrap_or([0; 8])),
+                Relaxed,
+            );
+            rec.comm[1].store(
+                u64::from_le_bytes(new.comm[8..].try_into().unwrap_or([0; 8])),
+                Relaxed,
+            );
+            for c in [
+                &rec.sets,
+                &rec.gets,
+                &rec.set_errors,
+                &rec.get_errors,
+                &rec.provider_refusals,
+            ] {
                 c.store(0, Relaxed);
             }
             rec.id.store(id, Relaxed);
             rec.state.store(STATE_LIVE, Release);
             h.alloc_hint.store(index.wrapping_add(1), Relaxed);
             h.stats.endpoints_created.fetch_add(1, Relaxed);
-            return Some(EndpointRef { index, tag: id as u32 });
+            return Some(EndpointRef {
+                index,
+                tag: id as u32,
+            });
         }
         None
     }

@@ -126,7 +126,10 @@ impl Segment {
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: `fd` is open and `st` is a valid out-pointer.
         if unsafe { libc::fstat(fd, &mut st) } != 0 {
-            return Err(SegmentError::Os { what: "fstat", errno: last_errno() });
+            return Err(SegmentError::Os {
+                what: "fstat",
+                errno: last_errno(),
+            });
         }
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(SegmentError::NotRegularFile);
@@ -136,7 +139,9 @@ impl Segment {
             return Err(SegmentError::ForeignOwner { uid: st.st_uid });
         }
         if st.st_mode & 0o7777 != 0o600 {
-            return Err(SegmentError::BadMode { mode: st.st_mode & 0o7777 });
+            return Err(SegmentError::BadMode {
+                mode: st.st_mode & 0o7777,
+            });
         }
         let size = st.st_size as u64;
         if size < HEADER_SIZE as u64 || size > segment_size(MAX_CAPACITY) as u64 {
@@ -194,7 +199,10 @@ impl Segment {
             )
         };
         if fd < 0 {
-            return Err(SegmentError::Os { what: "create", errno: last_errno() });
+            return Err(SegmentError::Os {
+                what: "create",
+                errno: last_errno(),
+            });
         }
         let r = Segment::build(fd, name, capacity, &tmp_path, &final_path);
         // SAFETY: valid path; the temporary name is ours alone.
@@ -213,7 +221,10 @@ impl Segment {
         let size = segment_size(capacity);
         // SAFETY: `fd` is open; fchmod and ftruncate have no memory preconditions.
         if unsafe { libc::fchmod(fd, 0o600) } != 0 || unsafe { libc::ftruncate(fd, size as i64) } != 0 {
-            return Err(SegmentError::Os { what: "size", errno: last_errno() });
+            return Err(SegmentError::Os {
+                what: "size",
+                errno: last_errno(),
+            });
         }
         let seg = Segment::map(fd, size, name)?;
         let h = seg.header();
@@ -249,7 +260,10 @@ impl Segment {
             )
         };
         if base == libc::MAP_FAILED {
-            return Err(SegmentError::Os { what: "mmap", errno: last_errno() });
+            return Err(SegmentError::Os {
+                what: "mmap",
+                errno: last_errno(),
+            });
         }
         Ok(Segment {
             base: base.cast(),
@@ -266,7 +280,10 @@ impl Segment {
         if unsafe { libc::unlink(path.as_ptr()) } != 0 {
             return Err(match last_errno() {
                 libc::ENOENT => SegmentError::Missing,
-                errno => SegmentError::Os { what: "unlink", errno },
+                errno => SegmentError::Os {
+                    what: "unlink",
+                    errno,
+                },
             });
         }
         Ok(())

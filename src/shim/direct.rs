@@ -40,7 +40,9 @@ fn endpoint(fd: i32) -> Result<(&'static Attached, &'static Record), WsaError> {
     if !net::is_tcp_stream(fd) {
         return Err(refuse(false));
     }
-    let Some(shim) = shim else { return Err(refuse(true)) };
+    let Some(shim) = shim else {
+        return Err(refuse(true));
+    };
     let att = shim.san().map_err(|_| refuse(true))?;
     if att.seg.network_down() {
         return Err(refuse(true));
@@ -68,7 +70,14 @@ fn groups() -> bool {
 /// `WSPSetSockOpt` (SPEC §2).
 pub fn set(fd: i32, level: i32, optname: i32, optval: *const c_void, optlen: i32) -> Result<(), WsaError> {
     let (att, rec) = endpoint(fd)?;
-    let r = provider::set_on_record(&facts(&att.seg, rec, groups()), rec, level, optname, optval, optlen);
+    let r = provider::set_on_record(
+        &facts(&att.seg, rec, groups()),
+        rec,
+        level,
+        optname,
+        optval,
+        optlen,
+    );
     rec.sets.fetch_add(1, Relaxed);
     if r.is_err() {
         rec.set_errors.fetch_add(1, Relaxed);
@@ -78,9 +87,22 @@ pub fn set(fd: i32, level: i32, optname: i32, optval: *const c_void, optlen: i32
 }
 
 /// `WSPGetSockOpt` (SPEC §3).
-pub fn get(fd: i32, level: i32, optname: i32, optval: *mut c_void, optlen: *mut c_void) -> Result<(), WsaError> {
+pub fn get(
+    fd: i32,
+    level: i32,
+    optname: i32,
+    optval: *mut c_void,
+    optlen: *mut c_void,
+) -> Result<(), WsaError> {
     let (att, rec) = endpoint(fd)?;
-    let r = provider::get_into(&facts(&att.seg, rec, groups()), level, optname, optval, optlen, |id| rec.option(id));
+    let r = provider::get_into(
+        &facts(&att.seg, rec, groups()),
+        level,
+        optname,
+        optval,
+        optlen,
+        |id| rec.option(id),
+    );
     rec.gets.fetch_add(1, Relaxed);
     if r.is_err() {
         rec.get_errors.fetch_add(1, Relaxed);

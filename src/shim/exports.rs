@@ -37,14 +37,20 @@ fn handed_out(newfd: c_int, source: Entry) {
             if let Some(_g) = Guard::enter()
                 && let Some(shim) = state::shim()
             {
-                let _ = shield(|| hooks::duplicated_entry(shim, source, newfd), || ());
+                shield(|| hooks::duplicated_entry(shim, source, newfd), || ());
             }
         }
     }
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
     let entry = fdtable::get(fd);
     // SAFETY (both calls): the program's arguments, passed on unchanged.
     let real = || unsafe { real::setsockopt(fd, level, name, val, len) };
@@ -55,7 +61,13 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+pub unsafe extern "C" fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
     let entry = fdtable::get(fd);
     // SAFETY: the program's arguments, passed on unchanged.
     let real = || unsafe { real::getsockopt(fd, level, name, val, len) };
@@ -70,9 +82,13 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     // SAFETY: integer arguments.
     let fd = unsafe { real::socket(domain, ty, protocol) };
     if fd >= 0 {
-        let candidate = net::is_tcp_triple(domain, ty, protocol)
-            && state::shim().is_some_and(|s| s.config.could_route());
-        let entry = if candidate { Entry::candidate(Default::default()) } else { Entry::EMPTY };
+        let candidate =
+            net::is_tcp_triple(domain, ty, protocol) && state::shim().is_some_and(|s| s.config.could_route());
+        let entry = if candidate {
+            Entry::candidate(Default::default())
+        } else {
+            Entry::EMPTY
+        };
         handed_out(fd, entry);
     }
     fd
@@ -231,13 +247,27 @@ fn provider_call(lp_errno: *mut c_int, call: impl FnOnce() -> Result<(), WsaErro
 
 /// `WSPSetSockOpt` (SPEC §2).
 #[unsafe(no_mangle)]
-pub extern "C" fn WSPSetSockOpt(s: c_int, level: c_int, name: c_int, val: *const c_char, len: c_int, lp_errno: *mut c_int) -> c_int {
+pub extern "C" fn WSPSetSockOpt(
+    s: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_char,
+    len: c_int,
+    lp_errno: *mut c_int,
+) -> c_int {
     provider_call(lp_errno, || direct::set(s, level, name, val.cast(), len))
 }
 
 /// `WSPGetSockOpt` (SPEC §3).
 #[unsafe(no_mangle)]
-pub extern "C" fn WSPGetSockOpt(s: c_int, level: c_int, name: c_int, val: *mut c_char, len: *mut c_int, lp_errno: *mut c_int) -> c_int {
+pub extern "C" fn WSPGetSockOpt(
+    s: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_char,
+    len: *mut c_int,
+    lp_errno: *mut c_int,
+) -> c_int {
     provider_call(lp_errno, || direct::get(s, level, name, val.cast(), len.cast()))
 }
 

@@ -84,7 +84,11 @@ impl Entry {
 
     /// A plain TCP socket; not ours at all unless it remembers values.
     pub fn plain(r: Remembered) -> Entry {
-        if r.is_empty() { Entry::EMPTY } else { Entry(KIND_PLAIN | pack(r)) }
+        if r.is_empty() {
+            Entry::EMPTY
+        } else {
+            Entry(KIND_PLAIN | pack(r))
+        }
     }
 
     pub fn san(ep: EndpointRef) -> Entry {
@@ -106,7 +110,7 @@ impl Entry {
     }
 
     pub fn endpoint(self) -> Option<EndpointRef> {
-        (self.0 & KIND_MASK == KIND_SAN).then(|| EndpointRef {
+        (self.0 & KIND_MASK == KIND_SAN).then_some(EndpointRef {
             index: (self.0 >> 8) as u32 & 0xff_ffff,
             tag: (self.0 >> 32) as u32,
         })

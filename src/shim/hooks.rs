@@ -52,7 +52,11 @@ fn debug_line(rec: &Record, fd: c_int, call: &str, what: std::fmt::Arguments<'_>
     log::write_time(&mut line);
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
-    let _ = write!(line, " pid={pid} fd={fd} ep={} {call} {what} -> {rc}", rec.id.load(Relaxed));
+    let _ = write!(
+        line,
+        " pid={pid} fd={fd} ep={} {call} {what} -> {rc}",
+        rec.id.load(Relaxed)
+    );
     if rc != 0 {
         let e = errno();
         match WsaError::from_errno(e) {
@@ -69,7 +73,13 @@ fn debug_line(rec: &Record, fd: c_int, call: &str, what: std::fmt::Arguments<'_>
 
 /// The provider's verdict on a `setsockopt`, without storing anything: what
 /// `provider` mode would answer (recorded in every mode).
-fn provider_verdict(f: &Facts, level: c_int, optname: c_int, optval: *const c_void, optlen: i32) -> Result<(), WsaError> {
+fn provider_verdict(
+    f: &Facts,
+    level: c_int,
+    optname: c_int,
+    optval: *const c_void,
+    optlen: i32,
+) -> Result<(), WsaError> {
     checks::set_sock_opt(f, level, optname, optlen, |_| memory::read::<4>(optval)).map(|_| ())
 }
 
@@ -94,7 +104,9 @@ pub fn setsockopt(
             Route::Switch | Route::Provider => answer(remember(fd, entry, level, optname, optval, len)),
         };
     }
-    let Some((att, rec)) = san_record(shim, entry) else { return kernel() };
+    let Some((att, rec)) = san_record(shim, entry) else {
+        return kernel();
+    };
     let f = facts(&att.seg, rec, cfg.groups);
     let debug_before = rec.so_debug.load(Relaxed) != 0;
     let rc = if cfg.mode == Mode::Observe {
@@ -104,8 +116,17 @@ pub fn setsockopt(
         match (gated, route) {
             (Err(e), _) => answer(Err(e)),
             (Ok(()), Route::Kernel) => kernel(),
-            (Ok(()), Route::Switch) => answer(provider::set_on_record(&Facts::healthy(true), rec, level, optname, optval, len)),
-            (Ok(()), Route::Provider) => answer(provider::set_on_record(&f, rec, level, optname, optval, len)),
+            (Ok(()), Route::Switch) => answer(provider::set_on_record(
+                &Facts::healthy(true),
+                rec,
+                level,
+                optname,
+                optval,
+                len,
+            )),
+            (Ok(()), Route::Provider) => {
+                answer(provider::set_on_record(&f, rec, level, optname, optval, len))
+            }
         }
     };
     let saved = errno();
@@ -126,7 +147,13 @@ pub fn setsockopt(
     }
     if debug_before || rec.so_debug.load(Relaxed) != 0 {
         set_errno(saved);
-        debug_line(rec, fd, "setsockopt", format_args!("{} len={len}", OptName { level, optname }), rc);
+        debug_line(
+            rec,
+            fd,
+            "setsockopt",
+            format_args!("{} len={len}", OptName { level, optname }),
+            rc,
+        );
     }
     set_errno(saved);
     rc
@@ -134,7 +161,14 @@ pub fn setsockopt(
 
 /// The switch answers a provider option on a candidate or plain socket and
 /// remembers the value in the descriptor's entry.
-fn remember(fd: c_int, mut entry: Entry, level: c_int, optname: c_int, optval: *const c_void, len: i32) -> Result<(), WsaError> {
+fn remember(
+    fd: c_int,
+    mut entry: Entry,
+    level: c_int,
+    optname: c_int,
+    optval: *const c_void,
+    len: i32,
+) -> Result<(), WsaError> {
     loop {
         let mut r = entry.remembered();
         provider::set_remembered(&mut r, level, optname, optval, len)?;
@@ -168,16 +202,29 @@ pub fn getsockopt(
         let r = entry.remembered();
         return match route {
             Route::Kernel => kernel(),
-            _ => answer(provider::get_into(&healthy, level, optname, optval, optlen.cast(), |id| r.get(id)).map(|_| ())),
+            _ => answer(
+                provider::get_into(&healthy, level, optname, optval, optlen.cast(), |id| r.get(id))
+                    .map(|_| ()),
+            ),
         };
     }
-    let Some((att, rec)) = san_record(shim, entry) else { return kernel() };
+    let Some((att, rec)) = san_record(shim, entry) else {
+        return kernel();
+    };
     let rc = match route {
         Route::Kernel => kernel(),
-        Route::Switch => answer(provider::get_into(&healthy, level, optname, optval, optlen.cast(), |id| rec.option(id)).map(|_| ())),
+        Route::Switch => answer(
+            provider::get_into(&healthy, level, optname, optval, optlen.cast(), |id| {
+                rec.option(id)
+            })
+            .map(|_| ()),
+        ),
         Route::Provider => {
             let f = facts(&att.seg, rec, cfg.groups);
-            answer(provider::get_into(&f, level, optname, optval, optlen.cast(), |id| rec.option(id)).map(|_| ()))
+            answer(
+                provider::get_into(&f, level, optname, optval, optlen.cast(), |id| rec.option(id))
+                    .map(|_| ()),
+            )
         }
     };
     let saved = errno();
@@ -187,7 +234,13 @@ pub fn getsockopt(
         rec.get_errors.fetch_add(1, Relaxed);
     }
     if rec.so_debug.load(Relaxed) != 0 {
-        debug_line(rec, fd, "getsockopt", format_args!("{}", OptName { level, optname }), rc);
+        debug_line(
+            rec,
+            fd,
+            "getsockopt",
+            format_args!("{}", OptName { level, optname }),
+            rc,
+        );
     }
     set_errno(saved);
     rc
@@ -214,7 +267,15 @@ pub fn connect(shim: &Shim, fd: c_int, entry: Entry, addr: *const sockaddr, len:
         match entry.role() {
             Some(Role::Candidate) => match dest {
                 Some(d) if shim.config.is_san_address(d.ip()) => {
-                    associate(shim, fd, entry, EndpointRole::Connector, net::local_addr(fd), Some(d), Remembered::default());
+                    associate(
+                        shim,
+                        fd,
+                        entry,
+                        EndpointRole::Connector,
+                        net::local_addr(fd),
+                        Some(d),
+                        Remembered::default(),
+                    );
                 }
                 _ => switch::not_san(shim, fd, entry),
             },
@@ -242,7 +303,15 @@ pub fn listen(shim: &Shim, fd: c_int, entry: Entry, backlog: c_int) -> c_int {
         let local = net::local_addr(fd);
         match local {
             Some(a) if net::is_wildcard(a) || shim.config.is_san_address(a.ip()) => {
-                associate(shim, fd, entry, EndpointRole::Listener, local, None, Remembered::default());
+                associate(
+                    shim,
+                    fd,
+                    entry,
+                    EndpointRole::Listener,
+                    local,
+                    None,
+                    Remembered::default(),
+                );
             }
             _ => switch::not_san(shim, fd, entry),
         }
@@ -261,7 +330,15 @@ pub fn accepted(shim: &Shim, listener: c_int, entry: Entry, newfd: c_int) {
                 debug: Some(lrec.so_debug.load(Relaxed) != 0),
                 priority: Some(lrec.group_priority.load(Relaxed)),
             };
-            associate(shim, newfd, Entry::EMPTY, EndpointRole::Accepted, net::local_addr(newfd), peer, inherit);
+            associate(
+                shim,
+                newfd,
+                Entry::EMPTY,
+                EndpointRole::Accepted,
+                net::local_addr(newfd),
+                peer,
+                inherit,
+            );
             if lrec.so_debug.load(Relaxed) != 0 {
                 debug_line(lrec, listener, "accept", format_args!("fd={newfd}"), 0);
             }

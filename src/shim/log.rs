@@ -113,7 +113,10 @@ macro_rules! wsd_log {
 
 /// The time of day as `HH:MM:SS.micros` (UTC), for `SO_DEBUG` lines.
 pub fn write_time(line: &mut Line) {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     let day = ts.tv_sec.rem_euclid(86_400);

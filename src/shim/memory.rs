@@ -36,7 +36,15 @@ fn copy(local: *mut c_void, remote: *mut c_void, len: usize, write: bool) -> boo
     // copies nothing from or to an address that is not mapped with the access asked.
     let n = unsafe {
         let pid = libc::c_long::from(libc::getpid());
-        libc::syscall(sys, pid, &local as *const iovec, one, &remote as *const iovec, one, flags)
+        libc::syscall(
+            sys,
+            pid,
+            &local as *const iovec,
+            one,
+            &remote as *const iovec,
+            one,
+            flags,
+        )
     };
     // SAFETY: as above.
     unsafe { *errno = saved };
@@ -63,7 +71,7 @@ mod tests {
         let v: i32 = 0x1234_5678;
         assert_eq!(read::<4>((&v as *const i32).cast()), Some(v.to_ne_bytes()));
         assert_eq!(read::<4>(std::ptr::null()), None);
-        assert_eq!(read::<4>(1 as *const c_void), None);
+        assert_eq!(read::<4>(std::ptr::dangling::<c_void>()), None, "(char*)1");
         let mut out = 0i32;
         assert!(write((&mut out as *mut i32).cast(), &7i32.to_ne_bytes()));
         assert_eq!(out, 7);

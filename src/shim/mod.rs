@@ -8,7 +8,7 @@
 //! start-up and the process-wide state.
 
 mod direct;
-pub mod exports;
+mod exports;
 pub mod fdtable;
 pub mod guard;
 mod hooks;

@@ -16,7 +16,15 @@ fn int_opt(fd: c_int, name: c_int) -> Option<c_int> {
     let mut v: c_int = 0;
     let mut len = size_of::<c_int>() as socklen_t;
     // SAFETY: `v` and `len` are valid out-pointers of the sizes given.
-    let r = unsafe { real::getsockopt(fd, libc::SOL_SOCKET, name, (&mut v as *mut c_int).cast(), &mut len) };
+    let r = unsafe {
+        real::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            (&mut v as *mut c_int).cast(),
+            &mut len,
+        )
+    };
     (r == 0).then_some(v)
 }
 

@@ -6,8 +6,8 @@
 use crate::model::options::{self, OptionId};
 use crate::model::provider::{self as checks, Facts, Network};
 use crate::model::{OptionSpec, WsaError};
-use crate::san::layout::Record;
 use crate::san::Segment;
+use crate::san::layout::Record;
 use crate::shim::fdtable::Remembered;
 use crate::shim::memory;
 use libc::c_void;
@@ -16,7 +16,11 @@ use libc::c_void;
 pub fn facts(seg: &Segment, rec: &Record, groups: bool) -> Facts {
     Facts {
         is_ours: true,
-        network: if seg.network_down() { Network::Down } else { Network::Up },
+        network: if seg.network_down() {
+            Network::Down
+        } else {
+            Network::Up
+        },
         connection: rec.connection_state(),
         groups,
     }

@@ -62,7 +62,9 @@ impl Shim {
 impl Attached {
     /// One more descriptor of this process refers to `ep`.
     pub fn take_ref(&self, ep: EndpointRef) {
-        let Some(slot) = self.refs.get(ep.index as usize) else { return };
+        let Some(slot) = self.refs.get(ep.index as usize) else {
+            return;
+        };
         let _ = slot.fetch_update(AcqRel, Acquire, |v| {
             Some(if (v >> 32) as u32 == ep.tag && v & 0xffff_ffff != 0 {
                 v + 1
@@ -74,7 +76,9 @@ impl Attached {
 
     /// One descriptor fewer refers to `ep`; the last one lets the process's hold go.
     pub fn drop_ref(&self, ep: EndpointRef) {
-        let Some(slot) = self.refs.get(ep.index as usize) else { return };
+        let Some(slot) = self.refs.get(ep.index as usize) else {
+            return;
+        };
         let r = slot.fetch_update(AcqRel, Acquire, |v| {
             ((v >> 32) as u32 == ep.tag && v & 0xffff_ffff != 0).then_some(v - 1)
         });
@@ -138,7 +142,9 @@ fn linked_into_executable() -> bool {
     // loaded object, and the ELF header at `dli_fbase` is mapped for that object.
     unsafe {
         let mut info: libc::Dl_info = std::mem::zeroed();
-        if libc::dladdr(linked_into_executable as *const libc::c_void, &mut info) == 0 || info.dli_fbase.is_null() {
+        if libc::dladdr(linked_into_executable as *const libc::c_void, &mut info) == 0
+            || info.dli_fbase.is_null()
+        {
             return false;
         }
         let ehdr = info.dli_fbase as *const libc::Elf64_Ehdr;
@@ -166,14 +172,26 @@ pub fn start() {
         }
     };
     log::configure(config.log, config.log_file.as_deref());
-    if SHIM.set(Shim { config, san: OnceCell::new() }).is_err() {
+    if SHIM
+        .set(Shim {
+            config,
+            san: OnceCell::new(),
+        })
+        .is_err()
+    {
         return;
     }
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: `lim` is a valid out-pointer.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
     if !fdtable::publish(lim.rlim_max.max(lim.rlim_cur).min(usize::MAX as u64) as usize) {
-        wsd_log!(Error, "cannot map the descriptor table; the program runs without the SAN");
+        wsd_log!(
+            Error,
+            "cannot map the descriptor table; the program runs without the SAN"
+        );
         return;
     }
     // SAFETY: registering a handler that only touches atomics in the child.
@@ -184,6 +202,10 @@ pub fn start() {
         }
     }
     if log::enabled(LogLevel::Debug) {
-        wsd_log!(Debug, "started: mode {}", shim().map_or("?", |s| s.config.mode.name()));
+        wsd_log!(
+            Debug,
+            "started: mode {}",
+            shim().map_or("?", |s| s.config.mode.name())
+        );
     }
 }

@@ -121,7 +121,12 @@ fn claim(
     }
     att.take_ref(ep);
     if log::enabled(LogLevel::Info) {
-        wsd_log!(Info, "fd {fd} is a SAN socket ({}), endpoint {}", role.name(), rec.id.load(Relaxed));
+        wsd_log!(
+            Info,
+            "fd {fd} is a SAN socket ({}), endpoint {}",
+            role.name(),
+            rec.id.load(Relaxed)
+        );
     }
     Ok(Entry::san(ep))
 }
@@ -147,7 +152,11 @@ fn fall_back(shim: &Shim, fd: i32, current: Entry, values: Remembered, why: Fall
         log::log(level, format_args!("fd {fd} stays plain TCP: {why}"));
     }
     let entry = Entry::plain(values);
-    if fdtable::update(fd, current, entry) { entry } else { fdtable::get(fd) }
+    if fdtable::update(fd, current, entry) {
+        entry
+    } else {
+        fdtable::get(fd)
+    }
 }
 
 /// A candidate whose destination is not a SAN address becomes plain TCP.
@@ -172,11 +181,22 @@ pub fn share(shim: &Shim, entry: Entry) {
 /// `WSD_FDS`: an inherited TCP socket becomes a SAN socket at start-up.
 pub fn adopt(shim: &Shim, fd: i32) {
     if !net::is_tcp_stream(fd) {
-        wsd_log!(Warn, "WSD_FDS names descriptor {fd}, which is not a TCP socket; left alone");
+        wsd_log!(
+            Warn,
+            "WSD_FDS names descriptor {fd}, which is not a TCP socket; left alone"
+        );
         return;
     }
     let current = fdtable::get(fd);
     if current.endpoint().is_none() {
-        associate(shim, fd, current, EndpointRole::Adopted, net::local_addr(fd), net::peer_addr(fd), Remembered::default());
+        associate(
+            shim,
+            fd,
+            current,
+            EndpointRole::Adopted,
+            net::local_addr(fd),
+            net::peer_addr(fd),
+            Remembered::default(),
+        );
     }
 }

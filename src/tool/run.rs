@@ -24,7 +24,12 @@ pub struct RunArgs {
     #[arg(long)]
     lib: Option<PathBuf>,
     /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     command: Vec<String>,
 }
 
@@ -32,26 +37,40 @@ pub fn run(args: RunArgs) -> i32 {
     let lib = match args.lib.clone().or_else(library_beside_tool) {
         Some(lib) if lib.is_file() => lib,
         Some(lib) => return fail(USAGE, format_args!("--lib {}: no such file", lib.display())),
-        None => return fail(USAGE, "cannot find libwsd.so beside the wsd binary; pass --lib PATH"),
+        None => {
+            return fail(
+                USAGE,
+                "cannot find libwsd.so beside the wsd binary; pass --lib PATH",
+            );
+        }
     };
     let lib = std::fs::canonicalize(&lib).unwrap_or(lib);
     let mut cmd = Command::new(&args.command[0]);
     cmd.args(&args.command[1..]);
     if let Some(mode) = &args.mode {
         if Mode::parse(mode).is_none() {
-            return fail(USAGE, format_args!("--mode {mode}: expected switch, provider or observe"));
+            return fail(
+                USAGE,
+                format_args!("--mode {mode}: expected switch, provider or observe"),
+            );
         }
         cmd.env("WSD_MODE", mode);
     }
     if let Some(san) = &args.san {
         if !valid_san_name(san) {
-            return fail(USAGE, format_args!("--san {san:?}: expected letters, digits, '-', '_' or '.'"));
+            return fail(
+                USAGE,
+                format_args!("--san {san:?}: expected letters, digits, '-', '_' or '.'"),
+            );
         }
         cmd.env("WSD_SAN", san);
     }
     if !args.subnets.is_empty() {
         if let Some(bad) = args.subnets.iter().find(|s| Subnet::parse(s).is_none()) {
-            return fail(USAGE, format_args!("--subnet {bad}: expected a CIDR such as 10.77.0.0/24"));
+            return fail(
+                USAGE,
+                format_args!("--subnet {bad}: expected a CIDR such as 10.77.0.0/24"),
+            );
         }
         cmd.env("WSD_SUBNETS", args.subnets.join(","));
     }

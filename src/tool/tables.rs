@@ -76,9 +76,19 @@ pub fn errors(json: bool) -> i32 {
         println!("{}", serde_json::Value::from(rows));
         return 0;
     }
-    println!("{:<15} {:>5}  {:<12} {:>5}  description", "code", "value", "errno", "");
+    println!(
+        "{:<15} {:>5}  {:<12} {:>5}  description",
+        "code", "value", "errno", ""
+    );
     for c in CODES {
-        println!("{:<15} {:>5}  {:<12} {:>5}  {}", c.name, c.code.code(), c.errno_name, c.errno, c.text);
+        println!(
+            "{:<15} {:>5}  {:<12} {:>5}  {}",
+            c.name,
+            c.code.code(),
+            c.errno_name,
+            c.errno,
+            c.text
+        );
     }
     0
 }
