@@ -1,23 +1,43 @@
-//! Endpoint records: claiming, filling, reading and releasing them (SPEC §5).
+//! Endpoint records: claiming, filling, holding, reading and releasing them
+//! (SPEC §5).
 //!
-//! The scheme is lock-free. A record is claimed by one compare-and-swap of its
-//! `state` from FREE to CLAIMED; the claimer fills it in and publishes it with a
-//! release store of LIVE. Every reference a process keeps is (index, id), and the
-//! id is checked on each use, so a record that was released and reused is never
-//! mistaken for the old one. `holders` counts the processes that hold the socket;
-//! the one that drops it to zero clears the id and frees the record. Option values
-//! and counters are single atomics: setting or reading an option touches only that
-//! endpoint's record.
+//! # The scheme, and what a death at each step leaves behind
+//!
+//! Nothing here takes a lock; every step is one atomic operation on one record,
+//! and each intermediate state can be recognised and undone by whoever next
+//! touches the segment ([`Segment::reap`]).
+//!
+//! 1. **Claim**: CAS `state` FREE → CLAIMED|pid. *Dies here:* the record is CLAIMED
+//!    by a dead pid; the reaper returns it to FREE.
+//! 2. **Fill**: plain stores of the fields, the creator's identity in holder slot 0,
+//!    then the fresh `id`. *Dies here:* same as 1 — still CLAIMED by a dead pid.
+//! 3. **Publish**: release-store `state` = LIVE. From here every reference a
+//!    process keeps is (index, tag = low 32 bits of id) and is checked on each use,
+//!    so a record freed and reused is never mistaken for the old one.
+//! 4. **Hold** (fork): the child CASes an empty holder slot 0 → its identity (or
+//!    counts itself in `extra_holders`). *Dies here:* the slot holds a dead identity,
+//!    which the reaper clears.
+//! 5. **Let go** (last descriptor of a process closed): CAS own slot → 0. Whoever
+//!    then finds no holder left CASes LIVE → CLAIMED|pid (only one can), resets
+//!    the peer if the close was abortive, clears `id` and stores FREE. *Dies
+//!    between:* CLAIMED by a dead pid again, undone by the reaper.
+//! 6. **Die holding it**: the holder slot names a process that no longer exists
+//!    (or a pid now used by another process: the identity includes the start
+//!    time). The reaper clears the slot; when the last goes, the record is freed
+//!    and its peer reset, as a connection whose process died would be.
+//!
+//! Option values and counters are single atomics: setting or reading an option
+//! touches only that endpoint's record.
 
 use super::layout::{
-    AddrSlot, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, NETWORK_DOWN, Record,
-    STATE_CLAIMED, STATE_FREE, STATE_LIVE,
+    AddrSlot, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE,
+    NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK,
 };
 use super::segment::Segment;
 use crate::model::OptionId;
 use crate::model::provider::Connection;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
 /// A process's handle on a record: its index and the low 32 bits of the id it had
 /// when taken (its tag), so that a freed and reused record is told apart.
@@ -30,8 +50,9 @@ pub struct EndpointRef {
 /// What a new record starts with.
 #[derive(Clone, Copy, Debug)]
 pub struct NewEndpoint {
+    /// The creating process's identity ([`super::layout::identity`]).
+    pub holder: u64,
     pub pid: u32,
-    pub start_time: u64,
     pub fd: i32,
     pub role: EndpointRole,
     pub local: Option<SocketAddr>,
@@ -40,51 +61,72 @@ pub struct NewEndpoint {
 }
 
 impl AddrSlot {
+    /// Stores `addr`; an IPv4-mapped IPv6 address is stored as IPv4, so that the two
+    /// ends of one connection name each other the same way.
     pub fn store(&self, addr: Option<SocketAddr>) {
-        let words = match addr {
-            None => [0; 6],
-            Some(a) => {
-                let (family, bytes, scope) = match a {
-                    SocketAddr::V4(v4) => {
-                        let mut b = [0u8; 16];
-                        b[..4].copy_from_slice(&v4.ip().octets());
-                        (libc::AF_INET as u32, b, 0)
-                    }
-                    SocketAddr::V6(v6) => (libc::AF_INET6 as u32, v6.ip().octets(), v6.scope_id()),
-                };
-                let w = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-                [family << 16 | u32::from(a.port()), w(0), w(4), w(8), w(12), scope]
-            }
-        };
+        self.store_words(addr.map_or([0; 6], encode));
+    }
+
+    fn store_words(&self, words: [u32; 6]) {
         for (slot, w) in self.0.iter().zip(words) {
             slot.store(w, Relaxed);
         }
     }
 
+    pub fn words(&self) -> [u32; 6] {
+        std::array::from_fn(|i| self.0[i].load(Relaxed))
+    }
+
     pub fn load(&self) -> Option<SocketAddr> {
-        let w: [u32; 6] = std::array::from_fn(|i| self.0[i].load(Relaxed));
-        let mut bytes = [0u8; 16];
-        for i in 0..4 {
-            bytes[i * 4..i * 4 + 4].copy_from_slice(&w[i + 1].to_le_bytes());
+        decode(self.words())
+    }
+}
+
+/// The six words an address is stored as (see [`AddrSlot`]).
+pub fn encode(a: SocketAddr) -> [u32; 6] {
+    let ip = match a.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    let (family, bytes, scope) = match (ip, a) {
+        (IpAddr::V4(v4), _) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&v4.octets());
+            (libc::AF_INET as u32, b, 0)
         }
-        let port = (w[0] & 0xffff) as u16;
-        match (w[0] >> 16) as i32 {
-            libc::AF_INET => Some(SocketAddr::new(
-                IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
-                port,
-            )),
-            libc::AF_INET6 => Some(SocketAddr::V6(std::net::SocketAddrV6::new(
-                Ipv6Addr::from(bytes),
-                port,
-                0,
-                w[5],
-            ))),
-            _ => None,
-        }
+        (IpAddr::V6(v6), SocketAddr::V6(s)) => (libc::AF_INET6 as u32, v6.octets(), s.scope_id()),
+        (IpAddr::V6(v6), SocketAddr::V4(_)) => (libc::AF_INET6 as u32, v6.octets(), 0),
+    };
+    let w = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    [family << 16 | u32::from(a.port()), w(0), w(4), w(8), w(12), scope]
+}
+
+fn decode(w: [u32; 6]) -> Option<SocketAddr> {
+    let mut bytes = [0u8; 16];
+    for i in 0..4 {
+        bytes[i * 4..i * 4 + 4].copy_from_slice(&w[i + 1].to_le_bytes());
+    }
+    let port = (w[0] & 0xffff) as u16;
+    match (w[0] >> 16) as i32 {
+        libc::AF_INET => Some(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
+            port,
+        )),
+        libc::AF_INET6 => Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+            Ipv6Addr::from(bytes),
+            port,
+            0,
+            w[5],
+        ))),
+        _ => None,
     }
 }
 
 impl Record {
+    pub fn state_kind(&self) -> u32 {
+        self.state.load(Acquire) & STATE_MASK
+    }
+
     pub fn connection_state(&self) -> Connection {
         match self.connection.load(Acquire) {
             CONN_HEALTHY => Connection::Healthy,
@@ -131,6 +173,41 @@ impl Record {
     pub fn role(&self) -> Option<EndpointRole> {
         EndpointRole::from_raw(self.role.load(Relaxed))
     }
+
+    /// The identities in the holder slots.
+    pub fn holder_identities(&self) -> impl Iterator<Item = u64> + '_ {
+        self.holders.iter().map(|h| h.load(Acquire)).filter(|&h| h != 0)
+    }
+
+    fn has_no_holder(&self) -> bool {
+        self.holder_identities().next().is_none() && self.extra_holders.load(Acquire) == 0
+    }
+
+    /// Adds a holder: an empty slot, or the extra count when all are taken.
+    fn add_holder(&self, identity: u64) {
+        if !self.holders.iter().any(|h| h.compare_exchange(0, identity, AcqRel, Relaxed).is_ok()) {
+            self.extra_holders.fetch_add(1, AcqRel);
+        }
+    }
+
+    /// Removes a holder; false if `identity` held nothing here.
+    fn remove_holder(&self, identity: u64) -> bool {
+        self.holders.iter().any(|h| h.compare_exchange(identity, 0, AcqRel, Relaxed).is_ok())
+            || self.extra_holders.fetch_update(AcqRel, Acquire, |n| n.checked_sub(1)).is_ok()
+    }
+
+    /// Clears the holder slot `slot` if it still holds `identity` (the reaper).
+    pub(super) fn clear_holder(&self, slot: usize, identity: u64) -> bool {
+        self.holders[slot].compare_exchange(identity, 0, AcqRel, Relaxed).is_ok()
+    }
+
+    pub fn mark_abortive(&self, on: bool) {
+        if on {
+            self.flags.fetch_or(FLAG_ABORTIVE, Relaxed);
+        } else {
+            self.flags.fetch_and(!FLAG_ABORTIVE, Relaxed);
+        }
+    }
 }
 
 impl Segment {
@@ -143,54 +220,41 @@ impl Segment {
         let cap = self.capacity();
         let h = self.header();
         let start = h.alloc_hint.load(Relaxed) % cap;
+        let claimed = STATE_CLAIMED | new.pid << 8;
         for step in 0..cap {
             let index = (start + step) % cap;
             let rec = self.record(index)?;
             if rec.state.load(Relaxed) != STATE_FREE
-                || rec
-                    .state
-                    .compare_exchange(STATE_FREE, STATE_CLAIMED, Acquire, Relaxed)
-                    .is_err()
+                || rec.state.compare_exchange(STATE_FREE, claimed, Acquire, Relaxed).is_err()
             {
                 continue;
             }
             let id = h.next_id.fetch_add(1, Relaxed);
-            rec.holders.store(1, Relaxed);
+            rec.extra_holders.store(0, Relaxed);
+            rec.holders[0].store(new.holder, Relaxed);
+            for slot in &rec.holders[1..] {
+                slot.store(0, Relaxed);
+            }
             rec.pid.store(new.pid, Relaxed);
-            rec.start_time.store(new.start_time, Relaxed);
             rec.fd.store(new.fd, Relaxed);
             rec.role.store(new.role as u32, Relaxed);
             rec.connection.store(CONN_HEALTHY, Relaxed);
             rec.so_debug.store(0, Relaxed);
             rec.group_priority.store(0, Relaxed);
+            rec.flags.store(0, Relaxed);
             rec.local.store(new.local);
             rec.peer.store(new.peer);
             rec.peer_id.store(0, Relaxed);
-            rec.comm[0].store(
-                u64::from_le_bytes(new.comm[..8].try_into().unwrap_or([0; 8])),
-                Relaxed,
-            );
-            rec.comm[1].store(
-                u64::from_le_bytes(new.comm[8..].try_into().unwrap_or([0; 8])),
-                Relaxed,
-            );
-            for c in [
-                &rec.sets,
-                &rec.gets,
-                &rec.set_errors,
-                &rec.get_errors,
-                &rec.provider_refusals,
-            ] {
+            rec.comm[0].store(u64::from_le_bytes(new.comm[..8].try_into().unwrap_or([0; 8])), Relaxed);
+            rec.comm[1].store(u64::from_le_bytes(new.comm[8..].try_into().unwrap_or([0; 8])), Relaxed);
+            for c in [&rec.sets, &rec.gets, &rec.set_errors, &rec.get_errors, &rec.provider_refusals] {
                 c.store(0, Relaxed);
             }
             rec.id.store(id, Relaxed);
             rec.state.store(STATE_LIVE, Release);
             h.alloc_hint.store(index.wrapping_add(1), Relaxed);
             h.stats.endpoints_created.fetch_add(1, Relaxed);
-            return Some(EndpointRef {
-                index,
-                tag: id as u32,
-            });
+            return Some(EndpointRef { index, tag: id as u32 });
         }
         None
     }
@@ -201,36 +265,69 @@ impl Segment {
         (rec.state.load(Acquire) == STATE_LIVE && rec.id.load(Relaxed) as u32 == ep.tag).then_some(rec)
     }
 
-    /// Another process now holds `ep` too (fork).
-    pub fn hold(&self, ep: EndpointRef) -> bool {
+    /// The live record with id `id`.
+    pub fn by_id(&self, id: u64) -> Option<(u32, &Record)> {
+        if id == 0 {
+            return None;
+        }
+        self.live().find(|(_, r)| r.id.load(Relaxed) == id)
+    }
+
+    /// Process `identity` now holds `ep` too (a fork child).
+    pub fn hold(&self, ep: EndpointRef, identity: u64) -> bool {
         match self.endpoint(ep) {
             Some(rec) => {
-                rec.holders.fetch_add(1, AcqRel);
+                rec.add_holder(identity);
                 true
             }
             None => false,
         }
     }
 
-    /// This process lets go of `ep`; the last holder frees the record.
-    pub fn release(&self, ep: EndpointRef) {
+    /// Process `identity` lets go of `ep`; when no holder is left the record is
+    /// freed (and its peer reset if the close was abortive).
+    pub fn release(&self, ep: EndpointRef, identity: u64, pid: u32) {
         let Some(rec) = self.endpoint(ep) else { return };
-        if rec.holders.fetch_sub(1, AcqRel) != 1 {
+        if rec.remove_holder(identity) && rec.has_no_holder() {
+            let abortive = rec.flags.load(Relaxed) & FLAG_ABORTIVE != 0;
+            self.free(rec, pid, abortive);
+        }
+    }
+
+    /// Frees a live record that has no holder left; only one caller wins.
+    pub(super) fn free(&self, rec: &Record, pid: u32, reset_peer: bool) -> bool {
+        if rec.state.compare_exchange(STATE_LIVE, STATE_CLAIMED | pid << 8, AcqRel, Relaxed).is_err() {
+            return false;
+        }
+        if reset_peer && let Some((_, peer)) = self.by_id(rec.peer_id.load(Relaxed)) {
+            peer.set_connection(Connection::Reset);
+        }
+        rec.id.store(0, Relaxed);
+        rec.state.store(STATE_FREE, Release);
+        true
+    }
+
+    /// Records `rec`'s peer if its other end is already in the segment: the record
+    /// whose local address is `rec`'s peer address and whose peer is `rec`'s local.
+    /// Both ends look after publishing themselves, so at least one finds the other.
+    pub fn link_peer(&self, rec: &Record) {
+        std::sync::atomic::fence(SeqCst);
+        let (local, peer) = (rec.local.words(), rec.peer.words());
+        if local[0] == 0 || peer[0] == 0 {
             return;
         }
-        if rec
-            .state
-            .compare_exchange(STATE_LIVE, STATE_CLAIMED, Acquire, Relaxed)
-            .is_ok()
-        {
-            rec.id.store(0, Relaxed);
-            rec.state.store(STATE_FREE, Release);
+        let me = rec.id.load(Relaxed);
+        let other = self.live().find(|(_, r)| {
+            r.id.load(Relaxed) != me && r.local.words() == peer && r.peer.words() == local
+        });
+        if let Some((_, other)) = other {
+            rec.peer_id.store(other.id.load(Relaxed), Release);
+            other.peer_id.store(me, Release);
         }
     }
 
     /// Live records, with their index.
     pub fn live(&self) -> impl Iterator<Item = (u32, &Record)> {
-        self.records()
-            .filter(|(_, r)| r.state.load(Acquire) == STATE_LIVE)
+        self.records().filter(|(_, r)| r.state.load(Acquire) == STATE_LIVE)
     }
 }

@@ -62,11 +62,20 @@ pub struct Header {
     pub stats: Stats,
 }
 
-/// `Record::state` values.
+/// `Record::state` values, in its low 8 bits. While CLAIMED the high 24 bits hold
+/// the claiming process's pid, so that a claimer that dies is found and undone.
 pub const STATE_FREE: u32 = 0;
-/// Taken by an allocator that is filling it in.
+/// Taken by a process that is filling it in or freeing it.
 pub const STATE_CLAIMED: u32 = 1;
 pub const STATE_LIVE: u32 = 2;
+pub const STATE_MASK: u32 = 0xff;
+
+/// Holder slots per record: processes whose identity is known. More holders than
+/// this (a socket shared by many forked workers) are counted in `extra_holders`.
+pub const HOLDER_SLOTS: usize = 4;
+
+/// `Record::flags`: the socket asked for an abortive close (`SO_LINGER` on, 0 s).
+pub const FLAG_ABORTIVE: u32 = 1;
 
 /// `Record::role` values: how the socket became a SAN socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,21 +127,25 @@ pub struct AddrSlot(pub [AtomicU32; 6]);
 /// One SAN socket's endpoint.
 #[repr(C)]
 pub struct Record {
+    /// `STATE_*` in the low 8 bits; the claimer's pid above while CLAIMED.
     pub state: AtomicU32,
-    /// Processes holding the socket.
-    pub holders: AtomicU32,
+    /// Holders beyond the identified slots.
+    pub extra_holders: AtomicU32,
     /// Unique within the segment; 0 while free.
     pub id: AtomicU64,
+    /// The process that created the endpoint, and its descriptor there.
     pub pid: AtomicU32,
     pub fd: AtomicI32,
-    /// Creating process's start time (clock ticks since boot): tells two processes
-    /// with one pid apart.
-    pub start_time: AtomicU64,
+    /// Identities (see [`identity`]) of the processes holding the socket; 0 = empty.
+    pub holders: [AtomicU64; HOLDER_SLOTS],
     pub role: AtomicU32,
     pub connection: AtomicU32,
     /// Stored option values (SPEC §2.1).
     pub so_debug: AtomicU32,
     pub group_priority: AtomicI32,
+    /// `FLAG_*` bits.
+    pub flags: AtomicU32,
+    pub _pad: AtomicU32,
     pub local: AddrSlot,
     pub peer: AddrSlot,
     /// The peer endpoint's id, 0 if none is known.
@@ -144,7 +157,23 @@ pub struct Record {
     pub set_errors: AtomicU64,
     pub get_errors: AtomicU64,
     pub provider_refusals: AtomicU64,
-    pub _reserved: [AtomicU64; 4],
+}
+
+/// A process's identity in holder slots: its pid (22 bits, Linux's largest) and
+/// the low 42 bits of its start time in clock ticks after boot, so that a new
+/// process that reuses a dead one's pid is a different identity.
+pub const fn identity(pid: u32, start_time: u64) -> u64 {
+    (pid as u64 & 0x3f_ffff) << 42 | start_time & ((1 << 42) - 1)
+}
+
+/// The pid of an identity.
+pub const fn identity_pid(identity: u64) -> u32 {
+    (identity >> 42) as u32
+}
+
+/// The start time of an identity.
+pub const fn identity_start(identity: u64) -> u64 {
+    identity & ((1 << 42) - 1)
 }
 
 const _: () = assert!(size_of::<Stats>() == 128);

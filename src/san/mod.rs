@@ -1,11 +1,17 @@
 //! The emulated SAN: a shared-memory segment that every process sees (SPEC §5).
 //! `layout` says what lies where, `segment` maps and validates it, `endpoint`
-//! manages the records in it. Nothing here knows about hooks or descriptors.
+//! manages the records in it, `faults` injects failures, `reap` reclaims what dead
+//! processes left, `check` verifies the invariants. Nothing here knows about hooks
+//! or descriptors.
 
+pub mod check;
 pub mod endpoint;
+pub mod faults;
 pub mod layout;
+pub mod reap;
 pub mod segment;
 
 pub use endpoint::{EndpointRef, NewEndpoint};
+pub use faults::Target;
 pub use layout::EndpointRole;
 pub use segment::{Segment, SegmentError};

@@ -15,7 +15,7 @@ use crate::shim::switch::{self, associate};
 use crate::shim::{log, memory, net, real};
 use libc::{c_int, c_void, sockaddr, socklen_t};
 use std::fmt::Write;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 fn set_errno(e: c_int) {
     // SAFETY: __errno_location returns this thread's errno.
@@ -71,6 +71,21 @@ fn debug_line(rec: &Record, fd: c_int, call: &str, what: std::fmt::Arguments<'_>
     line.emit();
 }
 
+/// Now and then (at most every 50 ms per process) a SAN call looks whether the
+/// process at the other end of its connection is still alive; if not, its record
+/// is reclaimed and this end reset (SPEC §5: no daemon, whoever touches it reaps).
+fn notice_dead_peer(att: &Attached, rec: &Record) {
+    static NEXT_MS: AtomicU64 = AtomicU64::new(0);
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer; the coarse clock is read from the vDSO.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    let now = ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000;
+    let next = NEXT_MS.load(Relaxed);
+    if now >= next && NEXT_MS.compare_exchange(next, now + 50, Relaxed, Relaxed).is_ok() {
+        att.seg.reap_peer_of(rec);
+    }
+}
+
 /// The provider's verdict on a `setsockopt`, without storing anything: what
 /// `provider` mode would answer (recorded in every mode).
 fn provider_verdict(
@@ -107,6 +122,7 @@ pub fn setsockopt(
     let Some((att, rec)) = san_record(shim, entry) else {
         return kernel();
     };
+    notice_dead_peer(att, rec);
     let f = facts(&att.seg, rec, cfg.groups);
     let debug_before = rec.so_debug.load(Relaxed) != 0;
     let rc = if cfg.mode == Mode::Observe {
@@ -130,6 +146,14 @@ pub fn setsockopt(
         }
     };
     let saved = errno();
+    if rc == 0 && level == libc::SOL_SOCKET && optname == libc::SO_LINGER && route == Route::Kernel {
+        // The kernel took it, so the bytes are a readable `struct linger`.
+        if let Some(l) = memory::read::<8>(optval) {
+            let onoff = i32::from_ne_bytes([l[0], l[1], l[2], l[3]]);
+            let secs = i32::from_ne_bytes([l[4], l[5], l[6], l[7]]);
+            rec.mark_abortive(onoff != 0 && secs == 0);
+        }
+    }
     let stats = &att.seg.header().stats;
     rec.sets.fetch_add(1, Relaxed);
     stats.sets.fetch_add(1, Relaxed);
@@ -280,9 +304,10 @@ pub fn connect(shim: &Shim, fd: c_int, entry: Entry, addr: *const sockaddr, len:
                 _ => switch::not_san(shim, fd, entry),
             },
             Some(Role::San) => {
-                if let Some((_, rec)) = san_record(shim, entry) {
+                if let Some((att, rec)) = san_record(shim, entry) {
                     rec.local.store(net::local_addr(fd));
                     rec.peer.store(dest);
+                    att.seg.link_peer(rec);
                     if rec.so_debug.load(Relaxed) != 0 {
                         debug_line(rec, fd, "connect", format_args!("{dest:?}"), rc);
                     }

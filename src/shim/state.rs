@@ -7,7 +7,8 @@
 //! descriptor table, every hook passes straight to libc.
 
 use crate::config::{Config, LogLevel};
-use crate::san::{EndpointRef, Segment, SegmentError, layout::DEFAULT_CAPACITY};
+use crate::san::layout::{self, DEFAULT_CAPACITY};
+use crate::san::{EndpointRef, Segment, SegmentError, reap};
 use crate::shim::{fdtable, log};
 use crate::wsd_log;
 use once_cell::sync::OnceCell;
@@ -45,9 +46,10 @@ impl Shim {
                         self.config.san
                     );
                 }
-                r.map(|seg| Attached {
-                    refs: (0..seg.capacity()).map(|_| AtomicU64::new(0)).collect(),
-                    seg,
+                r.map(|seg| {
+                    // First use in this process: reclaim what dead processes left.
+                    seg.reap();
+                    Attached::new(seg)
                 })
             })
             .as_ref()
@@ -60,6 +62,13 @@ impl Shim {
 }
 
 impl Attached {
+    fn new(seg: Segment) -> Attached {
+        Attached {
+            refs: (0..seg.capacity()).map(|_| AtomicU64::new(0)).collect(),
+            seg,
+        }
+    }
+
     /// One more descriptor of this process refers to `ep`.
     pub fn take_ref(&self, ep: EndpointRef) {
         let Some(slot) = self.refs.get(ep.index as usize) else {
@@ -83,12 +92,14 @@ impl Attached {
             ((v >> 32) as u32 == ep.tag && v & 0xffff_ffff != 0).then_some(v - 1)
         });
         if r.is_ok_and(|v| v & 0xffff_ffff == 1) {
-            self.seg.release(ep);
+            let (pid, me) = identity();
+            self.seg.release(ep, me, pid);
         }
     }
 
     /// In a fork child: the child holds every endpoint the parent held.
     fn hold_all(&self) {
+        let (_, me) = identity();
         for (index, slot) in self.refs.iter().enumerate() {
             let v = slot.load(Acquire);
             if v & 0xffff_ffff != 0 {
@@ -96,7 +107,7 @@ impl Attached {
                     index: index as u32,
                     tag: (v >> 32) as u32,
                 };
-                if !self.seg.hold(ep) {
+                if !self.seg.hold(ep, me) {
                     slot.store(0, Release);
                 }
             }
@@ -104,25 +115,19 @@ impl Attached {
     }
 }
 
-/// This process's identity for new records: pid and start time (clock ticks after
-/// boot, field 22 of `/proc/self/stat`), cached per pid.
+/// This process's pid and identity for holder slots (pid and start time, see
+/// `layout::identity`), cached per pid so that a fork child computes its own.
 pub fn identity() -> (u32, u64) {
-    static CACHE: AtomicU64 = AtomicU64::new(0);
-    static START: AtomicU64 = AtomicU64::new(0);
+    static PID: AtomicU64 = AtomicU64::new(0);
+    static IDENTITY: AtomicU64 = AtomicU64::new(0);
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() } as u32;
-    if CACHE.load(Acquire) != u64::from(pid) {
-        START.store(read_start_time().unwrap_or(0), Relaxed);
-        CACHE.store(u64::from(pid), Release);
+    if PID.load(Acquire) != u64::from(pid) {
+        let start = reap::process_stat(pid).map_or(0, |(start, _)| start);
+        IDENTITY.store(layout::identity(pid, start), Relaxed);
+        PID.store(u64::from(pid), Release);
     }
-    (pid, START.load(Relaxed))
-}
-
-fn read_start_time() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    (pid, IDENTITY.load(Relaxed))
 }
 
 /// The program's short name, NUL-padded, for endpoint records.
@@ -197,6 +202,13 @@ pub fn start() {
     // SAFETY: registering a handler that only touches atomics in the child.
     unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
     if let Some(shim) = shim() {
+        // An image exec'd by a process that held SAN sockets takes them back.
+        if let Ok(seg) = Segment::open(&shim.config.san)
+            && shim.san.set(Ok(Attached::new(seg))).is_ok()
+            && let Some(att) = shim.san_if_attached()
+        {
+            crate::shim::switch::readopt_after_exec(att);
+        }
         for &fd in &shim.config.fds {
             crate::shim::switch::adopt(shim, fd);
         }

@@ -7,10 +7,10 @@ use crate::config::LogLevel;
 use crate::model::WsaError;
 use crate::model::options::{self, WINSOCK_SOL_SOCKET};
 use crate::model::provider as checks;
-use crate::san::{EndpointRole, NewEndpoint};
+use crate::san::{EndpointRef, EndpointRole, NewEndpoint};
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::provider::facts;
-use crate::shim::state::{self, Shim};
+use crate::shim::state::{self, Attached, Shim};
 use crate::shim::{log, net};
 use crate::wsd_log;
 use std::net::SocketAddr;
@@ -81,17 +81,27 @@ fn claim(
     if seg.network_down() {
         return Err(Fallback::NetworkDown);
     }
-    let (pid, start_time) = state::identity();
+    let (pid, holder) = state::identity();
     let new = NewEndpoint {
+        holder,
         pid,
-        start_time,
         fd,
         role,
         local,
         peer,
         comm: state::comm(),
     };
-    let ep = seg.allocate(&new).ok_or(Fallback::Full)?;
+    let ep = match seg.allocate(&new) {
+        Some(ep) => ep,
+        // Full: reclaim what dead processes left, then try once more.
+        None => {
+            let reaped = seg.reap();
+            if reaped.endpoints + reaped.claims == 0 {
+                return Err(Fallback::Full);
+            }
+            seg.allocate(&new).ok_or(Fallback::Full)?
+        }
+    };
     let Some(rec) = seg.endpoint(ep) else {
         return Err(Fallback::Full);
     };
@@ -110,7 +120,7 @@ fn claim(
             match replay {
                 Ok(a) => rec.store_option(a.option, a.value),
                 Err(e) => {
-                    seg.release(ep);
+                    seg.release(ep, holder, pid);
                     return Err(Fallback::Replay(spec.name, e));
                 }
             }
@@ -120,6 +130,7 @@ fn claim(
         }
     }
     att.take_ref(ep);
+    seg.link_peer(rec);
     if log::enabled(LogLevel::Info) {
         wsd_log!(
             Info,
@@ -198,5 +209,27 @@ pub fn adopt(shim: &Shim, fd: i32) {
             net::peer_addr(fd),
             Remembered::default(),
         );
+    }
+}
+
+/// At start-up after an exec: the endpoints this process held before the exec are
+/// its SAN sockets again, where their descriptor is still that socket; the others
+/// were closed by the exec and are let go.
+pub fn readopt_after_exec(att: &Attached) {
+    let (pid, me) = state::identity();
+    for (index, rec) in att.seg.live() {
+        if !rec.holder_identities().any(|h| h == me) {
+            continue;
+        }
+        let ep = EndpointRef { index, tag: rec.id.load(Relaxed) as u32 };
+        let fd = rec.fd.load(Relaxed);
+        let same_socket = net::is_tcp_stream(fd)
+            && net::local_addr(fd).map(crate::san::endpoint::encode) == Some(rec.local.words());
+        if same_socket && fdtable::get(fd).is_empty() {
+            fdtable::replace(fd, Entry::san(ep));
+            att.take_ref(ep);
+        } else {
+            att.seg.release(ep, me, pid);
+        }
     }
 }

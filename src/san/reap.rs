@@ -1,0 +1,107 @@
+//! Reclaiming what dead processes left in the segment (SPEC §5), without a daemon:
+//! whoever next touches the segment — a program attaching, a full table, a SAN
+//! call noticing its peer, or `wsd san status`/`check` — runs [`Segment::reap`].
+//!
+//! A process is alive when its pid exists, is not a zombie, and started at the
+//! time its identity records; a process that reuses a dead one's pid has another
+//! start time, so it never inherits the dead one's endpoints.
+
+use super::layout::{STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, identity_pid, identity_start};
+use super::segment::Segment;
+use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+
+/// The start time (clock ticks after boot, field 22 of `/proc/PID/stat`) and the
+/// state letter of a process, if it exists.
+pub fn process_stat(pid: u32) -> Option<(u64, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command may hold spaces and parentheses: fields resume after the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((start, state))
+}
+
+/// Does `pid` name a process that has not died?
+fn pid_alive(pid: u32) -> bool {
+    if pid == 0 || pid > i32::MAX as u32 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid as i32, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Is the process with this identity (see `layout::identity`) still running?
+pub fn alive(identity: u64) -> bool {
+    let pid = identity_pid(identity);
+    if !pid_alive(pid) {
+        return false;
+    }
+    match process_stat(pid) {
+        Some((_, 'Z' | 'X')) | None => false,
+        Some((start, _)) => identity_start(start) == identity_start(identity),
+    }
+}
+
+/// What one reaping pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reaped {
+    /// Holder slots of dead processes cleared.
+    pub holders: u32,
+    /// Records freed because no live process held them (their peers reset).
+    pub endpoints: u32,
+    /// Records left CLAIMED by a process that died while claiming or freeing.
+    pub claims: u32,
+}
+
+impl Segment {
+    /// Clears dead holders, frees records no live process holds (resetting their
+    /// peers), and undoes claims of dead processes.
+    pub fn reap(&self) -> Reaped {
+        let mut done = Reaped::default();
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() } as u32;
+        for (_, rec) in self.records() {
+            let state = rec.state.load(Relaxed);
+            match state & STATE_MASK {
+                STATE_CLAIMED if !pid_alive(state >> 8) => {
+                    if rec.state.compare_exchange(state, STATE_CLAIMED | me << 8, AcqRel, Relaxed).is_ok() {
+                        rec.id.store(0, Relaxed);
+                        rec.state.store(STATE_FREE, Relaxed);
+                        done.claims += 1;
+                    }
+                }
+                STATE_LIVE => done = self.reap_record(rec, me, done),
+                _ => {}
+            }
+        }
+        done
+    }
+
+    fn reap_record(&self, rec: &super::layout::Record, me: u32, mut done: Reaped) -> Reaped {
+        let mut cleared = false;
+        for (slot, h) in rec.holders.iter().enumerate() {
+            let identity = h.load(Relaxed);
+            if identity != 0 && !alive(identity) && rec.clear_holder(slot, identity) {
+                done.holders += 1;
+                cleared = true;
+            }
+        }
+        let empty = rec.holder_identities().next().is_none() && rec.extra_holders.load(Relaxed) == 0;
+        if cleared && empty && self.free(rec, me, true) {
+            done.endpoints += 1;
+        }
+        done
+    }
+
+    /// Reaps only the peer of `rec` (cheap enough for a SAN call to do now and then):
+    /// if no live process holds it any more, it is freed and `rec` is reset.
+    pub fn reap_peer_of(&self, rec: &super::layout::Record) {
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() } as u32;
+        if let Some((_, peer)) = self.by_id(rec.peer_id.load(Relaxed)) {
+            self.reap_record(peer, me, Reaped::default());
+        }
+    }
+}
