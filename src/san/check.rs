@@ -41,7 +41,9 @@ fn check_live(i: u32, r: &Record, next_id: u64, out: &mut Vec<String>) {
     for (what, slot) in [("local", &r.local), ("peer", &r.peer)] {
         let family = slot.words()[0] >> 16;
         if ![0, libc::AF_INET as u32, libc::AF_INET6 as u32].contains(&family) {
-            out.push(format!("record {i}: {what} address family {family} is not an address family"));
+            out.push(format!(
+                "record {i}: {what} address family {family} is not an address family"
+            ));
         }
     }
 }
@@ -61,7 +63,10 @@ impl Segment {
             let state = r.state.load(Relaxed);
             match state & STATE_MASK {
                 STATE_FREE if r.id.load(Relaxed) != 0 => {
-                    out.push(format!("record {i}: free but still has id {}", r.id.load(Relaxed)));
+                    out.push(format!(
+                        "record {i}: free but still has id {}",
+                        r.id.load(Relaxed)
+                    ));
                 }
                 STATE_FREE => {}
                 STATE_CLAIMED if state >> 8 == 0 => out.push(format!("record {i}: claimed by no process")),
@@ -69,7 +74,10 @@ impl Segment {
                 STATE_LIVE => {
                     check_live(i, r, next_id, &mut out);
                     if let Some(other) = ids.insert(r.id.load(Relaxed), i) {
-                        out.push(format!("record {i}: id {} also used by record {other}", r.id.load(Relaxed)));
+                        out.push(format!(
+                            "record {i}: id {} also used by record {other}",
+                            r.id.load(Relaxed)
+                        ));
                     }
                 }
                 other => out.push(format!("record {i}: state {other} is not a state")),
@@ -80,7 +88,9 @@ impl Segment {
             if let Some((j, p)) = self.by_id(peer)
                 && p.peer_id.load(Relaxed) != r.id.load(Relaxed)
             {
-                out.push(format!("record {i}: peer is record {j}, whose peer is not record {i}"));
+                out.push(format!(
+                    "record {i}: peer is record {j}, whose peer is not record {i}"
+                ));
             }
         }
         out

@@ -30,8 +30,8 @@
 //! touches only that endpoint's record.
 
 use super::layout::{
-    AddrSlot, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE,
-    NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK,
+    AddrSlot, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE, NETWORK_DOWN,
+    Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK,
 };
 use super::segment::Segment;
 use crate::model::OptionId;
@@ -185,20 +185,31 @@ impl Record {
 
     /// Adds a holder: an empty slot, or the extra count when all are taken.
     fn add_holder(&self, identity: u64) {
-        if !self.holders.iter().any(|h| h.compare_exchange(0, identity, AcqRel, Relaxed).is_ok()) {
+        if !self
+            .holders
+            .iter()
+            .any(|h| h.compare_exchange(0, identity, AcqRel, Relaxed).is_ok())
+        {
             self.extra_holders.fetch_add(1, AcqRel);
         }
     }
 
     /// Removes a holder; false if `identity` held nothing here.
     fn remove_holder(&self, identity: u64) -> bool {
-        self.holders.iter().any(|h| h.compare_exchange(identity, 0, AcqRel, Relaxed).is_ok())
-            || self.extra_holders.fetch_update(AcqRel, Acquire, |n| n.checked_sub(1)).is_ok()
+        self.holders
+            .iter()
+            .any(|h| h.compare_exchange(identity, 0, AcqRel, Relaxed).is_ok())
+            || self
+                .extra_holders
+                .fetch_update(AcqRel, Acquire, |n| n.checked_sub(1))
+                .is_ok()
     }
 
     /// Clears the holder slot `slot` if it still holds `identity` (the reaper).
     pub(super) fn clear_holder(&self, slot: usize, identity: u64) -> bool {
-        self.holders[slot].compare_exchange(identity, 0, AcqRel, Relaxed).is_ok()
+        self.holders[slot]
+            .compare_exchange(identity, 0, AcqRel, Relaxed)
+            .is_ok()
     }
 
     pub fn mark_abortive(&self, on: bool) {
@@ -225,7 +236,10 @@ impl Segment {
             let index = (start + step) % cap;
             let rec = self.record(index)?;
             if rec.state.load(Relaxed) != STATE_FREE
-                || rec.state.compare_exchange(STATE_FREE, claimed, Acquire, Relaxed).is_err()
+                || rec
+                    .state
+                    .compare_exchange(STATE_FREE, claimed, Acquire, Relaxed)
+                    .is_err()
             {
                 continue;
             }
@@ -245,16 +259,31 @@ impl Segment {
             rec.local.store(new.local);
             rec.peer.store(new.peer);
             rec.peer_id.store(0, Relaxed);
-            rec.comm[0].store(u64::from_le_bytes(new.comm[..8].try_into().unwrap_or([0; 8])), Relaxed);
-            rec.comm[1].store(u64::from_le_bytes(new.comm[8..].try_into().unwrap_or([0; 8])), Relaxed);
-            for c in [&rec.sets, &rec.gets, &rec.set_errors, &rec.get_errors, &rec.provider_refusals] {
+            rec.comm[0].store(
+                u64::from_le_bytes(new.comm[..8].try_into().unwrap_or([0; 8])),
+                Relaxed,
+            );
+            rec.comm[1].store(
+                u64::from_le_bytes(new.comm[8..].try_into().unwrap_or([0; 8])),
+                Relaxed,
+            );
+            for c in [
+                &rec.sets,
+                &rec.gets,
+                &rec.set_errors,
+                &rec.get_errors,
+                &rec.provider_refusals,
+            ] {
                 c.store(0, Relaxed);
             }
             rec.id.store(id, Relaxed);
             rec.state.store(STATE_LIVE, Release);
             h.alloc_hint.store(index.wrapping_add(1), Relaxed);
             h.stats.endpoints_created.fetch_add(1, Relaxed);
-            return Some(EndpointRef { index, tag: id as u32 });
+            return Some(EndpointRef {
+                index,
+                tag: id as u32,
+            });
         }
         None
     }
@@ -296,7 +325,11 @@ impl Segment {
 
     /// Frees a live record that has no holder left; only one caller wins.
     pub(super) fn free(&self, rec: &Record, pid: u32, reset_peer: bool) -> bool {
-        if rec.state.compare_exchange(STATE_LIVE, STATE_CLAIMED | pid << 8, AcqRel, Relaxed).is_err() {
+        if rec
+            .state
+            .compare_exchange(STATE_LIVE, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
+            .is_err()
+        {
             return false;
         }
         if reset_peer && let Some((_, peer)) = self.by_id(rec.peer_id.load(Relaxed)) {
@@ -317,9 +350,9 @@ impl Segment {
             return;
         }
         let me = rec.id.load(Relaxed);
-        let other = self.live().find(|(_, r)| {
-            r.id.load(Relaxed) != me && r.local.words() == peer && r.peer.words() == local
-        });
+        let other = self
+            .live()
+            .find(|(_, r)| r.id.load(Relaxed) != me && r.local.words() == peer && r.peer.words() == local);
         if let Some((_, other)) = other {
             rec.peer_id.store(other.id.load(Relaxed), Release);
             other.peer_id.store(me, Release);
@@ -328,6 +361,7 @@ impl Segment {
 
     /// Live records, with their index.
     pub fn live(&self) -> impl Iterator<Item = (u32, &Record)> {
-        self.records().filter(|(_, r)| r.state.load(Acquire) == STATE_LIVE)
+        self.records()
+            .filter(|(_, r)| r.state.load(Acquire) == STATE_LIVE)
     }
 }

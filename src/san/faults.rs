@@ -35,7 +35,9 @@ impl std::fmt::Display for Target {
 
 impl Segment {
     pub fn set_network(&self, up: bool) {
-        self.header().network.store(if up { NETWORK_UP } else { NETWORK_DOWN }, Release);
+        self.header()
+            .network
+            .store(if up { NETWORK_UP } else { NETWORK_DOWN }, Release);
     }
 
     /// The live endpoint a target names: by id, or the one whose local address is

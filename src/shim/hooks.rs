@@ -76,7 +76,10 @@ fn debug_line(rec: &Record, fd: c_int, call: &str, what: std::fmt::Arguments<'_>
 /// is reclaimed and this end reset (SPEC §5: no daemon, whoever touches it reaps).
 fn notice_dead_peer(att: &Attached, rec: &Record) {
     static NEXT_MS: AtomicU64 = AtomicU64::new(0);
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid out-pointer; the coarse clock is read from the vDSO.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     let now = ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000;

@@ -221,7 +221,10 @@ pub fn readopt_after_exec(att: &Attached) {
         if !rec.holder_identities().any(|h| h == me) {
             continue;
         }
-        let ep = EndpointRef { index, tag: rec.id.load(Relaxed) as u32 };
+        let ep = EndpointRef {
+            index,
+            tag: rec.id.load(Relaxed) as u32,
+        };
         let fd = rec.fd.load(Relaxed);
         let same_socket = net::is_tcp_stream(fd)
             && net::local_addr(fd).map(crate::san::endpoint::encode) == Some(rec.local.words());

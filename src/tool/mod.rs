@@ -3,6 +3,7 @@
 //! are defined once.
 
 mod run;
+mod san;
 mod tables;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run a program with libwsd.so preloaded; exits with the program's status.
     Run(run::RunArgs),
+    /// Inspect the SAN segment and inject faults.
+    San(san::SanArgs),
     /// Print the provider's option table.
     Options {
         /// One JSON document instead of a table.
@@ -50,6 +53,7 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::San(args) => san::san(args),
         Command::Options { json } => tables::options(json),
         Command::Errors { json } => tables::errors(json),
     }
