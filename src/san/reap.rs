@@ -65,16 +65,16 @@ impl Segment {
         for (_, rec) in self.records() {
             let state = rec.state.load(Relaxed);
             match state & STATE_MASK {
-                STATE_CLAIMED if !pid_alive(state >> 8) => {
-                    if rec
-                        .state
-                        .compare_exchange(state, STATE_CLAIMED | me << 8, AcqRel, Relaxed)
-                        .is_ok()
-                    {
-                        rec.id.store(0, Relaxed);
-                        rec.state.store(STATE_FREE, Relaxed);
-                        done.claims += 1;
-                    }
+                STATE_CLAIMED
+                    if !pid_alive(state >> 8)
+                        && rec
+                            .state
+                            .compare_exchange(state, STATE_CLAIMED | me << 8, AcqRel, Relaxed)
+                            .is_ok() =>
+                {
+                    rec.id.store(0, Relaxed);
+                    rec.state.store(STATE_FREE, Relaxed);
+                    done.claims += 1;
                 }
                 STATE_LIVE => done = self.reap_record(rec, me, done),
                 _ => {}
