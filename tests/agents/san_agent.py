@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """A SAN test agent: one end of a loopback TCP connection, driven line by line.
 
-    san_agent.py server           listen on 127.0.0.1:0, accept one connection
-    san_agent.py client PORT      connect to 127.0.0.1:PORT
+    san_agent.py server [ADDR]        listen on ADDR (default 127.0.0.1) port 0, accept one connection
+    san_agent.py client PORT [ADDR]   connect to ADDR:PORT (default 127.0.0.1)
 
 It prints "ready PID LOCAL_PORT PEER_PORT FD" once connected, then answers each
 command read from standard input with one line:
@@ -91,13 +91,13 @@ def main():
     role = sys.argv[1]
     if role == "server":
         lst = socket.socket()
-        lst.bind(("127.0.0.1", 0))
+        lst.bind((sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1", 0))
         lst.listen()
         print("listening", lst.getsockname()[1], flush=True)
         conn, _ = lst.accept()
     elif role == "client":
         conn = socket.socket()
-        conn.connect(("127.0.0.1", int(sys.argv[2])))
+        conn.connect((sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1", int(sys.argv[2])))
     else:  # "fd N": an exec'd image taking over a descriptor
         conn = socket.socket(fileno=int(sys.argv[2]))
     print("ready", os.getpid(), conn.getsockname()[1], conn.getpeername()[1], conn.fileno(), flush=True)
