@@ -7,6 +7,7 @@
 //! offset 0            Header (256 bytes): magic, layout version, geometry, network state, statistics
 //! offset 256          Record[0]   (192 bytes each)
 //! offset 256 + 192·i  Record[i]   for i < capacity
+//! then                ReportRow[j] (64 bytes each) for j < REPORT_ROWS
 //! ```
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
@@ -17,6 +18,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
 pub const LAYOUT_VERSION: u32 = 1;
 pub const HEADER_SIZE: usize = 256;
 pub const RECORD_SIZE: usize = 192;
+pub const ROW_SIZE: usize = 64;
+/// Rows of the report table: one per distinct (program, call, option, length,
+/// answer), so a program that sets one option ten thousand times is one row.
+pub const REPORT_ROWS: u32 = 1024;
 /// Records in a segment that a program creates on first use.
 pub const DEFAULT_CAPACITY: u32 = 1024;
 /// The largest capacity a segment may declare (the descriptor table holds an
@@ -41,7 +46,13 @@ pub struct Stats {
     pub gets: AtomicU64,
     /// Calls a bare provider would refuse (recorded in every mode).
     pub provider_refusals: AtomicU64,
-    pub _reserved: [AtomicU64; 9],
+    /// SAN connections made (connect and accept of SAN sockets).
+    pub connections: AtomicU64,
+    /// Candidates that fell back because the segment could not take them.
+    pub fallback_unusable: AtomicU64,
+    /// Calls not counted because the report table was full.
+    pub report_dropped: AtomicU64,
+    pub _reserved: [AtomicU64; 6],
 }
 
 #[repr(C)]
@@ -58,7 +69,10 @@ pub struct Header {
     pub alloc_hint: AtomicU32,
     /// The next endpoint id; ids are never reused within a segment.
     pub next_id: AtomicU64,
-    pub _reserved: [AtomicU64; 10],
+    /// Rows of the report table ([`REPORT_ROWS`]).
+    pub report_rows: AtomicU32,
+    pub _pad: AtomicU32,
+    pub _reserved: [AtomicU64; 9],
     pub stats: Stats,
 }
 
@@ -176,7 +190,40 @@ pub const fn identity_start(identity: u64) -> u64 {
     identity & ((1 << 42) - 1)
 }
 
+/// `ReportRow::state` values.
+pub const ROW_EMPTY: u32 = 0;
+pub const ROW_CLAIMED: u32 = 1;
+pub const ROW_LIVE: u32 = 2;
+
+/// `ReportRow::call`: which call, and who answered it.
+pub const CALL_SET: u8 = 1;
+pub const CALL_GET: u8 = 2;
+pub const LAYER_KERNEL: u8 = 1;
+pub const LAYER_SWITCH: u8 = 2;
+pub const LAYER_PROVIDER: u8 = 3;
+
+/// One row of the portability report: a distinct call and how many times it was made.
+#[repr(C)]
+pub struct ReportRow {
+    pub state: AtomicU32,
+    /// `call | layer << 8 | role << 16` (role: 1 candidate, 2 SAN, 3 plain).
+    pub kind: AtomicU32,
+    pub level: AtomicI32,
+    pub optname: AtomicI32,
+    pub optlen: AtomicI32,
+    /// 0 for success, else the errno the program saw.
+    pub errno: AtomicI32,
+    /// 0 if a bare provider would accept the call, else its `WSAE*` code.
+    pub provider: AtomicI32,
+    pub _pad: AtomicU32,
+    /// Program name, NUL-padded.
+    pub comm: [AtomicU64; 2],
+    pub count: AtomicU64,
+    pub _reserved: AtomicU64,
+}
+
 const _: () = assert!(size_of::<Stats>() == 128);
+const _: () = assert!(size_of::<ReportRow>() == ROW_SIZE);
 const _: () = assert!(size_of::<Header>() == HEADER_SIZE);
 const _: () = assert!(size_of::<AddrSlot>() == 24);
 const _: () = assert!(size_of::<Record>() == RECORD_SIZE);
@@ -184,5 +231,5 @@ const _: () = assert!(align_of::<Record>() == 8 && align_of::<Header>() == 8);
 
 /// Bytes of a segment with `capacity` records.
 pub const fn segment_size(capacity: u32) -> usize {
-    HEADER_SIZE + capacity as usize * RECORD_SIZE
+    HEADER_SIZE + capacity as usize * RECORD_SIZE + REPORT_ROWS as usize * ROW_SIZE
 }

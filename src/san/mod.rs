@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod faults;
 pub mod layout;
 pub mod reap;
+pub mod report;
 pub mod segment;
 
 pub use endpoint::{EndpointRef, NewEndpoint};

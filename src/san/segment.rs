@@ -8,7 +8,8 @@
 //! does not add up. Nothing read from the header is used before it is checked.
 
 use super::layout::{
-    HEADER_SIZE, Header, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, RECORD_SIZE, Record, segment_size,
+    HEADER_SIZE, Header, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, RECORD_SIZE, REPORT_ROWS, ROW_SIZE, Record,
+    ReportRow, segment_size,
 };
 use std::ffi::CString;
 use std::fmt;
@@ -165,6 +166,7 @@ impl Segment {
         }
         if h.header_size.load(Relaxed) as usize != HEADER_SIZE
             || h.record_size.load(Relaxed) as usize != RECORD_SIZE
+            || h.report_rows.load(Relaxed) != REPORT_ROWS
         {
             return Err(SegmentError::BadGeometry);
         }
@@ -232,6 +234,7 @@ impl Segment {
         h.header_size.store(HEADER_SIZE as u32, Relaxed);
         h.record_size.store(RECORD_SIZE as u32, Relaxed);
         h.capacity.store(capacity, Relaxed);
+        h.report_rows.store(REPORT_ROWS, Relaxed);
         h.total_size.store(size as u64, Relaxed);
         h.next_id.store(1, Relaxed);
         h.magic.store(MAGIC, Release);
@@ -313,6 +316,18 @@ impl Segment {
         // SAFETY: `capacity` was checked against the mapping's length, so the record
         // lies inside it; records are 8-aligned atomics valid for any bit pattern.
         Some(unsafe { &*(self.base.add(offset) as *const Record) })
+    }
+
+    /// Row `index` of the report table, if it exists.
+    pub fn row(&self, index: u32) -> Option<&ReportRow> {
+        if index >= REPORT_ROWS {
+            return None;
+        }
+        let offset = HEADER_SIZE + self.capacity as usize * RECORD_SIZE + index as usize * ROW_SIZE;
+        debug_assert!(offset + ROW_SIZE <= self.len);
+        // SAFETY: the geometry check made `len` cover every row; rows are 8-aligned
+        // atomics valid for any bit pattern.
+        Some(unsafe { &*(self.base.add(offset) as *const ReportRow) })
     }
 
     pub fn records(&self) -> impl Iterator<Item = (u32, &Record)> {

@@ -10,6 +10,9 @@ use crate::san::EndpointRole;
 use crate::san::layout::Record;
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::provider::{self, OptName, facts};
+use crate::san::layout::{CALL_GET, CALL_SET, LAYER_KERNEL, LAYER_PROVIDER, LAYER_SWITCH};
+use crate::san::report::CallKey;
+use crate::model::options;
 use crate::shim::state::{Attached, Shim};
 use crate::shim::switch::{self, associate};
 use crate::shim::{log, memory, net, real};
@@ -101,6 +104,34 @@ fn provider_verdict(
     checks::set_sock_opt(f, level, optname, optlen, |_| memory::read::<4>(optval)).map(|_| ())
 }
 
+/// Who answered a call, and what a bare provider would have said, for the report.
+struct Outcome {
+    rc: c_int,
+    errno: c_int,
+    layer: u8,
+    provider: Result<(), WsaError>,
+}
+
+/// Counts the call in the segment's report table (SPEC §6.3 `wsd run`'s report).
+fn count(shim: &Shim, role: Role, call: u8, level: c_int, optname: c_int, optlen: i32, o: &Outcome) {
+    let Ok(att) = shim.san() else { return };
+    att.seg.count_call(&CallKey {
+        comm: shim.comm,
+        call,
+        layer: o.layer,
+        role: match role {
+            Role::Candidate => 1,
+            Role::San => 2,
+            Role::PlainRemembering => 3,
+        },
+        level,
+        optname,
+        optlen,
+        errno: if o.rc == 0 { 0 } else { o.errno },
+        provider: o.provider.err().map_or(0, WsaError::code),
+    });
+}
+
 pub fn setsockopt(
     shim: &Shim,
     fd: c_int,
@@ -116,40 +147,62 @@ pub fn setsockopt(
     let kernel = || unsafe { real::setsockopt(fd, level, optname, optval, optlen) };
     let Some(role) = entry.role() else { return kernel() };
     let route = routing::route_set(cfg.mode, role, cfg.groups, level, optname);
-    if role != Role::San {
-        return match route {
-            Route::Kernel => kernel(),
-            Route::Switch | Route::Provider => answer(remember(fd, entry, level, optname, optval, len)),
-        };
-    }
-    let Some((att, rec)) = san_record(shim, entry) else {
-        return kernel();
+    let san = match role {
+        Role::San => match san_record(shim, entry) {
+            Some(san) => Some(san),
+            None => return kernel(),
+        },
+        _ => None,
     };
-    notice_dead_peer(att, rec);
-    let f = facts(&att.seg, rec, cfg.groups);
-    let debug_before = rec.so_debug.load(Relaxed) != 0;
-    let rc = if cfg.mode == Mode::Observe {
-        kernel()
-    } else {
-        let gated = routing::san_gate(f.network, f.connection);
-        match (gated, route) {
-            (Err(e), _) => answer(Err(e)),
-            (Ok(()), Route::Kernel) => kernel(),
-            (Ok(()), Route::Switch) => answer(provider::set_on_record(
-                &Facts::healthy(true),
-                rec,
-                level,
-                optname,
-                optval,
-                len,
-            )),
+    // What a bare provider sees: the record's state, or a healthy socket.
+    let f = san.map_or(Facts::healthy(cfg.groups), |(att, rec)| facts(&att.seg, rec, cfg.groups));
+    if let Some((att, rec)) = san {
+        notice_dead_peer(att, rec);
+    }
+    let debug_before = san.is_some_and(|(_, rec)| rec.so_debug.load(Relaxed) != 0);
+    let (rc, layer) = match san {
+        _ if cfg.mode == Mode::Observe => (kernel(), LAYER_KERNEL),
+        None if route == Route::Kernel => (kernel(), LAYER_KERNEL),
+        None => (answer(remember(fd, entry, level, optname, optval, len)), LAYER_SWITCH),
+        Some((_, rec)) => match (routing::san_gate(f.network, f.connection), route) {
+            (Err(e), _) => (answer(Err(e)), LAYER_SWITCH),
+            (Ok(()), Route::Kernel) => (kernel(), LAYER_KERNEL),
+            (Ok(()), Route::Switch) => (
+                answer(provider::set_on_record(&Facts::healthy(true), rec, level, optname, optval, len)),
+                LAYER_SWITCH,
+            ),
             (Ok(()), Route::Provider) => {
-                answer(provider::set_on_record(&f, rec, level, optname, optval, len))
+                (answer(provider::set_on_record(&f, rec, level, optname, optval, len)), LAYER_PROVIDER)
             }
-        }
+        },
     };
     let saved = errno();
-    if rc == 0 && level == libc::SOL_SOCKET && optname == libc::SO_LINGER && route == Route::Kernel {
+    let o = Outcome {
+        rc,
+        errno: saved,
+        layer,
+        provider: if layer == LAYER_PROVIDER {
+            WsaError::from_errno(saved).filter(|_| rc != 0).map_or(Ok(()), Err)
+        } else {
+            provider_verdict(&f, level, optname, optval, len)
+        },
+    };
+    count(shim, role, CALL_SET, level, optname, len, &o);
+    if let Some((att, rec)) = san {
+        after_san_set(att, rec, level, optname, optval, &o);
+        if debug_before || rec.so_debug.load(Relaxed) != 0 {
+            set_errno(saved);
+            debug_line(rec, fd, "setsockopt", format_args!("{} len={len}", OptName { level, optname }), rc);
+        }
+    }
+    set_errno(saved);
+    rc
+}
+
+/// A SAN socket's bookkeeping after a `setsockopt`: counters, and an abortive
+/// close asked for through `SO_LINGER`.
+fn after_san_set(att: &Attached, rec: &Record, level: c_int, optname: c_int, optval: *const c_void, o: &Outcome) {
+    if o.rc == 0 && level == libc::SOL_SOCKET && optname == libc::SO_LINGER && o.layer == LAYER_KERNEL {
         // The kernel took it, so the bytes are a readable `struct linger`.
         if let Some(l) = memory::read::<8>(optval) {
             let onoff = i32::from_ne_bytes([l[0], l[1], l[2], l[3]]);
@@ -160,30 +213,13 @@ pub fn setsockopt(
     let stats = &att.seg.header().stats;
     rec.sets.fetch_add(1, Relaxed);
     stats.sets.fetch_add(1, Relaxed);
-    if rc != 0 {
+    if o.rc != 0 {
         rec.set_errors.fetch_add(1, Relaxed);
     }
-    let refused = if route == Route::Provider && cfg.mode != Mode::Observe {
-        rc != 0
-    } else {
-        provider_verdict(&f, level, optname, optval, len).is_err()
-    };
-    if refused {
+    if o.provider.is_err() {
         rec.provider_refusals.fetch_add(1, Relaxed);
         stats.provider_refusals.fetch_add(1, Relaxed);
     }
-    if debug_before || rec.so_debug.load(Relaxed) != 0 {
-        set_errno(saved);
-        debug_line(
-            rec,
-            fd,
-            "setsockopt",
-            format_args!("{} len={len}", OptName { level, optname }),
-            rc,
-        );
-    }
-    set_errno(saved);
-    rc
 }
 
 /// The switch answers a provider option on a candidate or plain socket and
@@ -224,50 +260,52 @@ pub fn getsockopt(
     let kernel = || unsafe { real::getsockopt(fd, level, optname, optval, optlen) };
     let Some(role) = entry.role() else { return kernel() };
     let route = routing::route_get(cfg.mode, role, cfg.groups, level, optname);
-    let healthy = Facts::healthy(true);
-    if role != Role::San {
-        let r = entry.remembered();
-        return match route {
-            Route::Kernel => kernel(),
-            _ => answer(
-                provider::get_into(&healthy, level, optname, optval, optlen.cast(), |id| r.get(id))
-                    .map(|_| ()),
-            ),
-        };
-    }
-    let Some((att, rec)) = san_record(shim, entry) else {
-        return kernel();
+    let san = match role {
+        Role::San => match san_record(shim, entry) {
+            Some(san) => Some(san),
+            None => return kernel(),
+        },
+        _ => None,
     };
-    let rc = match route {
-        Route::Kernel => kernel(),
-        Route::Switch => answer(
-            provider::get_into(&healthy, level, optname, optval, optlen.cast(), |id| {
-                rec.option(id)
-            })
-            .map(|_| ()),
+    let f = san.map_or(Facts::healthy(cfg.groups), |(att, rec)| facts(&att.seg, rec, cfg.groups));
+    // The length the program passed, read only for an option the provider knows.
+    let len = options::lookup_raw(level, optname)
+        .and_then(|_| memory::read::<4>(optlen.cast()))
+        .map(i32::from_ne_bytes);
+    let remembered = entry.remembered();
+    let value_of = |id| san.map_or_else(|| remembered.get(id), |(_, rec)| rec.option(id));
+    let (rc, layer) = match route {
+        Route::Kernel => (kernel(), LAYER_KERNEL),
+        Route::Switch => (
+            answer(provider::get_into(&Facts::healthy(true), level, optname, optval, optlen.cast(), value_of).map(|_| ())),
+            LAYER_SWITCH,
         ),
-        Route::Provider => {
-            let f = facts(&att.seg, rec, cfg.groups);
-            answer(
-                provider::get_into(&f, level, optname, optval, optlen.cast(), |id| rec.option(id))
-                    .map(|_| ()),
-            )
-        }
+        Route::Provider => (
+            answer(provider::get_into(&f, level, optname, optval, optlen.cast(), value_of).map(|_| ())),
+            LAYER_PROVIDER,
+        ),
     };
     let saved = errno();
-    rec.gets.fetch_add(1, Relaxed);
-    att.seg.header().stats.gets.fetch_add(1, Relaxed);
-    if rc != 0 {
-        rec.get_errors.fetch_add(1, Relaxed);
-    }
-    if rec.so_debug.load(Relaxed) != 0 {
-        debug_line(
-            rec,
-            fd,
-            "getsockopt",
-            format_args!("{}", OptName { level, optname }),
-            rc,
-        );
+    let provider = checks::get_sock_opt(&f, level, optname, len, !optval.is_null()).map(|_| ());
+    let o = Outcome {
+        rc,
+        errno: saved,
+        layer,
+        provider: match WsaError::from_errno(saved) {
+            Some(e) if layer == LAYER_PROVIDER && rc != 0 => Err(e),
+            _ => provider.map_err(|e| e.code),
+        },
+    };
+    count(shim, role, CALL_GET, level, optname, len.unwrap_or(-1), &o);
+    if let Some((att, rec)) = san {
+        rec.gets.fetch_add(1, Relaxed);
+        att.seg.header().stats.gets.fetch_add(1, Relaxed);
+        if rc != 0 {
+            rec.get_errors.fetch_add(1, Relaxed);
+        }
+        if rec.so_debug.load(Relaxed) != 0 {
+            debug_line(rec, fd, "getsockopt", format_args!("{}", OptName { level, optname }), rc);
+        }
     }
     set_errno(saved);
     rc

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering::*};
 
 pub struct Shim {
     pub config: Config,
+    /// The program's short name, for endpoint records and report rows.
+    pub comm: [u8; 16],
     san: OnceCell<Result<Attached, SegmentError>>,
 }
 
@@ -180,6 +182,7 @@ pub fn start() {
     if SHIM
         .set(Shim {
             config,
+            comm: comm(),
             san: OnceCell::new(),
         })
         .is_err()

@@ -89,7 +89,7 @@ fn claim(
         role,
         local,
         peer,
-        comm: state::comm(),
+        comm: shim.comm,
     };
     let ep = match seg.allocate(&new) {
         Some(ep) => ep,
@@ -131,6 +131,9 @@ fn claim(
     }
     att.take_ref(ep);
     seg.link_peer(rec);
+    if matches!(role, EndpointRole::Connector | EndpointRole::Accepted) {
+        seg.header().stats.connections.fetch_add(1, Relaxed);
+    }
     if log::enabled(LogLevel::Info) {
         wsd_log!(
             Info,
@@ -149,7 +152,8 @@ fn fall_back(shim: &Shim, fd: i32, current: Entry, values: Remembered, why: Fall
             Fallback::NetworkDown => Some(&stats.fallback_down),
             Fallback::Full => Some(&stats.fallback_full),
             Fallback::Replay(..) => Some(&stats.fallback_replay),
-            Fallback::NotSanAddress | Fallback::Unusable => None,
+            Fallback::Unusable => Some(&stats.fallback_unusable),
+            Fallback::NotSanAddress => None,
         };
         if let Some(c) = counter {
             c.fetch_add(1, Relaxed);

@@ -1,0 +1,177 @@
+//! The report table in the segment: every `setsockopt`/`getsockopt` made on a
+//! candidate or SAN socket by any process of a run, counted per distinct call.
+//!
+//! Rows are found by hashing the call's key and probing a short run of slots; an
+//! empty slot is claimed by one CAS, filled, then published. Two processes that add
+//! the same new key at once may each get a row: readers merge rows with equal keys.
+//! A full table drops the call and counts it in `stats.report_dropped`.
+
+use super::layout::{REPORT_ROWS, ROW_CLAIMED, ROW_EMPTY, ROW_LIVE, ReportRow};
+use super::segment::Segment;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// Slots looked at before a call is dropped.
+const PROBES: u32 = 64;
+
+/// What one row counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey {
+    pub comm: [u8; 16],
+    /// `layout::CALL_*`.
+    pub call: u8,
+    /// `layout::LAYER_*`: who answered.
+    pub layer: u8,
+    /// 1 candidate, 2 SAN socket, 3 plain socket remembering values.
+    pub role: u8,
+    pub level: i32,
+    pub optname: i32,
+    pub optlen: i32,
+    /// 0, or the errno the program saw.
+    pub errno: i32,
+    /// 0, or the `WSAE*` code a bare provider would answer.
+    pub provider: i32,
+}
+
+impl CallKey {
+    fn kind(&self) -> u32 {
+        u32::from(self.call) | u32::from(self.layer) << 8 | u32::from(self.role) << 16
+    }
+
+    fn comm_words(&self) -> [u64; 2] {
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(&self.comm[..8]);
+        b.copy_from_slice(&self.comm[8..]);
+        [u64::from_le_bytes(a), u64::from_le_bytes(b)]
+    }
+
+    /// FNV-1a over the key's words.
+    fn hash(&self) -> u32 {
+        let c = self.comm_words();
+        let words = [
+            c[0],
+            c[1],
+            u64::from(self.kind()),
+            self.level as u32 as u64,
+            self.optname as u32 as u64,
+            self.optlen as u32 as u64,
+            u64::from(self.errno as u32) << 32 | u64::from(self.provider as u32),
+        ];
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for w in words {
+            h = (h ^ w).wrapping_mul(0x100_0000_01b3);
+        }
+        (h ^ h >> 32) as u32
+    }
+
+    fn matches(&self, row: &ReportRow) -> bool {
+        let c = self.comm_words();
+        row.kind.load(Relaxed) == self.kind()
+            && row.level.load(Relaxed) == self.level
+            && row.optname.load(Relaxed) == self.optname
+            && row.optlen.load(Relaxed) == self.optlen
+            && row.errno.load(Relaxed) == self.errno
+            && row.provider.load(Relaxed) == self.provider
+            && row.comm[0].load(Relaxed) == c[0]
+            && row.comm[1].load(Relaxed) == c[1]
+    }
+
+    fn read(row: &ReportRow) -> CallKey {
+        let kind = row.kind.load(Relaxed);
+        let mut comm = [0u8; 16];
+        comm[..8].copy_from_slice(&row.comm[0].load(Relaxed).to_le_bytes());
+        comm[8..].copy_from_slice(&row.comm[1].load(Relaxed).to_le_bytes());
+        CallKey {
+            comm,
+            call: kind as u8,
+            layer: (kind >> 8) as u8,
+            role: (kind >> 16) as u8,
+            level: row.level.load(Relaxed),
+            optname: row.optname.load(Relaxed),
+            optlen: row.optlen.load(Relaxed),
+            errno: row.errno.load(Relaxed),
+            provider: row.provider.load(Relaxed),
+        }
+    }
+
+    /// The program name as text.
+    pub fn program(&self) -> String {
+        let end = self.comm.iter().position(|&b| b == 0).unwrap_or(16);
+        String::from_utf8_lossy(&self.comm[..end]).into_owned()
+    }
+}
+
+impl Segment {
+    /// Counts one call.
+    pub fn count_call(&self, key: &CallKey) {
+        let start = key.hash() % REPORT_ROWS;
+        for probe in 0..PROBES {
+            let Some(row) = self.row((start + probe) % REPORT_ROWS) else { break };
+            match row.state.load(Acquire) {
+                ROW_LIVE if key.matches(row) => {
+                    row.count.fetch_add(1, Relaxed);
+                    return;
+                }
+                ROW_EMPTY if row.state.compare_exchange(ROW_EMPTY, ROW_CLAIMED, Acquire, Relaxed).is_ok() => {
+                    let c = key.comm_words();
+                    row.kind.store(key.kind(), Relaxed);
+                    row.level.store(key.level, Relaxed);
+                    row.optname.store(key.optname, Relaxed);
+                    row.optlen.store(key.optlen, Relaxed);
+                    row.errno.store(key.errno, Relaxed);
+                    row.provider.store(key.provider, Relaxed);
+                    row.comm[0].store(c[0], Relaxed);
+                    row.comm[1].store(c[1], Relaxed);
+                    row.count.store(1, Relaxed);
+                    row.state.store(ROW_LIVE, Release);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.header().stats.report_dropped.fetch_add(1, Relaxed);
+    }
+
+    /// Every distinct call with its count, rows with equal keys merged, sorted.
+    pub fn calls(&self) -> Vec<(CallKey, u64)> {
+        let mut merged = std::collections::BTreeMap::new();
+        for i in 0..REPORT_ROWS {
+            if let Some(row) = self.row(i)
+                && row.state.load(Acquire) == ROW_LIVE
+            {
+                *merged.entry(CallKey::read(row)).or_insert(0) += row.count.load(Relaxed);
+            }
+        }
+        merged.into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_calls_share_a_row_and_others_do_not() {
+        let name = format!("unit-report-{}", std::process::id());
+        let seg = Segment::create(&name, 4).unwrap();
+        let key = CallKey {
+            comm: *b"prog\0\0\0\0\0\0\0\0\0\0\0\0",
+            call: 1,
+            layer: 1,
+            role: 2,
+            level: 6,
+            optname: 1,
+            optlen: 4,
+            errno: 0,
+            provider: 10042,
+        };
+        for _ in 0..10_000 {
+            seg.count_call(&key);
+        }
+        seg.count_call(&CallKey { optlen: 8, ..key });
+        let calls = seg.calls();
+        Segment::destroy(&name).unwrap();
+        assert_eq!(calls, vec![(key, 10_000), (CallKey { optlen: 8, ..key }, 1)]);
+        assert_eq!(calls[0].0.program(), "prog");
+    }
+}
