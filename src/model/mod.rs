@@ -3,6 +3,7 @@
 //! here; everything is unit-tested alone.
 
 pub mod codes;
+pub mod names;
 pub mod options;
 pub mod provider;
 pub mod switch;

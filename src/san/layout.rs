@@ -46,10 +46,9 @@ pub struct Stats {
     pub gets: AtomicU64,
     /// Calls a bare provider would refuse (recorded in every mode).
     pub provider_refusals: AtomicU64,
-    /// SAN connections made (connect and accept of SAN sockets).
+    /// SAN sockets connected by `connect`, and by `accept`.
     pub connections: AtomicU64,
-    /// Candidates that fell back because the segment could not take them.
-    pub fallback_unusable: AtomicU64,
+    pub accepts: AtomicU64,
     /// Calls not counted because the report table was full.
     pub report_dropped: AtomicU64,
     pub _reserved: [AtomicU64; 6],

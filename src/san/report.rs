@@ -106,13 +106,20 @@ impl Segment {
     pub fn count_call(&self, key: &CallKey) {
         let start = key.hash() % REPORT_ROWS;
         for probe in 0..PROBES {
-            let Some(row) = self.row((start + probe) % REPORT_ROWS) else { break };
+            let Some(row) = self.row((start + probe) % REPORT_ROWS) else {
+                break;
+            };
             match row.state.load(Acquire) {
                 ROW_LIVE if key.matches(row) => {
                     row.count.fetch_add(1, Relaxed);
                     return;
                 }
-                ROW_EMPTY if row.state.compare_exchange(ROW_EMPTY, ROW_CLAIMED, Acquire, Relaxed).is_ok() => {
+                ROW_EMPTY
+                    if row
+                        .state
+                        .compare_exchange(ROW_EMPTY, ROW_CLAIMED, Acquire, Relaxed)
+                        .is_ok() =>
+                {
                     let c = key.comm_words();
                     row.kind.store(key.kind(), Relaxed);
                     row.level.store(key.level, Relaxed);

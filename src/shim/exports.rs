@@ -82,8 +82,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     // SAFETY: integer arguments.
     let fd = unsafe { real::socket(domain, ty, protocol) };
     if fd >= 0 {
-        let candidate =
-            net::is_tcp_triple(domain, ty, protocol) && state::shim().is_some_and(|s| s.config.could_route());
+        let candidate = net::is_tcp_triple(domain, ty, protocol) && state::shim().is_some_and(|s| s.routable);
         let entry = if candidate {
             Entry::candidate(Default::default())
         } else {

@@ -3,19 +3,21 @@
 //! descriptor up and taken the guard; here the switch routes each call (SPEC §4).
 //! Every function returns the C result, with `errno` set on failure.
 
+use crate::config::rules::Side;
 use crate::model::WsaError;
+use crate::model::options;
 use crate::model::provider::{self as checks, Facts};
 use crate::model::switch::{self as routing, Mode, Role, Route};
 use crate::san::EndpointRole;
 use crate::san::layout::Record;
-use crate::shim::fdtable::{self, Entry, Remembered};
-use crate::shim::provider::{self, OptName, facts};
 use crate::san::layout::{CALL_GET, CALL_SET, LAYER_KERNEL, LAYER_PROVIDER, LAYER_SWITCH};
 use crate::san::report::CallKey;
-use crate::model::options;
+use crate::shim::fdtable::{self, Entry, Remembered};
+use crate::shim::provider::{self, OptName, facts};
 use crate::shim::state::{Attached, Shim};
 use crate::shim::switch::{self, associate};
 use crate::shim::{log, memory, net, real};
+use crate::wsd_log;
 use libc::{c_int, c_void, sockaddr, socklen_t};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -155,7 +157,9 @@ pub fn setsockopt(
         _ => None,
     };
     // What a bare provider sees: the record's state, or a healthy socket.
-    let f = san.map_or(Facts::healthy(cfg.groups), |(att, rec)| facts(&att.seg, rec, cfg.groups));
+    let f = san.map_or(Facts::healthy(cfg.groups), |(att, rec)| {
+        facts(&att.seg, rec, cfg.groups)
+    });
     if let Some((att, rec)) = san {
         notice_dead_peer(att, rec);
     }
@@ -163,17 +167,28 @@ pub fn setsockopt(
     let (rc, layer) = match san {
         _ if cfg.mode == Mode::Observe => (kernel(), LAYER_KERNEL),
         None if route == Route::Kernel => (kernel(), LAYER_KERNEL),
-        None => (answer(remember(fd, entry, level, optname, optval, len)), LAYER_SWITCH),
+        None => (
+            answer(remember(fd, entry, level, optname, optval, len)),
+            LAYER_SWITCH,
+        ),
         Some((_, rec)) => match (routing::san_gate(f.network, f.connection), route) {
             (Err(e), _) => (answer(Err(e)), LAYER_SWITCH),
             (Ok(()), Route::Kernel) => (kernel(), LAYER_KERNEL),
             (Ok(()), Route::Switch) => (
-                answer(provider::set_on_record(&Facts::healthy(true), rec, level, optname, optval, len)),
+                answer(provider::set_on_record(
+                    &Facts::healthy(true),
+                    rec,
+                    level,
+                    optname,
+                    optval,
+                    len,
+                )),
                 LAYER_SWITCH,
             ),
-            (Ok(()), Route::Provider) => {
-                (answer(provider::set_on_record(&f, rec, level, optname, optval, len)), LAYER_PROVIDER)
-            }
+            (Ok(()), Route::Provider) => (
+                answer(provider::set_on_record(&f, rec, level, optname, optval, len)),
+                LAYER_PROVIDER,
+            ),
         },
     };
     let saved = errno();
@@ -182,7 +197,9 @@ pub fn setsockopt(
         errno: saved,
         layer,
         provider: if layer == LAYER_PROVIDER {
-            WsaError::from_errno(saved).filter(|_| rc != 0).map_or(Ok(()), Err)
+            WsaError::from_errno(saved)
+                .filter(|_| rc != 0)
+                .map_or(Ok(()), Err)
         } else {
             provider_verdict(&f, level, optname, optval, len)
         },
@@ -192,7 +209,13 @@ pub fn setsockopt(
         after_san_set(att, rec, level, optname, optval, &o);
         if debug_before || rec.so_debug.load(Relaxed) != 0 {
             set_errno(saved);
-            debug_line(rec, fd, "setsockopt", format_args!("{} len={len}", OptName { level, optname }), rc);
+            debug_line(
+                rec,
+                fd,
+                "setsockopt",
+                format_args!("{} len={len}", OptName { level, optname }),
+                rc,
+            );
         }
     }
     set_errno(saved);
@@ -201,7 +224,14 @@ pub fn setsockopt(
 
 /// A SAN socket's bookkeeping after a `setsockopt`: counters, and an abortive
 /// close asked for through `SO_LINGER`.
-fn after_san_set(att: &Attached, rec: &Record, level: c_int, optname: c_int, optval: *const c_void, o: &Outcome) {
+fn after_san_set(
+    att: &Attached,
+    rec: &Record,
+    level: c_int,
+    optname: c_int,
+    optval: *const c_void,
+    o: &Outcome,
+) {
     if o.rc == 0 && level == libc::SOL_SOCKET && optname == libc::SO_LINGER && o.layer == LAYER_KERNEL {
         // The kernel took it, so the bytes are a readable `struct linger`.
         if let Some(l) = memory::read::<8>(optval) {
@@ -267,7 +297,9 @@ pub fn getsockopt(
         },
         _ => None,
     };
-    let f = san.map_or(Facts::healthy(cfg.groups), |(att, rec)| facts(&att.seg, rec, cfg.groups));
+    let f = san.map_or(Facts::healthy(cfg.groups), |(att, rec)| {
+        facts(&att.seg, rec, cfg.groups)
+    });
     // The length the program passed, read only for an option the provider knows.
     let len = options::lookup_raw(level, optname)
         .and_then(|_| memory::read::<4>(optlen.cast()))
@@ -277,7 +309,17 @@ pub fn getsockopt(
     let (rc, layer) = match route {
         Route::Kernel => (kernel(), LAYER_KERNEL),
         Route::Switch => (
-            answer(provider::get_into(&Facts::healthy(true), level, optname, optval, optlen.cast(), value_of).map(|_| ())),
+            answer(
+                provider::get_into(
+                    &Facts::healthy(true),
+                    level,
+                    optname,
+                    optval,
+                    optlen.cast(),
+                    value_of,
+                )
+                .map(|_| ()),
+            ),
             LAYER_SWITCH,
         ),
         Route::Provider => (
@@ -304,11 +346,40 @@ pub fn getsockopt(
             rec.get_errors.fetch_add(1, Relaxed);
         }
         if rec.so_debug.load(Relaxed) != 0 {
-            debug_line(rec, fd, "getsockopt", format_args!("{}", OptName { level, optname }), rc);
+            debug_line(
+                rec,
+                fd,
+                "getsockopt",
+                format_args!("{}", OptName { level, optname }),
+                rc,
+            );
         }
     }
     set_errno(saved);
     rc
+}
+
+/// Does a socket in role `side` at `addr` go to the SAN? Rules first, then the
+/// subnet table (a listener on the wildcard address counts as on the SAN).
+fn decide(shim: &Shim, side: Side, addr: std::net::SocketAddr) -> bool {
+    let (san, rule) = shim.config.decide(&shim.program, side, addr);
+    let san = san || (rule.is_none() && side == Side::Server && net::is_wildcard(addr));
+    if log::enabled(crate::config::LogLevel::Debug) {
+        let verdict = if san { "SAN" } else { "plain TCP" };
+        match rule {
+            Some(line) => wsd_log!(
+                Debug,
+                "{} {side:?} {addr}: rule at line {line} matched: {verdict}",
+                shim.program
+            ),
+            None => wsd_log!(
+                Debug,
+                "{} {side:?} {addr}: no rule matched; subnet table: {verdict}",
+                shim.program
+            ),
+        }
+    }
+    san
 }
 
 /// Runs `f` and gives back `rc` with the `errno` it was returned with.
@@ -331,7 +402,7 @@ pub fn connect(shim: &Shim, fd: c_int, entry: Entry, addr: *const sockaddr, len:
         let dest = unsafe { net::decode(addr, len) };
         match entry.role() {
             Some(Role::Candidate) => match dest {
-                Some(d) if shim.config.is_san_address(d.ip()) => {
+                Some(d) if decide(shim, Side::Client, d) => {
                     associate(
                         shim,
                         fd,
@@ -368,7 +439,7 @@ pub fn listen(shim: &Shim, fd: c_int, entry: Entry, backlog: c_int) -> c_int {
         }
         let local = net::local_addr(fd);
         match local {
-            Some(a) if net::is_wildcard(a) || shim.config.is_san_address(a.ip()) => {
+            Some(a) if decide(shim, Side::Server, a) => {
                 associate(
                     shim,
                     fd,

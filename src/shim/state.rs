@@ -18,6 +18,10 @@ pub struct Shim {
     pub config: Config,
     /// The program's short name, for endpoint records and report rows.
     pub comm: [u8; 16],
+    /// The program's name as rules match it (the basename of argv[0]).
+    pub program: String,
+    /// Could any TCP socket of this program reach the SAN? (Candidates exist.)
+    pub routable: bool,
     san: OnceCell<Result<Attached, SegmentError>>,
 }
 
@@ -143,6 +147,22 @@ pub fn comm() -> [u8; 16] {
     out
 }
 
+/// The basename of argv[0], which rules match against.
+fn program_name() -> String {
+    unsafe extern "C" {
+        static program_invocation_short_name: *const libc::c_char;
+    }
+    // SAFETY: glibc sets this to a NUL-terminated string before any constructor runs.
+    let p = unsafe { program_invocation_short_name };
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null and NUL-terminated, as above.
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Is this code part of the main executable rather than a loaded shared object?
 fn linked_into_executable() -> bool {
     // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address in a
@@ -171,7 +191,8 @@ pub fn start() {
     if linked_into_executable() || SHIM.get().is_some() {
         return;
     }
-    let config = match Config::from_env(|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned())) {
+    let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
+    let config = match Config::from_env(env, |path| std::fs::read_to_string(path)) {
         Ok(c) => c,
         Err(e) => {
             wsd_log!(Error, "{e}; the program runs without the SAN");
@@ -181,8 +202,10 @@ pub fn start() {
     log::configure(config.log, config.log_file.as_deref());
     if SHIM
         .set(Shim {
+            routable: config.could_route(&program_name()),
             config,
             comm: comm(),
+            program: program_name(),
             san: OnceCell::new(),
         })
         .is_err()

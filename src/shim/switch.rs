@@ -131,9 +131,11 @@ fn claim(
     }
     att.take_ref(ep);
     seg.link_peer(rec);
-    if matches!(role, EndpointRole::Connector | EndpointRole::Accepted) {
-        seg.header().stats.connections.fetch_add(1, Relaxed);
-    }
+    match role {
+        EndpointRole::Connector => seg.header().stats.connections.fetch_add(1, Relaxed),
+        EndpointRole::Accepted => seg.header().stats.accepts.fetch_add(1, Relaxed),
+        _ => 0,
+    };
     if log::enabled(LogLevel::Info) {
         wsd_log!(
             Info,
@@ -152,8 +154,7 @@ fn fall_back(shim: &Shim, fd: i32, current: Entry, values: Remembered, why: Fall
             Fallback::NetworkDown => Some(&stats.fallback_down),
             Fallback::Full => Some(&stats.fallback_full),
             Fallback::Replay(..) => Some(&stats.fallback_replay),
-            Fallback::Unusable => Some(&stats.fallback_unusable),
-            Fallback::NotSanAddress => None,
+            Fallback::NotSanAddress | Fallback::Unusable => None,
         };
         if let Some(c) = counter {
             c.fetch_add(1, Relaxed);

@@ -1,25 +1,41 @@
 //! `wsd run`: runs an existing program with `libwsd.so` preloaded and the run's
-//! settings in its environment, and exits with the program's status.
+//! settings in its environment, waits for it and every process it started, prints
+//! the portability report, and exits with the program's status.
+//!
+//! Each run uses a fresh SAN segment (`run-PID`, removed afterwards) unless
+//! `--san` names one to share.
 
+use super::report::{self, RunInfo};
 use super::{USAGE, fail, library_beside_tool};
 use clap::Args;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
-use wsd::config::{Config, Subnet, valid_san_name};
+use wsd::config::{Config, ConfigError, Subnet, valid_san_name};
 use wsd::model::switch::Mode;
+use wsd::san::Segment;
+use wsd::san::layout::DEFAULT_CAPACITY;
 
 #[derive(Args)]
 pub struct RunArgs {
     /// switch, provider or observe (WSD_MODE).
     #[arg(long)]
     mode: Option<String>,
-    /// SAN segment name (WSD_SAN).
+    /// Share this SAN segment (WSD_SAN) instead of a fresh one for the run.
     #[arg(long)]
     san: Option<String>,
     /// A SAN subnet (CIDR); repeat for several. Replaces the default loopback table.
     #[arg(long = "subnet", value_name = "CIDR")]
     subnets: Vec<String>,
+    /// A rules file (WSD_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Write the report to FILE instead of standard error.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// The report as one JSON document.
+    #[arg(long)]
+    json: bool,
     /// The library to preload; default: libwsd.so beside this tool.
     #[arg(long)]
     lib: Option<PathBuf>,
@@ -31,6 +47,26 @@ pub struct RunArgs {
         value_name = "CMD"
     )]
     command: Vec<String>,
+}
+
+/// The variables the run sets, each from a flag.
+fn overrides(args: &RunArgs, san: &str) -> Result<Vec<(&'static str, String)>, String> {
+    let mut vars = vec![("WSD_SAN", san.to_string())];
+    if let Some(mode) = &args.mode {
+        Mode::parse(mode).ok_or(format!("--mode {mode}: expected switch, provider or observe"))?;
+        vars.push(("WSD_MODE", mode.clone()));
+    }
+    if let Some(bad) = args.subnets.iter().find(|s| Subnet::parse(s).is_none()) {
+        return Err(format!("--subnet {bad}: expected a CIDR such as 10.77.0.0/24"));
+    }
+    if !args.subnets.is_empty() {
+        vars.push(("WSD_SUBNETS", args.subnets.join(",")));
+    }
+    if let Some(rules) = &args.rules {
+        let path = std::fs::canonicalize(rules).map_err(|e| format!("--rules {}: {e}", rules.display()))?;
+        vars.push(("WSD_CONFIG", path.display().to_string()));
+    }
+    Ok(vars)
 }
 
 pub fn run(args: RunArgs) -> i32 {
@@ -45,54 +81,97 @@ pub fn run(args: RunArgs) -> i32 {
         }
     };
     let lib = std::fs::canonicalize(&lib).unwrap_or(lib);
-    let mut cmd = Command::new(&args.command[0]);
-    cmd.args(&args.command[1..]);
-    if let Some(mode) = &args.mode {
-        if Mode::parse(mode).is_none() {
-            return fail(
-                USAGE,
-                format_args!("--mode {mode}: expected switch, provider or observe"),
-            );
-        }
-        cmd.env("WSD_MODE", mode);
+    let fresh = args.san.is_none();
+    let san = args
+        .san
+        .clone()
+        .unwrap_or_else(|| format!("run-{}", std::process::id()));
+    if !valid_san_name(&san) {
+        return fail(
+            USAGE,
+            format_args!("--san {san:?}: expected letters, digits, '-', '_' or '.'"),
+        );
     }
-    if let Some(san) = &args.san {
-        if !valid_san_name(san) {
-            return fail(
-                USAGE,
-                format_args!("--san {san:?}: expected letters, digits, '-', '_' or '.'"),
-            );
-        }
-        cmd.env("WSD_SAN", san);
-    }
-    if !args.subnets.is_empty() {
-        if let Some(bad) = args.subnets.iter().find(|s| Subnet::parse(s).is_none()) {
-            return fail(
-                USAGE,
-                format_args!("--subnet {bad}: expected a CIDR such as 10.77.0.0/24"),
-            );
-        }
-        cmd.env("WSD_SUBNETS", args.subnets.join(","));
-    }
-    // The program would only be told at start-up; say it now, before it runs.
-    let env_for_child = |k: &str| match k {
-        "WSD_MODE" => args.mode.clone(),
-        "WSD_SAN" => args.san.clone(),
-        "WSD_SUBNETS" if !args.subnets.is_empty() => Some(args.subnets.join(",")),
-        _ => std::env::var(k).ok(),
+    let vars = match overrides(&args, &san) {
+        Ok(v) => v,
+        Err(e) => return fail(USAGE, e),
     };
-    if let Err(e) = Config::from_env(|k| env_for_child(k).or_else(|| std::env::var(k).ok())) {
-        return fail(USAGE, e);
-    }
+    let env = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.clone())
+            .or_else(|| std::env::var(k).ok())
+    };
+    // A bad variable is refused now; a rules file that does not parse lets the
+    // program run without the SAN (as the library would), and the report says so.
+    let config_error = match Config::from_env(env, |p| std::fs::read_to_string(p)) {
+        Ok(_) => None,
+        Err(e @ ConfigError::Var { .. }) => return fail(USAGE, e),
+        Err(e) => Some(e.to_string()),
+    };
+    let seg = if fresh {
+        Segment::create(&san, DEFAULT_CAPACITY)
+    } else {
+        Segment::open_or_create(&san, DEFAULT_CAPACITY)
+    };
+    let seg = match seg {
+        Ok(seg) => seg,
+        Err(e) => return fail(USAGE, format_args!("SAN {san:?}: {e}")),
+    };
     let preload = match std::env::var("LD_PRELOAD") {
         Ok(old) if !old.is_empty() => format!("{}:{old}", lib.display()),
         _ => lib.display().to_string(),
     };
-    cmd.env("LD_PRELOAD", preload);
-    match cmd.status() {
-        Ok(status) => status
-            .code()
-            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
-        Err(e) => fail(127, format_args!("{}: {e}", args.command[0])),
+    let mut cmd = Command::new(&args.command[0]);
+    cmd.args(&args.command[1..])
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .env("LD_PRELOAD", preload);
+    let status = run_to_the_end(&mut cmd);
+    let code = match &status {
+        Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
+        Err(e) => {
+            fail(127, format_args!("{}: {e}", args.command[0]));
+            127
+        }
+    };
+    let info = RunInfo {
+        command: Some(args.command.clone()),
+        status: status.is_ok().then_some(code),
+        mode: env("WSD_MODE").unwrap_or_else(|| Mode::default().name().to_string()),
+        config_error,
+    };
+    let doc = report::build(&seg, &info);
+    let text = if args.json {
+        format!("{doc}\n")
+    } else {
+        report::render(&doc)
+    };
+    match &args.report {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                fail(1, format_args!("--report {}: {e}", path.display()));
+            }
+        }
+        None => eprint!("{text}"),
     }
+    if fresh {
+        let _ = Segment::destroy(&san);
+    }
+    code
+}
+
+/// Runs `cmd` and waits for it and for every process it leaves behind (the tool is
+/// their subreaper), so that the report covers them all.
+fn run_to_the_end(cmd: &mut Command) -> std::io::Result<std::process::ExitStatus> {
+    // SAFETY: prctl with an integer argument has no memory effects.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let status = cmd.status();
+    loop {
+        // SAFETY: waiting for any child; a NULL status pointer is allowed.
+        let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) };
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    status
 }

@@ -5,9 +5,12 @@
 //! Pure: the caller supplies the variables, so this is unit-tested without touching
 //! the process environment.
 
+pub mod rules;
+
 use crate::model::switch::Mode;
+use rules::{Rule, Rules, RulesError, Side, Transport};
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// `WSD_LOG` levels, most quiet first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -94,6 +97,8 @@ pub struct Config {
     pub log: LogLevel,
     pub log_file: Option<String>,
     pub fds: Vec<i32>,
+    /// `use` rules from `WSD_CONFIG` then `WSD_RULES`, first match wins.
+    pub rules: Vec<Rule>,
 }
 
 impl Default for Config {
@@ -106,21 +111,45 @@ impl Default for Config {
             log: LogLevel::Warn,
             log_file: None,
             fds: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }
 
-/// A bad environment value.
+/// A bad environment value, an unreadable rules file, or a rules syntax error.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub value: String,
-    pub expected: &'static str,
+pub enum ConfigError {
+    Var {
+        var: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    File {
+        path: String,
+        error: String,
+    },
+    Rules(RulesError),
+}
+
+impl ConfigError {
+    /// The variable the error is about.
+    pub fn var(&self) -> &'static str {
+        match self {
+            ConfigError::Var { var, .. } => var,
+            ConfigError::File { .. } => "WSD_CONFIG",
+            ConfigError::Rules(e) if e.source == "WSD_RULES" => "WSD_RULES",
+            ConfigError::Rules(_) => "WSD_CONFIG",
+        }
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}={:?}: expected {}", self.var, self.value, self.expected)
+        match self {
+            ConfigError::Var { var, value, expected } => write!(f, "{var}={value:?}: expected {expected}"),
+            ConfigError::File { path, error } => write!(f, "WSD_CONFIG={path:?}: cannot read it: {error}"),
+            ConfigError::Rules(e) => write!(f, "{e}"),
+        }
     }
 }
 
@@ -154,14 +183,37 @@ fn parse_fds(s: &str) -> Option<Vec<i32>> {
 }
 
 impl Config {
-    /// Builds the configuration from `get(NAME)`, the environment's value of NAME.
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    /// Builds the configuration from `get(NAME)`, the environment's value of NAME,
+    /// reading a `WSD_CONFIG` rules file with `read`. Rules come first; the other
+    /// variables override what they say about mode and log level.
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        read: impl Fn(&str) -> std::io::Result<String>,
+    ) -> Result<Config, ConfigError> {
         let mut c = Config::default();
-        let bad = |var, value: &str, expected| ConfigError {
+        let bad = |var, value: &str, expected| ConfigError::Var {
             var,
             value: value.to_string(),
             expected,
         };
+        let mut from_rules = Rules::default();
+        if let Some(path) = get("WSD_CONFIG") {
+            let text = read(&path).map_err(|e| ConfigError::File {
+                path: path.clone(),
+                error: e.to_string(),
+            })?;
+            from_rules = rules::parse(&path, &text, '\n').map_err(ConfigError::Rules)?;
+        }
+        if let Some(inline) = get("WSD_RULES") {
+            let more = rules::parse("WSD_RULES", &inline, ';').map_err(ConfigError::Rules)?;
+            from_rules.rules.extend(more.rules);
+            from_rules.subnets.extend(more.subnets);
+            from_rules.fds.extend(more.fds);
+            from_rules.mode = more.mode.or(from_rules.mode);
+            from_rules.log = more.log.or(from_rules.log);
+        }
+        c.mode = from_rules.mode.unwrap_or(c.mode);
+        c.log = from_rules.log.unwrap_or(c.log);
         if let Some(v) = get("WSD_MODE") {
             c.mode = Mode::parse(&v).ok_or_else(|| bad("WSD_MODE", &v, "switch, provider or observe"))?;
         }
@@ -205,7 +257,20 @@ impl Config {
             c.fds = parse_fds(&v)
                 .ok_or_else(|| bad("WSD_FDS", &v, "comma-separated descriptor numbers such as 3,4"))?;
         }
+        c.subnets.extend(from_rules.subnets);
+        c.fds.extend(from_rules.fds);
+        c.rules = from_rules.rules;
         Ok(c)
+    }
+
+    /// Does a `side` socket of `program` at `addr` go to the SAN? The first `use`
+    /// rule that matches decides (its line is returned); without one, the subnet
+    /// table does (SPEC §4.1).
+    pub fn decide(&self, program: &str, side: Side, addr: SocketAddr) -> (bool, Option<usize>) {
+        match self.rules.iter().find(|r| r.matches(program, side, addr)) {
+            Some(r) => (r.transport == Transport::San, Some(r.line)),
+            None => (self.is_san_address(addr.ip()), None),
+        }
     }
 
     /// Is `ip` in the SAN subnet table?
@@ -213,9 +278,14 @@ impl Config {
         self.subnets.iter().any(|s| s.contains(ip))
     }
 
-    /// Could any TCP socket ever reach the SAN? If not, nothing is a candidate.
-    pub fn could_route(&self) -> bool {
+    /// Could a TCP socket of `program` ever reach the SAN? If not, nothing is a
+    /// candidate.
+    pub fn could_route(&self, program: &str) -> bool {
         !self.subnets.is_empty()
+            || self
+                .rules
+                .iter()
+                .any(|r| r.transport == Transport::San && rules::glob(&r.program, program))
     }
 }
 
@@ -229,7 +299,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_env(|k| m.get(k).cloned())
+        Config::from_env(|k| m.get(k).cloned(), |p| std::fs::read_to_string(p))
     }
 
     #[test]
@@ -271,7 +341,9 @@ mod tests {
 
     #[test]
     fn empty_subnets_route_nothing() {
-        assert!(!env(&[("WSD_SUBNETS", "")]).unwrap().could_route());
+        assert!(!env(&[("WSD_SUBNETS", "")]).unwrap().could_route("x"));
+        let r = env(&[("WSD_SUBNETS", ""), ("WSD_RULES", "use san client py* *:*")]).unwrap();
+        assert!(r.could_route("python3") && !r.could_route("curl"));
     }
 
     #[test]
@@ -288,7 +360,7 @@ mod tests {
             ("WSD_FDS", "-1"),
         ] {
             let e = env(&[(var, value)]).unwrap_err();
-            assert_eq!(e.var, var);
+            assert_eq!(e.var(), var);
             let msg = e.to_string();
             assert!(msg.starts_with(var) && msg.contains("expected"), "{msg}");
         }
@@ -317,6 +389,66 @@ mod tests {
             !Subnet::parse("fe80::/10")
                 .unwrap()
                 .contains("fec0::1".parse().unwrap())
+        );
+    }
+}
+
+#[cfg(test)]
+mod rule_tests {
+    use super::*;
+
+    #[test]
+    fn first_matching_rule_wins_then_subnets() {
+        let c = Config::from_env(
+            |k| {
+                (k == "WSD_RULES")
+                    .then(|| "use tcp client curl *:*;use san * * 10.0.0.0/8:*;mode observe".into())
+            },
+            |_| Err(std::io::ErrorKind::NotFound.into()),
+        )
+        .unwrap();
+        assert_eq!(c.mode, Mode::Observe);
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            c.decide("curl", Side::Client, a("127.0.0.1:80")),
+            (false, Some(1))
+        );
+        assert_eq!(c.decide("curl", Side::Server, a("10.1.1.1:80")), (true, Some(2)));
+        assert_eq!(c.decide("nc", Side::Client, a("127.0.0.1:80")), (true, None));
+        assert_eq!(c.decide("nc", Side::Client, a("192.168.1.1:80")), (false, None));
+    }
+
+    #[test]
+    fn environment_overrides_rules_and_errors_name_the_source() {
+        let get = |k: &str| match k {
+            "WSD_RULES" => Some("mode observe".to_string()),
+            "WSD_MODE" => Some("provider".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            Config::from_env(get, |_| Ok(String::new())).unwrap().mode,
+            Mode::Provider
+        );
+        let e = Config::from_env(
+            |k| (k == "WSD_CONFIG").then(|| "/etc/wsd.conf".into()),
+            |_| Ok("use san client\n".into()),
+        )
+        .unwrap_err();
+        assert_eq!(e.var(), "WSD_CONFIG");
+        assert!(
+            e.to_string()
+                .starts_with("/etc/wsd.conf:1:15: expected a program name"),
+            "{e}"
+        );
+        let e = Config::from_env(
+            |k| (k == "WSD_CONFIG").then(|| "/nonexistent".into()),
+            |p| std::fs::read_to_string(p),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("WSD_CONFIG=\"/nonexistent\": cannot read it"),
+            "{e}"
         );
     }
 }

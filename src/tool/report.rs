@@ -1,0 +1,192 @@
+//! The portability report (`wsd run`, `wsd report`): every `setsockopt`/
+//! `getsockopt` the run's processes made on candidate and SAN sockets, grouped,
+//! with who answered, the verdict, and what a bare SAN provider would have said.
+//! Built once as JSON; the text form is rendered from that same document.
+//!
+//! JSON schema (one object):
+//! - `command`: array of strings or null; `status`: the program's exit status or null
+//! - `mode`, `san`: the run's mode and segment; `config_error`: string or null
+//!   (the program then ran without the SAN)
+//! - `summary`: `san_connections` (made by `connect`), `san_accepts` (by `accept`), `endpoints`, `fallbacks` {`network_down`,
+//!   `table_full`, `replay_refused`}, `calls`, `answered_by` {`switch`, `provider`,
+//!   `kernel`}, `provider_would_refuse`, `dropped`
+//! - `rows`: array of {`program`, `call` ("setsockopt"/"getsockopt"), `socket`
+//!   ("candidate"/"san"/"plain"), `level`, `level_name`, `option`, `option_name`,
+//!   `optlen`, `answered_by` ("switch"/"provider"/"kernel"), `verdict` ("ok" or a
+//!   WSAE* name), `errno` (null or a name), `provider` ("ok" or a WSAE* name), `count`}
+
+use serde_json::{Value, json};
+use std::fmt::Write;
+use std::sync::atomic::Ordering::Relaxed;
+use wsd::model::{WsaError, names};
+use wsd::san::Segment;
+use wsd::san::layout::{CALL_SET, LAYER_KERNEL, LAYER_PROVIDER};
+
+/// What the tool knows about the run beyond the segment.
+pub struct RunInfo {
+    pub command: Option<Vec<String>>,
+    pub status: Option<i32>,
+    pub mode: String,
+    pub config_error: Option<String>,
+}
+
+fn code_name(code: i32) -> String {
+    WsaError::from_code(code).map_or_else(|| code.to_string(), |c| c.name().to_string())
+}
+
+pub fn build(seg: &Segment, info: &RunInfo) -> Value {
+    let s = &seg.header().stats;
+    let mut by_layer = [0u64; 4];
+    let mut refused = 0;
+    let mut calls = seg.calls();
+    calls.sort_by_key(|(k, _)| (k.program(), k.call, k.level, k.optname, k.role, k.optlen, k.layer));
+    let rows: Vec<Value> = calls
+        .into_iter()
+        .map(|(k, count)| {
+            by_layer[usize::from(k.layer.min(3))] += count;
+            if k.provider != 0 {
+                refused += count;
+            }
+            let layer = match k.layer {
+                LAYER_KERNEL => "kernel",
+                LAYER_PROVIDER => "provider",
+                _ => "switch",
+            };
+            json!({
+                "program": k.program(),
+                "call": if k.call == CALL_SET { "setsockopt" } else { "getsockopt" },
+                "socket": match k.role { 1 => "candidate", 2 => "san", _ => "plain" },
+                "level": k.level,
+                "level_name": names::level(k.level),
+                "option": k.optname,
+                "option_name": names::option(k.level, k.optname),
+                "optlen": k.optlen,
+                "answered_by": layer,
+                "verdict": match k.errno {
+                    0 => "ok".to_string(),
+                    e => WsaError::from_errno(e).map_or_else(|| names::errno(e), |w| w.name().to_string()),
+                },
+                "errno": (k.errno != 0).then(|| names::errno(k.errno)),
+                "provider": if k.provider == 0 { "ok".to_string() } else { code_name(k.provider) },
+                "count": count,
+            })
+        })
+        .collect();
+    let calls: u64 = by_layer.iter().sum();
+    json!({
+        "command": info.command,
+        "status": info.status,
+        "mode": info.mode,
+        "san": seg.name(),
+        "config_error": info.config_error,
+        "summary": {
+            "san_connections": s.connections.load(Relaxed),
+            "san_accepts": s.accepts.load(Relaxed),
+            "endpoints": s.endpoints_created.load(Relaxed),
+            "fallbacks": {
+                "network_down": s.fallback_down.load(Relaxed),
+                "table_full": s.fallback_full.load(Relaxed),
+                "replay_refused": s.fallback_replay.load(Relaxed),
+            },
+            "calls": calls,
+            "answered_by": {"switch": by_layer[2], "provider": by_layer[3], "kernel": by_layer[1]},
+            "provider_would_refuse": refused,
+            "dropped": s.report_dropped.load(Relaxed),
+        },
+        "rows": rows,
+    })
+}
+
+/// The report as text, from the JSON document.
+pub fn render(r: &Value) -> String {
+    let mut out = String::new();
+    let sum = &r["summary"];
+    let _ = write!(out, "wsd report");
+    if let Some(cmd) = r["command"].as_array() {
+        let words: Vec<&str> = cmd.iter().filter_map(Value::as_str).collect();
+        let _ = write!(out, " for `{}`", words.join(" "));
+        if let Some(st) = r["status"].as_i64() {
+            let _ = write!(out, " (exit status {st})");
+        }
+    }
+    let _ = writeln!(
+        out,
+        ": mode {}, SAN {}",
+        r["mode"].as_str().unwrap_or("?"),
+        r["san"]
+    );
+    if let Some(e) = r["config_error"].as_str() {
+        let _ = writeln!(
+            out,
+            "  configuration error, so the program ran without the SAN: {e}"
+        );
+    }
+    let fb = &sum["fallbacks"];
+    let fallbacks = ["network_down", "table_full", "replay_refused"]
+        .iter()
+        .map(|k| fb[k].as_u64().unwrap_or(0));
+    let total_fb: u64 = fallbacks.sum();
+    if sum["endpoints"].as_u64() == Some(0) && total_fb == 0 {
+        let _ = writeln!(out, "  saw no SAN sockets: no socket of this run reached the SAN");
+    }
+    let _ = writeln!(
+        out,
+        "  SAN sockets connected: {} by connect, {} by accept; fell back to plain TCP: {total_fb} (network down {}, table full {}, replay refused {})",
+        sum["san_connections"],
+        sum["san_accepts"],
+        fb["network_down"],
+        fb["table_full"],
+        fb["replay_refused"]
+    );
+    let by = &sum["answered_by"];
+    let _ = writeln!(
+        out,
+        "  calls: {} (switch {}, provider {}, kernel {}); a bare SAN provider would refuse {}",
+        sum["calls"], by["switch"], by["provider"], by["kernel"], sum["provider_would_refuse"]
+    );
+    if sum["dropped"].as_u64().unwrap_or(0) > 0 {
+        let _ = writeln!(
+            out,
+            "  {} calls not counted: the report table was full",
+            sum["dropped"]
+        );
+    }
+    let rows = r["rows"].as_array().map_or(&[][..], Vec::as_slice);
+    if rows.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "  {:<15} {:<10} {:<9} {:<34} {:>6} {:<8} {:<28} {:<15} {:>7}",
+        "program",
+        "call",
+        "socket",
+        "level/option",
+        "optlen",
+        "answered",
+        "verdict",
+        "bare provider",
+        "count"
+    );
+    for row in rows {
+        let s = |k: &str| row[k].as_str().unwrap_or("").to_string();
+        let verdict = match row["errno"].as_str() {
+            Some(e) if s("verdict") != e => format!("{} ({e})", s("verdict")),
+            _ => s("verdict"),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<15} {:<10} {:<9} {:<34} {:>6} {:<8} {:<28} {:<15} {:>7}",
+            s("program"),
+            s("call"),
+            s("socket"),
+            format!("{}/{}", s("level_name"), s("option_name")),
+            row["optlen"].as_i64().unwrap_or(0),
+            s("answered_by"),
+            verdict,
+            s("provider"),
+            row["count"].as_u64().unwrap_or(0)
+        );
+    }
+    out
+}
