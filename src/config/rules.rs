@@ -42,7 +42,7 @@ pub struct Rule {
     pub side: Option<Side>,
     pub program: String,
     pub subnet: Option<Subnet>,
-    pub ports: Option<(u16, u16)>,
+    pub ports: Option<Ports>,
 }
 
 impl Rule {
@@ -113,7 +113,10 @@ fn words(line: &str) -> Vec<(usize, &str)> {
     out
 }
 
-fn parse_target(word: &str) -> Option<(Option<Subnet>, Option<(u16, u16)>)> {
+/// A port range, both ends included.
+type Ports = (u16, u16);
+
+fn parse_target(word: &str) -> Option<(Option<Subnet>, Option<Ports>)> {
     if word == "*" {
         return Some((None, None));
     }
