@@ -19,13 +19,22 @@ fn client_and_server_in_two_namespaces_share_one_san() {
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/netns-demo"))
         .args(["--json", "--wsd", env!("CARGO_BIN_EXE_wsd"), "--lib"])
         .arg(library())
-        .args(["--san", &san.name, "--prefix", &format!("wt{}", std::process::id())])
+        .args([
+            "--san",
+            &san.name,
+            "--prefix",
+            &format!("wt{}", std::process::id()),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let eps = v["status"]["endpoints"].as_array().unwrap();
-    let by_role = |role: &str| eps.iter().find(|e| e["role"] == role).unwrap_or_else(|| panic!("{role}"));
+    let by_role = |role: &str| {
+        eps.iter()
+            .find(|e| e["role"] == role)
+            .unwrap_or_else(|| panic!("{role}"))
+    };
     let (client, server) = (by_role("connector"), by_role("accepted"));
     assert!(client["local"].as_str().unwrap().starts_with("10.77.0.1:"));
     assert!(server["local"].as_str().unwrap().starts_with("10.77.0.2:"));

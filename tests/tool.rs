@@ -155,9 +155,11 @@ fn python_client_and_server_in_each_mode() {
 #[test]
 fn python_outside_the_san_subnets_is_untouched() {
     let san = San::new("outside");
+    let report = std::env::temp_dir().join(format!("wsd-outside-{}.json", std::process::id()));
+    let report_arg = report.to_str().unwrap();
     let out = wsd_run(
         &san,
-        &["--subnet", "10.77.0.0/24"],
+        &["--subnet", "10.77.0.0/24", "--json", "--report", report_arg],
         &["python3", "-c", CLIENT_SERVER],
     )
     .output()
@@ -173,7 +175,12 @@ fn python_outside_the_san_subnets_is_untouched() {
         String::from_utf8_lossy(&bare.stdout).trim(),
         "ENOPROTOOPT ENOPROTOOPT ok ok ENOPROTOOPT HELLO"
     );
-    assert!(!san.path().exists(), "no SAN socket, so no segment was created");
+    // The report says it saw no SAN socket and no call on one.
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&report);
+    assert_eq!(doc["summary"]["endpoints"], 0);
+    assert_eq!(doc["summary"]["calls"], 0);
+    assert_eq!(doc["rows"].as_array().map(Vec::len), Some(0));
 }
 
 /// `python3 -m http.server` on an ephemeral loopback port, killed on drop.

@@ -14,9 +14,13 @@
 //! 3. **Publish**: release-store `state` = LIVE. From here every reference a
 //!    process keeps is (index, tag = low 32 bits of id) and is checked on each use,
 //!    so a record freed and reused is never mistaken for the old one.
-//! 4. **Hold** (fork): the child CASes an empty holder slot 0 → its identity (or
-//!    counts itself in `extra_holders`). *Dies here:* the slot holds a dead identity,
-//!    which the reaper clears.
+//! 4. **Hold** (fork): before the fork the parent counts one pending holder in
+//!    `extra_holders` for every endpoint it holds, so no close in the parent can free
+//!    a record the child is about to hold; the child then CASes an empty holder slot
+//!    0 → its identity and takes the pending count back. *Dies here:* the slot holds
+//!    a dead identity, which the reaper clears. (A fork that fails, or a SAN socket
+//!    closed by another thread during the fork, leaves one pending count behind: the
+//!    record then outlives its sockets until the segment is destroyed.)
 //! 5. **Let go** (last descriptor of a process closed): CAS own slot → 0. Whoever
 //!    then finds no holder left CASes LIVE → CLAIMED|pid (only one can), resets
 //!    the peer if the close was abortive, clears `id` and stores FREE. *Dies
@@ -302,11 +306,26 @@ impl Segment {
         self.live().find(|(_, r)| r.id.load(Relaxed) == id)
     }
 
-    /// Process `identity` now holds `ep` too (a fork child).
-    pub fn hold(&self, ep: EndpointRef, identity: u64) -> bool {
+    /// Before a fork: a holder whose identity is not known yet (the child) is
+    /// counted, so that nobody frees the record before the child can say who it is.
+    pub fn hold_pending(&self, ep: EndpointRef) -> bool {
+        match self.endpoint(ep) {
+            Some(rec) => {
+                rec.extra_holders.fetch_add(1, AcqRel);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// In the fork child: the pending holder becomes `identity`.
+    pub fn settle_pending(&self, ep: EndpointRef, identity: u64) -> bool {
         match self.endpoint(ep) {
             Some(rec) => {
                 rec.add_holder(identity);
+                let _ = rec
+                    .extra_holders
+                    .fetch_update(AcqRel, Acquire, |n| n.checked_sub(1));
                 true
             }
             None => false,

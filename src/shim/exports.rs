@@ -27,7 +27,7 @@ fn ours(entry: Entry) -> Option<(Guard, &'static Shim)> {
 
 /// A descriptor number the kernel just handed out: clear what was known of an
 /// earlier descriptor with that number, then make it refer to what `source` does.
-fn handed_out(newfd: c_int, source: Entry) {
+fn handed_out(newfd: c_int, old: c_int, source: Entry) {
     if newfd < 0 {
         return;
     }
@@ -37,7 +37,7 @@ fn handed_out(newfd: c_int, source: Entry) {
             if let Some(_g) = Guard::enter()
                 && let Some(shim) = state::shim()
             {
-                shield(|| hooks::duplicated_entry(shim, source, newfd), || ());
+                shield(|| hooks::duplicated_entry(shim, old, source, newfd), || ());
             }
         }
     }
@@ -88,7 +88,7 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
         } else {
             Entry::EMPTY
         };
-        handed_out(fd, entry);
+        handed_out(fd, -1, entry);
     }
     fd
 }
@@ -122,7 +122,7 @@ fn after_accept(fd: c_int, newfd: c_int) -> c_int {
     let entry = fdtable::get(fd);
     match ours(entry) {
         Some((_g, shim)) => shield(|| hooks::accepted(shim, fd, entry, newfd), || ()),
-        None => handed_out(newfd, Entry::EMPTY),
+        None => handed_out(newfd, -1, Entry::EMPTY),
     }
     newfd
 }
@@ -153,7 +153,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: an integer argument.
     let new = unsafe { real::dup(fd) };
-    handed_out(new, fdtable::get(fd));
+    handed_out(new, fd, fdtable::get(fd));
     new
 }
 
@@ -162,7 +162,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     // SAFETY: integer arguments.
     let r = unsafe { real::dup2(old, new) };
     if old != new {
-        handed_out(r, fdtable::get(old));
+        handed_out(r, old, fdtable::get(old));
     }
     r
 }
@@ -171,13 +171,13 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     // SAFETY: integer arguments.
     let r = unsafe { real::dup3(old, new, flags) };
-    handed_out(r, fdtable::get(old));
+    handed_out(r, old, fdtable::get(old));
     r
 }
 
 fn after_fcntl(fd: c_int, cmd: c_int, r: c_int) -> c_int {
     if matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) {
-        handed_out(r, fdtable::get(fd));
+        handed_out(r, fd, fdtable::get(fd));
     }
     r
 }

@@ -64,7 +64,8 @@ impl Remembered {
 ///
 /// ```text
 /// bits 0-2   kind: 0 not ours, 1 candidate, 2 SAN socket, 3 plain TCP remembering values
-/// candidate / plain:  bit 3 debug set, bit 4 debug value, bit 5 priority set, bits 32-62 priority
+/// candidate / plain:  bit 3 debug set, bit 4 debug value, bit 5 priority set, bits 32-62 priority,
+///                     bit 6 shared: other descriptors (dups) refer to the same socket
 /// SAN:                bits 8-31 endpoint index, bits 32-63 endpoint tag
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +75,7 @@ const KIND_MASK: u64 = 0b111;
 const KIND_CANDIDATE: u64 = 1;
 const KIND_SAN: u64 = 2;
 const KIND_PLAIN: u64 = 3;
+const SHARED: u64 = 1 << 6;
 
 impl Entry {
     pub const EMPTY: Entry = Entry(0);
@@ -129,9 +131,29 @@ impl Entry {
 
     /// The same kind of entry with other remembered values.
     pub fn with_remembered(self, r: Remembered) -> Entry {
-        match self.0 & KIND_MASK {
+        let e = match self.0 & KIND_MASK {
             KIND_CANDIDATE => Entry::candidate(r),
             _ => Entry::plain(r),
+        };
+        if self.is_shared() { e.shared() } else { e }
+    }
+
+    fn remembers(self) -> bool {
+        matches!(self.0 & KIND_MASK, KIND_CANDIDATE | KIND_PLAIN)
+    }
+
+    /// A candidate or plain socket that other descriptors (dups) refer to too: the
+    /// values it remembers and its fate at `connect` are shared with them.
+    pub fn is_shared(self) -> bool {
+        self.remembers() && self.0 & SHARED != 0
+    }
+
+    /// The entry marked shared (only candidates and plain sockets can be).
+    pub fn shared(self) -> Entry {
+        if self.remembers() {
+            Entry(self.0 | SHARED)
+        } else {
+            self
         }
     }
 }
@@ -249,5 +271,9 @@ mod tests {
             priority: Some(0),
         };
         assert_eq!(Entry::candidate(zero).remembered(), zero);
+        let shared = Entry::candidate(r).shared();
+        assert!(shared.is_shared() && shared.remembered() == r);
+        assert!(shared.with_remembered(zero).is_shared());
+        assert!(!s.shared().is_shared());
     }
 }

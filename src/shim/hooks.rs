@@ -5,7 +5,6 @@
 
 use crate::config::rules::Side;
 use crate::model::WsaError;
-use crate::model::options;
 use crate::model::provider::{self as checks, Facts};
 use crate::model::switch::{self as routing, Mode, Role, Route};
 use crate::san::EndpointRole;
@@ -266,6 +265,9 @@ fn remember(
         let mut r = entry.remembered();
         provider::set_remembered(&mut r, level, optname, optval, len)?;
         if fdtable::update(fd, entry, entry.with_remembered(r)) {
+            switch::for_each_sibling(fd, entry, |sib, e| {
+                fdtable::update(sib, e, e.with_remembered(r));
+            });
             return Ok(());
         }
         entry = fdtable::get(fd);
@@ -300,10 +302,8 @@ pub fn getsockopt(
     let f = san.map_or(Facts::healthy(cfg.groups), |(att, rec)| {
         facts(&att.seg, rec, cfg.groups)
     });
-    // The length the program passed, read only for an option the provider knows.
-    let len = options::lookup_raw(level, optname)
-        .and_then(|_| memory::read::<4>(optlen.cast()))
-        .map(i32::from_ne_bytes);
+    // The length the program passed (for the checks and the report).
+    let len = memory::read::<4>(optlen.cast()).map(i32::from_ne_bytes);
     let remembered = entry.remembered();
     let value_of = |id| san.map_or_else(|| remembered.get(id), |(_, rec)| rec.option(id));
     let (rc, layer) = match route {
@@ -498,7 +498,13 @@ pub fn forget(shim: &Shim, fd: c_int) {
 
 /// The kernel handed out descriptor `new`, which now refers to what `entry`
 /// describes (a dup), or to something new (`entry` empty): stale state goes.
-pub fn duplicated_entry(shim: &Shim, entry: Entry, new: c_int) {
+pub fn duplicated_entry(shim: &Shim, old: c_int, entry: Entry, new: c_int) {
+    // A candidate's remembered values and its fate now belong to two descriptors.
+    let entry = if entry.role().is_some() && old >= 0 && fdtable::update(old, entry, entry.shared()) {
+        entry.shared()
+    } else {
+        entry
+    };
     switch::share(shim, entry);
     let stale = fdtable::replace(new, entry);
     switch::release(shim, stale);

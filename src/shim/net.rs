@@ -107,3 +107,12 @@ pub fn peer_addr(fd: c_int) -> Option<SocketAddr> {
 pub fn is_wildcard(addr: SocketAddr) -> bool {
     addr.ip().is_unspecified()
 }
+
+/// The kernel's identity of the socket behind `fd` (device and inode of sockfs),
+/// the same for every descriptor that is a dup of it.
+pub fn socket_id(fd: c_int) -> Option<(u64, u64)> {
+    // SAFETY: an all-zero stat is valid; fstat only writes into it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+}

@@ -103,19 +103,35 @@ impl Attached {
         }
     }
 
-    /// In a fork child: the child holds every endpoint the parent held.
-    fn hold_all(&self) {
-        let (_, me) = identity();
-        for (index, slot) in self.refs.iter().enumerate() {
+    /// The endpoints this process holds, and their per-record slots.
+    fn held(&self) -> impl Iterator<Item = (EndpointRef, &AtomicU64)> {
+        self.refs.iter().enumerate().filter_map(|(index, slot)| {
             let v = slot.load(Acquire);
-            if v & 0xffff_ffff != 0 {
-                let ep = EndpointRef {
+            (v & 0xffff_ffff != 0).then_some((
+                EndpointRef {
                     index: index as u32,
                     tag: (v >> 32) as u32,
-                };
-                if !self.seg.hold(ep, me) {
-                    slot.store(0, Release);
-                }
+                },
+                slot,
+            ))
+        })
+    }
+}
+
+extern "C" fn before_fork() {
+    if let Some(att) = shim().and_then(Shim::san_if_attached) {
+        for (ep, _) in att.held() {
+            att.seg.hold_pending(ep);
+        }
+    }
+}
+
+extern "C" fn after_fork_in_child() {
+    if let Some(att) = shim().and_then(Shim::san_if_attached) {
+        let (_, me) = identity();
+        for (ep, slot) in att.held() {
+            if !att.seg.settle_pending(ep, me) {
+                slot.store(0, Release);
             }
         }
     }
@@ -180,12 +196,6 @@ fn linked_into_executable() -> bool {
     }
 }
 
-extern "C" fn after_fork_in_child() {
-    if let Some(att) = shim().and_then(Shim::san_if_attached) {
-        att.hold_all();
-    }
-}
-
 /// Start-up: parse the environment, publish the descriptor table, adopt `WSD_FDS`.
 pub fn start() {
     if linked_into_executable() || SHIM.get().is_some() {
@@ -226,7 +236,7 @@ pub fn start() {
         return;
     }
     // SAFETY: registering a handler that only touches atomics in the child.
-    unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
+    unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_in_child)) };
     if let Some(shim) = shim() {
         // An image exec'd by a process that held SAN sockets takes them back.
         if let Ok(seg) = Segment::open(&shim.config.san)

@@ -57,6 +57,12 @@ pub fn associate(
     match claim(shim, fd, role, local, peer, values) {
         Ok(entry) => {
             if fdtable::update(fd, current, entry) {
+                // Dups of the candidate are the same socket: SAN sockets too.
+                for_each_sibling(fd, current, |sib, e| {
+                    if fdtable::update(sib, e, entry) {
+                        share(shim, entry);
+                    }
+                });
                 entry
             } else {
                 // Closed (or replaced) meanwhile: the endpoint is nobody's.
@@ -167,11 +173,32 @@ fn fall_back(shim: &Shim, fd: i32, current: Entry, values: Remembered, why: Fall
     if log::enabled(level) {
         log::log(level, format_args!("fd {fd} stays plain TCP: {why}"));
     }
-    let entry = Entry::plain(values);
-    if fdtable::update(fd, current, entry) {
-        entry
+    let entry = if current.is_shared() {
+        Entry::plain(values).shared()
     } else {
-        fdtable::get(fd)
+        Entry::plain(values)
+    };
+    if !fdtable::update(fd, current, entry) {
+        return fdtable::get(fd);
+    }
+    for_each_sibling(fd, current, |sib, e| {
+        fdtable::update(sib, e, entry);
+    });
+    entry
+}
+
+/// Calls `f(descriptor, entry)` for every other descriptor that is a dup of `fd`'s
+/// socket, when `entry` (fd's) says it has dups. Scans the table: dups of a
+/// candidate are rare, and this runs only for them.
+pub fn for_each_sibling(fd: i32, entry: Entry, mut f: impl FnMut(i32, Entry)) {
+    if !entry.is_shared() {
+        return;
+    }
+    let Some(id) = net::socket_id(fd) else { return };
+    for (sib, e) in fdtable::entries() {
+        if sib != fd && e.is_shared() && net::socket_id(sib) == Some(id) {
+            f(sib, e);
+        }
     }
 }
 

@@ -1,0 +1,1072 @@
+//! The SAN across processes, as `wsd san` shows it and as programs feel it: python3
+//! agents (`tests/agents/san_agent.py`, one end of a loopback connection each, in
+//! separate processes under the library) set options and report what each call
+//! answered, while the real `wsd` tool inspects the segment and injects faults.
+//!
+//! Every wait is bounded: each agent command gets exactly one reply line, read with
+//! a time limit (a hang guard, not synchronisation), and every child is killed when
+//! its guard drops.
+
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use support::{San, library, tool};
+use wsd::san::layout::{HEADER_SIZE, identity, segment_size};
+use wsd::san::reap::process_stat;
+use wsd::san::{EndpointRef, EndpointRole, NewEndpoint, Segment};
+
+const AGENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agents/san_agent.py");
+
+/// The hang guard: no reply, exit or disappearance takes longer than this.
+const HANG: Duration = Duration::from_secs(30);
+
+/// A python3 agent under the library, for segment `san`.
+fn agent_command(san: &San) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.arg(AGENT)
+        .env("LD_PRELOAD", library())
+        .env("WSD_SAN", &san.name)
+        .env("WSD_LOG_FILE", "/dev/null");
+    for var in [
+        "WSD_MODE",
+        "WSD_SUBNETS",
+        "WSD_CONFIG",
+        "WSD_RULES",
+        "WSD_FDS",
+        "WSD_GROUPS",
+        "WSD_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// What an agent's "ready PID LOCAL_PORT PEER_PORT FD" line said.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ready {
+    pid: u32,
+    local: u16,
+    peer: u16,
+    fd: i64,
+}
+
+/// One running agent; killed (with any child it forked) when dropped.
+struct Agent {
+    what: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_reader: Option<JoinHandle<()>>,
+    /// The server's listening port.
+    listening: u16,
+    ready: Ready,
+    /// Processes the agent forked that are still to be killed.
+    forked: Vec<u32>,
+}
+
+impl Agent {
+    fn spawn(mut cmd: Command, what: &str) -> Agent {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn python3");
+        let (tx, lines) = channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stdout.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&stderr);
+        let mut err = child.stderr.take().unwrap();
+        let stderr_reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Agent {
+            what: what.to_string(),
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+            stderr_reader: Some(stderr_reader),
+            listening: 0,
+            ready: Ready::default(),
+            forked: Vec::new(),
+        }
+    }
+
+    /// A server agent; returns once it listens.
+    fn server_with(cmd: Command) -> Agent {
+        let mut cmd = cmd;
+        cmd.arg("server");
+        let mut a = Agent::spawn(cmd, "server");
+        let line = a.line();
+        a.listening = line
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("server: expected `listening PORT`, got {line:?}"));
+        a
+    }
+
+    /// A client agent connected to `port`; returns once it is ready.
+    fn client_with(cmd: Command, port: u16) -> Agent {
+        let mut cmd = cmd;
+        cmd.args(["client", &port.to_string()]);
+        let mut a = Agent::spawn(cmd, "client");
+        a.expect_ready();
+        a
+    }
+
+    fn client(san: &San, port: u16) -> Agent {
+        Agent::client_with(agent_command(san), port)
+    }
+
+    fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// The next line the agent prints (hang guard: [`HANG`]).
+    fn line(&mut self) -> String {
+        match self.lines.recv_timeout(HANG) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => panic!(
+                "{} (pid {}): no line within {HANG:?}; stderr: {}",
+                self.what,
+                self.child.id(),
+                self.stderr_text()
+            ),
+            Err(RecvTimeoutError::Disconnected) => panic!(
+                "{} (pid {}): its output ended; status {:?}; stderr: {}",
+                self.what,
+                self.child.id(),
+                self.child.try_wait(),
+                self.stderr_text()
+            ),
+        }
+    }
+
+    /// Reads "ready PID LOCAL_PORT PEER_PORT FD".
+    fn expect_ready(&mut self) -> Ready {
+        let line = self.line();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let num = |i: usize| -> i64 {
+            words
+                .get(i)
+                .and_then(|w| w.parse().ok())
+                .unwrap_or_else(|| panic!("{}: expected a ready line, got {line:?}", self.what))
+        };
+        assert_eq!(words.first(), Some(&"ready"), "{}: {line:?}", self.what);
+        self.ready = Ready {
+            pid: num(1) as u32,
+            local: num(2) as u16,
+            peer: num(3) as u16,
+            fd: num(4),
+        };
+        self.ready
+    }
+
+    fn send(&mut self, command: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{command}").expect("write to the agent");
+        stdin.flush().unwrap();
+    }
+
+    /// One command, its one reply.
+    fn ask(&mut self, command: &str) -> String {
+        self.send(command);
+        self.line()
+    }
+
+    fn pid(&self) -> u32 {
+        self.ready.pid
+    }
+
+    /// `127.0.0.1:PORT` of this end of the connection.
+    fn local(&self) -> String {
+        format!("127.0.0.1:{}", self.ready.local)
+    }
+
+    /// Waits (bounded) for the agent to exit.
+    fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + HANG;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} (pid {}) did not exit within {HANG:?}",
+                self.what,
+                self.child.id()
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// `exit`, then the exit status and everything written to standard error.
+    fn finish(&mut self) -> (ExitStatus, String) {
+        self.send("exit");
+        self.stdin = None;
+        let st = self.wait();
+        if self.forked.is_empty()
+            && let Some(h) = self.stderr_reader.take()
+        {
+            h.join().unwrap();
+        }
+        (st, self.stderr_text())
+    }
+
+    /// SIGKILL, and reap it.
+    fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        let st = self.wait();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(libc::SIGKILL), "{}", self.what);
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        for &pid in &self.forked {
+            // SAFETY: plain signal delivery to a process this test made the agent fork.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server agent and a client agent connected to it (two processes).
+fn pair_with(cmd: impl Fn() -> Command) -> (Agent, Agent) {
+    let mut server = Agent::server_with(cmd());
+    let client = Agent::client_with(cmd(), server.listening);
+    server.expect_ready();
+    (server, client)
+}
+
+fn pair(san: &San) -> (Agent, Agent) {
+    pair_with(|| agent_command(san))
+}
+
+/// `wsd san ARGS --san NAME`.
+fn wsd_san(san: &San, args: &[&str]) -> Output {
+    tool()
+        .arg("san")
+        .args(args)
+        .args(["--san", &san.name])
+        .env_remove("WSD_SAN")
+        .output()
+        .expect("run wsd")
+}
+
+/// `wsd san ARGS`, which must succeed; its standard output.
+fn wsd_san_ok(san: &San, args: &[&str]) -> String {
+    let out = wsd_san(san, args);
+    assert!(
+        out.status.success(),
+        "wsd san {args:?}: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn status(san: &San) -> Value {
+    serde_json::from_str(&wsd_san_ok(san, &["status", "--json"])).expect("status --json is JSON")
+}
+
+fn endpoints(v: &Value) -> &Vec<Value> {
+    v["endpoints"].as_array().expect("endpoints array")
+}
+
+/// The one endpoint whose fields have the given values.
+fn endpoint<'a>(v: &'a Value, tests: &[(&str, Value)]) -> &'a Value {
+    let found: Vec<&Value> = endpoints(v)
+        .iter()
+        .filter(|e| tests.iter().all(|(k, want)| &e[*k] == want))
+        .collect();
+    assert_eq!(found.len(), 1, "one endpoint with {tests:?} in {v:#}");
+    found[0]
+}
+
+/// No endpoint has all the given values.
+fn no_endpoint(v: &Value, tests: &[(&str, Value)]) {
+    assert!(
+        !endpoints(v)
+            .iter()
+            .any(|e| tests.iter().all(|(k, want)| &e[*k] == want)),
+        "no endpoint with {tests:?} in {v:#}"
+    );
+}
+
+fn addr(port: u16) -> Value {
+    Value::from(format!("127.0.0.1:{port}"))
+}
+
+/// Is the process gone (or a zombie nobody has reaped yet: dead all the same)?
+fn dead(pid: u32) -> bool {
+    !matches!(process_stat(pid), Some((_, s)) if s != 'Z' && s != 'X')
+}
+
+/// Waits, bounded, until `pid` has died.
+fn wait_dead(pid: u32) {
+    let deadline = Instant::now() + HANG;
+    while !dead(pid) {
+        assert!(Instant::now() < deadline, "pid {pid} still alive after {HANG:?}");
+        std::thread::yield_now();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+// 1 ---------------------------------------------------------------------------
+
+#[test]
+fn status_lists_both_processes_endpoints_as_peers_with_their_values() {
+    let san = San::new("peers");
+    let (mut server, mut client) = pair(&san);
+    let before = status(&san);
+
+    assert_eq!(client.ask("set 0x2002 4"), "ok");
+    assert_eq!(server.ask("set 1 1"), "ok");
+    assert_eq!(client.ask("get 0x2002"), "4");
+    assert_eq!(server.ask("get 1"), "1");
+
+    let v = status(&san);
+    assert_eq!(v["san"], san.name.as_str());
+    assert_eq!(v["network"], "up");
+    assert_eq!(v["live"], 3, "{v:#}");
+    assert_eq!(endpoints(&v).len(), 3);
+
+    let (sp, cp) = (server.pid(), client.pid());
+    let listener = endpoint(&v, &[("role", "listener".into())]);
+    let connector = endpoint(&v, &[("role", "connector".into())]);
+    let accepted = endpoint(&v, &[("role", "accepted".into())]);
+    for (e, pid) in [(listener, sp), (connector, cp), (accepted, sp)] {
+        assert_eq!(e["pid"], pid, "{e}");
+        assert_eq!(e["program"], "python3", "{e}");
+        assert_eq!(e["state"], "healthy", "{e}");
+        assert_eq!(e["holders"], serde_json::json!([pid]), "{e}");
+        assert_ne!(e["id"], 0, "{e}");
+    }
+    assert_eq!(listener["local"], addr(server.listening));
+    assert_eq!(listener["peer"], Value::Null);
+    assert_eq!(listener["peer_id"], 0);
+    assert_eq!(connector["local"], addr(client.ready.local));
+    assert_eq!(connector["peer"], addr(server.listening));
+    assert_eq!(connector["fd"], client.ready.fd);
+    assert_eq!(accepted["local"], addr(server.listening));
+    assert_eq!(accepted["peer"], addr(client.ready.local));
+    assert_eq!(accepted["fd"], server.ready.fd);
+    assert_eq!(connector["peer_id"], accepted["id"]);
+    assert_eq!(accepted["peer_id"], connector["id"]);
+
+    assert_eq!(connector["group_priority"], 4);
+    assert_eq!(connector["so_debug"], 0);
+    assert_eq!(accepted["so_debug"], 1);
+    assert_eq!(accepted["group_priority"], 0);
+
+    // One set and one get through each agent, counted per endpoint and in total.
+    let n = |v: &Value, role: &str, key: &str| -> u64 {
+        endpoint(v, &[("role", role.into())])[key].as_u64().unwrap()
+    };
+    for role in ["connector", "accepted"] {
+        assert_eq!(n(&v, role, "sets"), n(&before, role, "sets") + 1, "{role}");
+        assert_eq!(n(&v, role, "gets"), n(&before, role, "gets") + 1, "{role}");
+        assert_eq!(n(&v, role, "set_errors"), 0, "{role}");
+    }
+    let total = |v: &Value, key: &str| v["stats"][key].as_u64().unwrap();
+    assert_eq!(total(&v, "sets"), total(&before, "sets") + 2);
+    assert_eq!(total(&v, "gets"), total(&before, "gets") + 2);
+    assert!(total(&v, "endpoints_created") >= 3);
+
+    // The human table names every endpoint: a row with its id, pid, program, role
+    // and local address.
+    let text = wsd_san_ok(&san, &["status"]);
+    for e in [listener, connector, accepted] {
+        let row = text.lines().find(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.first() == Some(&e["id"].to_string().as_str()) && w.len() > 5
+        });
+        let row = row.unwrap_or_else(|| panic!("a row for endpoint {} in\n{text}", e["id"]));
+        for want in [
+            e["pid"].to_string(),
+            "python3".to_string(),
+            e["role"].as_str().unwrap().to_string(),
+            e["local"].as_str().unwrap().to_string(),
+        ] {
+            assert!(row.split_whitespace().any(|w| w == want), "{want} in {row:?}");
+        }
+    }
+    let live = format!("3 of {} endpoints live", wsd::san::layout::DEFAULT_CAPACITY);
+    assert!(text.contains(&live), "{text}");
+}
+
+// 2 ---------------------------------------------------------------------------
+
+#[test]
+fn network_down_and_up_reach_both_processes_and_new_connections_fall_back() {
+    let san = San::new("down");
+    let (mut server, mut client) = pair(&san);
+    for a in [&mut server, &mut client] {
+        assert_eq!(a.ask("set 0x2002 1"), "ok", "{}", a.what);
+    }
+
+    wsd_san_ok(&san, &["down"]);
+    assert_eq!(status(&san)["network"], "down");
+    for a in [&mut server, &mut client] {
+        assert_eq!(a.ask("set 0x2002 1"), "ENETDOWN", "{}", a.what);
+        assert_eq!(a.ask("nodelay"), "ENETDOWN", "{}", a.what);
+    }
+
+    // A connection made while the SAN is down is plain TCP: the kernel answers.
+    let mut late = Agent::client(&san, server.listening);
+    assert_eq!(late.ask("set 0x2002 1"), "ENOPROTOOPT");
+    assert_eq!(late.ask("nodelay"), "ok");
+    let v = status(&san);
+    assert!(v["stats"]["fallback_down"].as_u64().unwrap() >= 1, "{v:#}");
+    no_endpoint(&v, &[("pid", late.pid().into())]);
+    assert_eq!(v["live"], 3);
+
+    wsd_san_ok(&san, &["up"]);
+    assert_eq!(status(&san)["network"], "up");
+    for a in [&mut server, &mut client] {
+        assert_eq!(a.ask("set 0x2002 1"), "ok", "{}", a.what);
+        assert_eq!(a.ask("nodelay"), "ok", "{}", a.what);
+    }
+    // It stays what it became.
+    assert_eq!(late.ask("set 0x2002 1"), "ENOPROTOOPT");
+}
+
+// 3 ---------------------------------------------------------------------------
+
+fn both_answer(server: &mut Agent, client: &mut Agent, want: &str) {
+    for a in [server, client] {
+        assert_eq!(a.ask("set 0x2002 1"), want, "{} set", a.what);
+        assert_eq!(a.ask("nodelay"), want, "{} nodelay", a.what);
+    }
+}
+
+#[test]
+fn reset_and_keepalive_fail_reach_both_ends_of_the_named_connection() {
+    let san = San::new("faults");
+    let (mut s1, mut c1) = pair(&san);
+    let (mut s2, mut c2) = pair(&san);
+    let (mut s3, mut c3) = pair(&san);
+    for (s, c) in [(&mut s1, &mut c1), (&mut s2, &mut c2), (&mut s3, &mut c3)] {
+        both_answer(s, c, "ok");
+    }
+
+    // By the client end's address.
+    let out = wsd_san_ok(&san, &["reset", &c1.local()]);
+    assert!(out.contains("reset"), "{out}");
+    both_answer(&mut s1, &mut c1, "ENOTCONN");
+    both_answer(&mut s2, &mut c2, "ok");
+
+    // By the server end's address (shared by the listener and the accepted socket).
+    wsd_san_ok(&san, &["reset", &s2.local()]);
+    both_answer(&mut s2, &mut c2, "ENOTCONN");
+    both_answer(&mut s3, &mut c3, "ok");
+    let v = status(&san);
+    let listener2 = endpoint(&v, &[("pid", s2.pid().into()), ("role", "listener".into())]);
+    assert_eq!(
+        listener2["state"], "healthy",
+        "the listener is not the connection"
+    );
+
+    // Keep-alive failure, by the client end's endpoint id.
+    let id = endpoint(&v, &[("pid", c3.pid().into()), ("role", "connector".into())])["id"]
+        .as_u64()
+        .unwrap();
+    let out = wsd_san_ok(&san, &["keepalive-fail", &id.to_string(), "--json"]);
+    let done: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(done["endpoints"].as_array().unwrap().len(), 2, "{done}");
+    both_answer(&mut s3, &mut c3, "ENETRESET");
+    let v = status(&san);
+    for (pid, role, state) in [
+        (c1.pid(), "connector", "reset"),
+        (s1.pid(), "accepted", "reset"),
+        (c2.pid(), "connector", "reset"),
+        (s2.pid(), "accepted", "reset"),
+        (c3.pid(), "connector", "keepalive-failed"),
+        (s3.pid(), "accepted", "keepalive-failed"),
+    ] {
+        let e = endpoint(&v, &[("pid", pid.into()), ("role", role.into())]);
+        assert_eq!(e["state"], state, "{e}");
+    }
+}
+
+#[test]
+fn an_unknown_target_is_a_usage_error_that_changes_nothing() {
+    let san = San::new("target");
+    let (mut server, mut client) = pair(&san);
+    let before = status(&san);
+    for target in ["99999", "127.0.0.1:1", "garbage"] {
+        for verb in ["reset", "keepalive-fail"] {
+            let out = wsd_san(&san, &[verb, target]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{verb} {target}: {err}");
+            assert!(
+                err.contains(target),
+                "{verb} {target}: the message names it: {err}"
+            );
+            assert!(out.stdout.is_empty(), "{verb} {target}");
+        }
+    }
+    assert_eq!(status(&san), before);
+    both_answer(&mut server, &mut client, "ok");
+}
+
+// 4 ---------------------------------------------------------------------------
+
+#[test]
+fn an_abortive_close_resets_the_peer_and_a_graceful_one_does_not() {
+    let san = San::new("close");
+    let (mut server, mut client) = pair(&san);
+    assert_eq!(client.ask("abort"), "ok");
+    assert_eq!(server.ask("set 0x2002 1"), "ENOTCONN");
+    assert_eq!(server.ask("nodelay"), "ENOTCONN");
+    let v = status(&san);
+    no_endpoint(&v, &[("pid", client.pid().into())]);
+    let accepted = endpoint(&v, &[("pid", server.pid().into()), ("role", "accepted".into())]);
+    assert_eq!(accepted["state"], "reset");
+
+    let (mut server, mut client) = pair(&san);
+    let (st, _) = client.finish();
+    assert!(st.success(), "{st:?}");
+    assert_eq!(server.ask("set 0x2002 1"), "ok");
+    assert_eq!(server.ask("nodelay"), "ok");
+    let v = status(&san);
+    no_endpoint(&v, &[("pid", client.pid().into())]);
+    let accepted = endpoint(&v, &[("pid", server.pid().into()), ("role", "accepted".into())]);
+    assert_eq!(accepted["state"], "healthy");
+    assert_eq!(server.ask("set 0x2002 1"), "ok");
+}
+
+// 5 ---------------------------------------------------------------------------
+
+#[test]
+fn a_killed_peer_is_reclaimed_by_status_and_its_peer_reset() {
+    let san = San::new("kill");
+    let (mut server, mut client) = pair(&san);
+    assert_eq!(server.ask("set 0x2002 1"), "ok");
+    let connector = endpoint(&status(&san), &[("pid", client.pid().into())])["id"].clone();
+    client.kill9();
+
+    let v = status(&san);
+    assert!(v["reaped"]["endpoints"].as_u64().unwrap() >= 1, "{v:#}");
+    no_endpoint(&v, &[("pid", client.pid().into())]);
+    no_endpoint(&v, &[("id", connector)]);
+    let accepted = endpoint(&v, &[("pid", server.pid().into()), ("role", "accepted".into())]);
+    assert_eq!(accepted["state"], "reset");
+    assert_eq!(accepted["holders"], serde_json::json!([server.pid()]));
+    assert_eq!(server.ask("set 0x2002 1"), "ENOTCONN");
+}
+
+#[test]
+fn a_killed_peer_is_noticed_by_the_library_itself() {
+    let san = San::new("notice");
+    let (mut server, mut client) = pair(&san);
+    assert_eq!(server.ask("set 0x2002 1"), "ok");
+    client.kill9();
+    assert_eq!(server.ask("until ENOTCONN"), "ENOTCONN");
+    let v = status(&san);
+    no_endpoint(&v, &[("pid", client.pid().into())]);
+}
+
+// 6 ---------------------------------------------------------------------------
+
+#[test]
+fn a_forked_child_keeps_the_connection_alive_until_it_dies() {
+    let san = San::new("fork");
+    let (mut server, mut client) = pair(&san);
+    let reply = client.ask("fork");
+    let child: u32 = reply
+        .parse()
+        .unwrap_or_else(|_| panic!("fork: expected a pid, got {reply:?}"));
+    client.forked.push(child);
+    wait_forked(child);
+    let v = status(&san);
+    let connector = endpoint(&v, &[("pid", client.pid().into()), ("role", "connector".into())]);
+    let id = connector["id"].clone();
+    let holders = connector["holders"].as_array().unwrap();
+    assert!(
+        holders.contains(&child.into()) && holders.contains(&client.pid().into()),
+        "{connector}"
+    );
+
+    // The agent's child lives until its stdin, a pipe whose only writer is the agent,
+    // reports end of file: it would follow the agent into death at once. The test
+    // holds that pipe open so that the child outlives the agent, as a forked worker
+    // does.
+    let keep_child = hold_pipe_between(client.pid(), child);
+    client.kill9();
+    let v = status(&san);
+    let connector = endpoint(&v, &[("id", id.clone())]);
+    assert_eq!(connector["holders"], serde_json::json!([child]), "{connector}");
+    assert_eq!(connector["state"], "healthy");
+    assert!(!dead(child), "the forked child is still running");
+    assert_eq!(server.ask("set 0x2002 1"), "ok");
+
+    // SAFETY: plain signal delivery to the agent's forked child.
+    assert_eq!(unsafe { libc::kill(child as i32, libc::SIGKILL) }, 0);
+    client.forked.clear();
+    wait_dead(child);
+    drop(keep_child);
+    let v = status(&san);
+    no_endpoint(&v, &[("id", id)]);
+    let accepted = endpoint(&v, &[("pid", server.pid().into()), ("role", "accepted".into())]);
+    assert_eq!(accepted["state"], "reset");
+    assert_eq!(server.ask("set 0x2002 1"), "ENOTCONN");
+}
+
+/// The pipes among `pid`'s descriptors above 2 that are open for `access`
+/// (`O_RDONLY` or `O_WRONLY`): (descriptor, "pipe:[INODE]").
+fn pipes_of(pid: u32, access: i32) -> Vec<(String, String)> {
+    let dir = format!("/proc/{pid}/fd");
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let fd = e.file_name().into_string().ok()?;
+            let link = std::fs::read_link(e.path())
+                .ok()?
+                .into_os_string()
+                .into_string()
+                .ok()?;
+            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?.trim();
+            let flags = i32::from_str_radix(flags, 8).ok()?;
+            let wanted =
+                fd.parse::<u32>().ok()? > 2 && link.starts_with("pipe:") && flags & libc::O_ACCMODE == access;
+            wanted.then_some((fd, link))
+        })
+        .collect()
+}
+
+/// Waits (bounded) until the agent's forked `child` is past `fork()`: it has closed
+/// its copy of the write end of the pipe it reads, which it does right after `fork`
+/// returns, so the library's fork handler (which makes it a holder) has run.
+fn wait_forked(child: u32) {
+    let deadline = Instant::now() + HANG;
+    loop {
+        let writes = pipes_of(child, libc::O_WRONLY);
+        if !pipes_of(child, libc::O_RDONLY)
+            .iter()
+            .any(|(_, l)| writes.iter().any(|(_, w)| w == l))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "forked child {child} stuck in fork");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Opens, for writing, the pipe that `parent` writes and `child` reads, so that it
+/// stays open after `parent` dies.
+fn hold_pipe_between(parent: u32, child: u32) -> std::fs::File {
+    let reads = pipes_of(child, libc::O_RDONLY);
+    let shared: Vec<String> = pipes_of(parent, libc::O_WRONLY)
+        .into_iter()
+        .filter(|(_, link)| reads.iter().any(|(_, l)| l == link))
+        .map(|(fd, _)| fd)
+        .collect();
+    assert_eq!(shared.len(), 1, "one pipe from {parent} to {child}: {shared:?}");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{parent}/fd/{}", shared[0]))
+        .expect("open the fork's pipe")
+}
+
+// 7 ---------------------------------------------------------------------------
+
+fn new_endpoint(holder: u64, pid: u32) -> NewEndpoint {
+    NewEndpoint {
+        holder,
+        pid,
+        fd: 3,
+        role: EndpointRole::Connector,
+        local: Some("127.0.0.1:40000".parse().unwrap()),
+        peer: Some("127.0.0.1:40001".parse().unwrap()),
+        comm: *b"pid-reuse\0\0\0\0\0\0\0",
+    }
+}
+
+#[test]
+fn a_reused_pid_does_not_inherit_a_dead_processs_endpoints() {
+    let san = San::new("reuse");
+    let seg = Segment::create(&san.name, 8).unwrap();
+    let pid = std::process::id();
+    let (start, _) = process_stat(pid).expect("our own /proc/PID/stat");
+
+    // Same pid, another start time: another process, which is not running.
+    let other = seg
+        .allocate(&new_endpoint(identity(pid, start + 1), pid))
+        .unwrap();
+    assert!(seg.endpoint(other).is_some());
+    let r = seg.reap();
+    assert_eq!((r.endpoints, r.holders), (1, 1), "{r:?}");
+    assert!(seg.endpoint(other).is_none(), "freed");
+    assert_eq!(seg.live().count(), 0);
+
+    // This very process: kept.
+    let mine = seg.allocate(&new_endpoint(identity(pid, start), pid)).unwrap();
+    let r = seg.reap();
+    assert_eq!((r.endpoints, r.holders), (0, 0), "{r:?}");
+    assert!(seg.endpoint(mine).is_some(), "not freed");
+    assert_eq!(seg.live().count(), 1);
+}
+
+// 8 ---------------------------------------------------------------------------
+
+#[test]
+fn an_exec_keeps_the_san_socket_and_its_values() {
+    let san = San::new("exec");
+    let (_server, mut client) = pair(&san);
+    let before = client.ready;
+    assert_eq!(client.ask("set 0x2002 9"), "ok");
+    client.send("exec");
+    let after = client.expect_ready();
+    assert_eq!(after.pid, before.pid, "exec keeps the process");
+    assert_eq!(
+        (after.local, after.peer, after.fd),
+        (before.local, before.peer, before.fd)
+    );
+
+    assert_eq!(
+        client.ask("get 0x2002"),
+        "9",
+        "the new image found its SAN socket"
+    );
+    let v = status(&san);
+    let mine: Vec<&Value> = endpoints(&v).iter().filter(|e| e["pid"] == before.pid).collect();
+    assert_eq!(mine.len(), 1, "{v:#}");
+    assert_eq!(mine[0]["role"], "connector");
+    assert_eq!(mine[0]["group_priority"], 9);
+    assert_eq!(mine[0]["holders"], serde_json::json!([before.pid]));
+    assert_eq!(client.ask("set 0x2002 3"), "ok");
+    assert_eq!(client.ask("get 0x2002"), "3");
+}
+
+// 9 ---------------------------------------------------------------------------
+
+#[test]
+fn a_full_segment_makes_new_sockets_fall_back_and_nothing_breaks() {
+    let san = San::new("full");
+    wsd_san_ok(&san, &["create", "--capacity", "2"]);
+    let (mut server, mut client) = pair(&san);
+
+    let v = status(&san);
+    assert_eq!(v["capacity"], 2);
+    assert_eq!(v["live"], 2, "{v:#}");
+    assert!(v["stats"]["fallback_full"].as_u64().unwrap() >= 1, "{v:#}");
+    endpoint(&v, &[("role", "listener".into())]);
+
+    for a in [&mut server, &mut client] {
+        let set = a.ask("set 0x2002 2");
+        assert!(["ok", "ENOPROTOOPT"].contains(&set.as_str()), "{}: {set}", a.what);
+        let get = a.ask("get 0x2002");
+        let sane = if set == "ok" {
+            get == "2"
+        } else {
+            get == "ENOPROTOOPT"
+        };
+        assert!(sane, "{}: set {set}, get {get}", a.what);
+        assert_eq!(a.ask("nodelay"), "ok", "{}", a.what);
+    }
+    let out = wsd_san(&san, &["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for a in [&mut server, &mut client] {
+        let (st, _) = a.finish();
+        assert!(st.success(), "{}: {st:?}", a.what);
+    }
+}
+
+// 10 --------------------------------------------------------------------------
+
+fn uid_of(user: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(user).unwrap();
+    // SAFETY: a valid name; the result is read at once, before any other call.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    // SAFETY: a non-null result points to a valid passwd entry.
+    (!pw.is_null()).then(|| unsafe { (*pw).pw_uid })
+}
+
+#[test]
+fn a_segment_owned_by_another_user_is_refused_with_one_warning() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: chowning a segment to nobody needs root");
+        return;
+    }
+    let nobody = uid_of("nobody").unwrap_or(65534);
+    let san = San::new("foreign");
+    wsd_san_ok(&san, &["create"]);
+    std::os::unix::fs::chown(san.path(), Some(nobody), None).unwrap();
+
+    let (mut server, mut client) = pair_with(|| {
+        let mut cmd = agent_command(&san);
+        cmd.env_remove("WSD_LOG_FILE");
+        cmd
+    });
+    for a in [&mut server, &mut client] {
+        assert_eq!(a.ask("set 0x2002 1"), "ENOPROTOOPT", "{}: plain TCP", a.what);
+        assert_eq!(a.ask("nodelay"), "ok", "{}", a.what);
+    }
+    for a in [&mut server, &mut client] {
+        let (st, err) = a.finish();
+        assert!(st.success(), "{}: {st:?}", a.what);
+        assert_eq!(err.matches("owned by uid").count(), 1, "{}: {err}", a.what);
+        assert_eq!(err.matches("warning").count(), 1, "{}: {err}", a.what);
+        assert!(
+            err.contains(&format!("owned by uid {nobody}")),
+            "{}: {err}",
+            a.what
+        );
+    }
+}
+
+#[test]
+fn check_reports_each_planted_violation() {
+    let san = San::new("corrupt");
+    let seg = Segment::create(&san.name, 8).unwrap();
+    let pid = std::process::id();
+    let (start, _) = process_stat(pid).unwrap();
+    let me = identity(pid, start);
+    let refs: Vec<EndpointRef> = (0..6)
+        .map(|_| seg.allocate(&new_endpoint(me, pid)).unwrap())
+        .collect();
+    let rec = |i: usize| seg.record(refs[i].index).unwrap();
+    let out = wsd_san(&san, &["check"]);
+    assert_eq!(out.status.code(), Some(0), "sound before the corruption");
+
+    rec(0).state.store(0x77, Relaxed);
+    rec(1).group_priority.store(-5, Relaxed);
+    rec(2).so_debug.store(9, Relaxed);
+    rec(3).role.store(42, Relaxed);
+    let dup = rec(1).id.load(Relaxed);
+    rec(4).id.store(dup, Relaxed);
+    // rec(5) stays sound.
+
+    let (first, second) = (refs[1].index.min(refs[4].index), refs[1].index.max(refs[4].index));
+    let want: Vec<(u32, Vec<String>)> = vec![
+        (refs[0].index, vec!["state 119".into()]),
+        (refs[1].index, vec!["SO_GROUP_PRIORITY".into(), "-5".into()]),
+        (refs[2].index, vec!["SO_DEBUG".into(), "9".into()]),
+        (refs[3].index, vec!["role 42".into()]),
+        (second, vec![format!("id {dup}"), format!("record {first}")]),
+    ];
+    let mentions = |line: &str, (index, words): &(u32, Vec<String>)| {
+        line.contains(&format!("record {index}:")) && words.iter().all(|w| line.contains(w.as_str()))
+    };
+
+    let out = wsd_san(&san, &["check"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), want.len(), "one line per violation:\n{text}");
+    for w in &want {
+        assert!(lines.iter().any(|l| mentions(l, w)), "{w:?} in\n{text}");
+    }
+    assert!(
+        !text.contains(&format!("record {}:", refs[5].index)),
+        "the sound record is not blamed:\n{text}"
+    );
+
+    let out = wsd_san(&san, &["check", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let violations: Vec<&str> = v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(violations.len(), want.len(), "{v:#}");
+    for w in &want {
+        assert!(violations.iter().any(|l| mentions(l, w)), "{w:?} in {v:#}");
+    }
+}
+
+#[test]
+fn garbage_in_every_record_byte_crashes_nothing() {
+    let san = San::new("garbage");
+    let capacity = 8;
+    drop(Segment::create(&san.name, capacity).unwrap());
+    let mut bytes = std::fs::read(san.path()).unwrap();
+    assert_eq!(bytes.len(), segment_size(capacity));
+    bytes[HEADER_SIZE..].fill(0xa5);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(san.path())
+        .unwrap()
+        .write_all(&bytes)
+        .unwrap();
+
+    let (mut server, mut client) = pair(&san);
+    for a in [&mut server, &mut client] {
+        let set = a.ask("set 0x2002 1");
+        assert!(
+            ["ok", "ENOPROTOOPT", "ENETDOWN"].contains(&set.as_str()),
+            "{}: {set}",
+            a.what
+        );
+        let get = a.ask("get 0x2002");
+        assert!(
+            ["1", "0", "ENOPROTOOPT", "ENETDOWN"].contains(&get.as_str()),
+            "{}: {get}",
+            a.what
+        );
+        assert_eq!(a.ask("nodelay"), "ok", "{}", a.what);
+    }
+    for a in [&mut server, &mut client] {
+        let (st, err) = a.finish();
+        assert!(st.success(), "{}: {st:?} {err}", a.what);
+    }
+    // The tool reads the same bytes without crashing either.
+    for verb in [&["status", "--json"][..], &["check"][..]] {
+        let out = wsd_san(&san, verb);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{verb:?}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+// 11 --------------------------------------------------------------------------
+
+/// `^wsd \d\d:\d\d:\d\d\.\d{6} pid=\d+ fd=\d+ ep=\d+ \S+ .* -> -?\d+`
+fn is_debug_line(line: &str) -> bool {
+    fn digits(s: &str, n: Option<usize>) -> Option<&str> {
+        let k = s.bytes().take_while(u8::is_ascii_digit).count();
+        (k > 0 && n.is_none_or(|n| n == k)).then(|| &s[k..])
+    }
+    fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
+        digits(s.strip_prefix(key)?, None)?.strip_prefix(' ')
+    }
+    let parse = || -> Option<()> {
+        let s = line.strip_prefix("wsd ")?;
+        let s = digits(s, Some(2))?.strip_prefix(':')?;
+        let s = digits(s, Some(2))?.strip_prefix(':')?;
+        let s = digits(s, Some(2))?.strip_prefix('.')?;
+        let s = digits(s, Some(6))?.strip_prefix(' ')?;
+        let s = field(s, "pid=")?;
+        let s = field(s, "fd=")?;
+        let s = field(s, "ep=")?;
+        let (call, rest) = s.split_once(' ')?;
+        if call.is_empty() {
+            return None;
+        }
+        rest.match_indices(" -> ")
+            .any(|(i, _)| {
+                let r = &rest[i + 4..];
+                digits(r.strip_prefix('-').unwrap_or(r), None).is_some()
+            })
+            .then_some(())
+    };
+    parse().is_some()
+}
+
+#[test]
+fn debug_line_shape() {
+    assert!(is_debug_line(
+        "wsd 12:00:01.123456 pid=4242 fd=5 ep=17 setsockopt SOL_SOCKET/SO_GROUP_PRIORITY len=4 -> 0"
+    ));
+    assert!(is_debug_line("wsd 12:00:01.123456 pid=1 fd=5 ep=17 close  -> 0"));
+    assert!(is_debug_line(
+        "wsd 12:00:01.123456 pid=1 fd=5 ep=17 setsockopt x -> -1 WSAENOTCONN"
+    ));
+    for bad in [
+        "wsd 12:00:01.12345 pid=4242 fd=5 ep=17 setsockopt x -> 0",
+        "wsd 12:00:01.123456 pid=4242 fd=5 ep=17 setsockopt x -> ",
+        "wsd 12:00:01.123456 pid=4242 fd=5 setsockopt x -> 0",
+        "wsd 12:00:01.123456 pid=4242 fd=5 ep=17 setsockopt",
+        "wsd 12:00:0wsd 12:00:01.123456 pid=4242 fd=5 ep=17 setsockopt x -> 0",
+    ] {
+        assert!(!is_debug_line(bad), "{bad}");
+    }
+}
+
+#[test]
+fn so_debug_lines_from_two_processes_never_interleave() {
+    let san = San::new("debug");
+    let dir = std::env::temp_dir().join(format!("wsd-san-debug-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    struct RmDir(std::path::PathBuf);
+    impl Drop for RmDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = RmDir(dir.clone());
+    let log = dir.join("debug.log");
+
+    let (mut server, mut client) = pair_with(|| {
+        let mut cmd = agent_command(&san);
+        cmd.env("WSD_LOG_FILE", &log);
+        cmd
+    });
+    for a in [&mut server, &mut client] {
+        assert_eq!(a.ask("set 1 1"), "ok", "{}", a.what);
+    }
+    const N: usize = 300;
+    // Both agents get all their commands at once, so that they write concurrently.
+    for a in [&mut server, &mut client] {
+        let batch: String = (0..N).map(|n| format!("set 0x2002 {n}\n")).collect();
+        let stdin = a.stdin.as_mut().unwrap();
+        stdin.write_all(batch.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    for a in [&mut server, &mut client] {
+        for n in 0..N {
+            assert_eq!(a.line(), "ok", "{} set {n}", a.what);
+        }
+    }
+    for a in [&mut server, &mut client] {
+        let (st, _) = a.finish();
+        assert!(st.success(), "{}: {st:?}", a.what);
+    }
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.ends_with('\n'), "whole lines only");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 2 * N, "{} lines", lines.len());
+    for line in &lines {
+        assert!(is_debug_line(line), "not one whole SO_DEBUG line: {line:?}");
+    }
+    for pid in [server.pid(), client.pid()] {
+        let sets = lines
+            .iter()
+            .filter(|l| l.contains(&format!(" pid={pid} ")) && l.contains("SO_GROUP_PRIORITY"))
+            .count();
+        assert_eq!(sets, N, "pid {pid}");
+    }
+}
