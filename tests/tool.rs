@@ -210,7 +210,9 @@ impl HttpServer {
 
 impl Drop for HttpServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM to `wsd run`, which passes it on to the server and waits for it.
+        // SAFETY: sending a signal has no memory effects.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
 }

@@ -11,6 +11,7 @@ use clap::Args;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
 use wsd::config::{Config, ConfigError, Subnet, valid_san_name};
 use wsd::model::switch::Mode;
 use wsd::san::Segment;
@@ -160,12 +161,40 @@ pub fn run(args: RunArgs) -> i32 {
     code
 }
 
+/// The program's pid, for the signal handler to pass SIGTERM and SIGHUP on.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn pass_on(signal: libc::c_int) {
+    let pid = CHILD.load(Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+extern "C" fn let_the_program_decide(_: libc::c_int) {}
+
 /// Runs `cmd` and waits for it and for every process it leaves behind (the tool is
-/// their subreaper), so that the report covers them all.
+/// their subreaper), so that the report covers them all. SIGTERM and SIGHUP sent
+/// to the tool go to the program, which then ends as it would and the report is
+/// still written; SIGINT from a terminal reaches the program directly.
 fn run_to_the_end(cmd: &mut Command) -> std::io::Result<std::process::ExitStatus> {
-    // SAFETY: prctl with an integer argument has no memory effects.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let status = cmd.status();
+    // SAFETY: prctl with an integer argument has no memory effects; the handlers
+    // only read an atomic and call kill, both async-signal-safe.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+        libc::signal(libc::SIGTERM, pass_on as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGHUP, pass_on as *const () as libc::sighandler_t);
+        // A handler, not SIG_IGN: an ignored signal would stay ignored in the program.
+        libc::signal(
+            libc::SIGINT,
+            let_the_program_decide as *const () as libc::sighandler_t,
+        );
+    }
+    let status = cmd.spawn().and_then(|mut child| {
+        CHILD.store(child.id() as i32, Relaxed);
+        child.wait()
+    });
     loop {
         // SAFETY: waiting for any child; a NULL status pointer is allowed.
         let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) };
