@@ -232,12 +232,9 @@ impl Segment {
 
     /// Claims a free record and fills it in; `None` when the table is full.
     pub fn allocate(&self, new: &NewEndpoint) -> Option<EndpointRef> {
-        let cap = self.capacity();
         let h = self.header();
-        let start = h.alloc_hint.load(Relaxed) % cap;
         let claimed = STATE_CLAIMED | new.pid << 8;
-        for step in 0..cap {
-            let index = (start + step) % cap;
+        for index in 0..self.capacity() {
             let rec = self.record(index)?;
             if rec.state.load(Relaxed) != STATE_FREE
                 || rec
@@ -282,7 +279,7 @@ impl Segment {
             }
             rec.id.store(id, Relaxed);
             rec.state.store(STATE_LIVE, Release);
-            h.alloc_hint.store(index.wrapping_add(1), Relaxed);
+            h.high_water.fetch_max(index + 1, Relaxed);
             h.stats.endpoints_created.fetch_add(1, Relaxed);
             return Some(EndpointRef {
                 index,

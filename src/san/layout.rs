@@ -41,17 +41,12 @@ pub struct Stats {
     pub fallback_down: AtomicU64,
     pub fallback_full: AtomicU64,
     pub fallback_replay: AtomicU64,
-    /// `setsockopt`/`getsockopt` calls seen on SAN sockets.
-    pub sets: AtomicU64,
-    pub gets: AtomicU64,
-    /// Calls a bare provider would refuse (recorded in every mode).
-    pub provider_refusals: AtomicU64,
     /// SAN sockets connected by `connect`, and by `accept`.
     pub connections: AtomicU64,
     pub accepts: AtomicU64,
     /// Calls not counted because the report table was full.
     pub report_dropped: AtomicU64,
-    pub _reserved: [AtomicU64; 6],
+    pub _reserved: [AtomicU64; 9],
 }
 
 #[repr(C)]
@@ -64,13 +59,14 @@ pub struct Header {
     pub total_size: AtomicU64,
     /// [`NETWORK_UP`] or [`NETWORK_DOWN`].
     pub network: AtomicU32,
-    /// Where the next allocation starts looking (a hint; any value is safe).
-    pub alloc_hint: AtomicU32,
+    pub _pad: AtomicU32,
     /// The next endpoint id; ids are never reused within a segment.
     pub next_id: AtomicU64,
     /// Rows of the report table ([`REPORT_ROWS`]).
     pub report_rows: AtomicU32,
-    pub _pad: AtomicU32,
+    /// One more than the highest record index ever made live: scans stop there.
+    /// (Allocation takes the lowest free record, so live records stay low.)
+    pub high_water: AtomicU32,
     pub _reserved: [AtomicU64; 9],
     pub stats: Stats,
 }
@@ -205,7 +201,7 @@ pub const LAYER_PROVIDER: u8 = 3;
 #[repr(C)]
 pub struct ReportRow {
     pub state: AtomicU32,
-    /// `call | layer << 8 | role << 16` (role: 1 candidate, 2 SAN, 3 plain).
+    /// `call | layer << 8 | role << 16 | shard << 24` (role: 1 candidate, 2 SAN, 3 plain).
     pub kind: AtomicU32,
     pub level: AtomicI32,
     pub optname: AtomicI32,

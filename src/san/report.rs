@@ -12,10 +12,15 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 /// Slots looked at before a call is dropped.
 const PROBES: u32 = 64;
+/// Rows a call may be counted in, one per group of threads (see `CallKey::shard`).
+pub const SHARDS: u8 = 8;
 
 /// What one row counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallKey {
+    /// Which of [`SHARDS`] rows counts it: threads use different ones, so that they
+    /// do not contend for one counter. Readers merge the shards.
+    pub shard: u8,
     pub comm: [u8; 16],
     /// `layout::CALL_*`.
     pub call: u8,
@@ -34,7 +39,10 @@ pub struct CallKey {
 
 impl CallKey {
     fn kind(&self) -> u32 {
-        u32::from(self.call) | u32::from(self.layer) << 8 | u32::from(self.role) << 16
+        u32::from(self.call)
+            | u32::from(self.layer) << 8
+            | u32::from(self.role) << 16
+            | u32::from(self.shard) << 24
     }
 
     fn comm_words(&self) -> [u64; 2] {
@@ -82,6 +90,8 @@ impl CallKey {
         comm[..8].copy_from_slice(&row.comm[0].load(Relaxed).to_le_bytes());
         comm[8..].copy_from_slice(&row.comm[1].load(Relaxed).to_le_bytes());
         CallKey {
+            // Shards are merged when read.
+            shard: 0,
             comm,
             call: kind as u8,
             layer: (kind >> 8) as u8,
@@ -162,6 +172,7 @@ mod tests {
         let name = format!("unit-report-{}", std::process::id());
         let seg = Segment::create(&name, 4).unwrap();
         let key = CallKey {
+            shard: 0,
             comm: *b"prog\0\0\0\0\0\0\0\0\0\0\0\0",
             call: 1,
             layer: 1,
@@ -172,8 +183,11 @@ mod tests {
             errno: 0,
             provider: 10042,
         };
-        for _ in 0..10_000 {
-            seg.count_call(&key);
+        for i in 0..10_000 {
+            seg.count_call(&CallKey {
+                shard: (i % 3) as u8,
+                ..key
+            });
         }
         seg.count_call(&CallKey { optlen: 8, ..key });
         let calls = seg.calls();

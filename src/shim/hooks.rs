@@ -113,10 +113,28 @@ struct Outcome {
     provider: Result<(), WsaError>,
 }
 
+/// This thread's report shard: threads take turns, so that two threads counting
+/// the same call do not share one counter (rows are merged when read).
+fn report_shard() -> u8 {
+    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    thread_local! {
+        static SHARD: std::cell::Cell<u8> = const { std::cell::Cell::new(u8::MAX) };
+    }
+    SHARD
+        .try_with(|s| {
+            if s.get() == u8::MAX {
+                s.set(NEXT.fetch_add(1, Relaxed) % crate::san::report::SHARDS);
+            }
+            s.get()
+        })
+        .unwrap_or(0)
+}
+
 /// Counts the call in the segment's report table (SPEC §6.3 `wsd run`'s report).
 fn count(shim: &Shim, role: Role, call: u8, level: c_int, optname: c_int, optlen: i32, o: &Outcome) {
     let Ok(att) = shim.san() else { return };
     att.seg.count_call(&CallKey {
+        shard: report_shard(),
         comm: shim.comm,
         call,
         layer: o.layer,
@@ -204,8 +222,8 @@ pub fn setsockopt(
         },
     };
     count(shim, role, CALL_SET, level, optname, len, &o);
-    if let Some((att, rec)) = san {
-        after_san_set(att, rec, level, optname, optval, &o);
+    if let Some((_, rec)) = san {
+        after_san_set(rec, level, optname, optval, &o);
         if debug_before || rec.so_debug.load(Relaxed) != 0 {
             set_errno(saved);
             debug_line(
@@ -223,14 +241,7 @@ pub fn setsockopt(
 
 /// A SAN socket's bookkeeping after a `setsockopt`: counters, and an abortive
 /// close asked for through `SO_LINGER`.
-fn after_san_set(
-    att: &Attached,
-    rec: &Record,
-    level: c_int,
-    optname: c_int,
-    optval: *const c_void,
-    o: &Outcome,
-) {
+fn after_san_set(rec: &Record, level: c_int, optname: c_int, optval: *const c_void, o: &Outcome) {
     if o.rc == 0 && level == libc::SOL_SOCKET && optname == libc::SO_LINGER && o.layer == LAYER_KERNEL {
         // The kernel took it, so the bytes are a readable `struct linger`.
         if let Some(l) = memory::read::<8>(optval) {
@@ -239,15 +250,14 @@ fn after_san_set(
             rec.mark_abortive(onoff != 0 && secs == 0);
         }
     }
-    let stats = &att.seg.header().stats;
+    // Per-record counters only: a counter every thread of every process hits would
+    // serialise them (segment totals are sums over records and report rows).
     rec.sets.fetch_add(1, Relaxed);
-    stats.sets.fetch_add(1, Relaxed);
     if o.rc != 0 {
         rec.set_errors.fetch_add(1, Relaxed);
     }
     if o.provider.is_err() {
         rec.provider_refusals.fetch_add(1, Relaxed);
-        stats.provider_refusals.fetch_add(1, Relaxed);
     }
 }
 
@@ -339,9 +349,8 @@ pub fn getsockopt(
         },
     };
     count(shim, role, CALL_GET, level, optname, len.unwrap_or(-1), &o);
-    if let Some((att, rec)) = san {
+    if let Some((_, rec)) = san {
         rec.gets.fetch_add(1, Relaxed);
-        att.seg.header().stats.gets.fetch_add(1, Relaxed);
         if rc != 0 {
             rec.get_errors.fetch_add(1, Relaxed);
         }

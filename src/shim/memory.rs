@@ -2,11 +2,56 @@
 //! row 5). A NULL, `(char*)1`, an unmapped or `PROT_NONE` page, or a buffer whose
 //! tail crosses into one, is reported as unreadable — never a `SIGSEGV`.
 //!
-//! The copy is made by the kernel with `process_vm_readv`/`process_vm_writev` on
-//! our own process, which checks every byte's mapping and answers `EFAULT` instead
-//! of faulting. The caller's `errno` is preserved.
+//! Two ways, both safe. A buffer that lies in the calling thread's own stack,
+//! between the current stack pointer and the stack's top, is mapped by definition
+//! (it holds the frames of the calls we are inside), so it is read or written
+//! directly: the common case of `int one = 1; setsockopt(…, &one, …)` costs no
+//! system call. Anything else is copied by the kernel with `process_vm_readv`/
+//! `process_vm_writev` on our own process, which checks every byte's mapping and
+//! answers `EFAULT` instead of faulting. The caller's `errno` is preserved.
 
 use libc::{c_void, iovec};
+use std::cell::Cell;
+
+thread_local! {
+    /// This thread's stack as (lowest, top) addresses, (0, 0) until first asked.
+    static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// This thread's stack bounds, from `pthread_getattr_np` on first use.
+fn stack_bounds() -> (usize, usize) {
+    let cached = STACK.try_with(Cell::get).unwrap_or((usize::MAX, 0));
+    if cached != (0, 0) {
+        return cached;
+    }
+    let mut bounds = (usize::MAX, 0);
+    // SAFETY: an all-zero attr is what pthread_getattr_np initialises; the base and
+    // size it reports describe this thread's mapped stack.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) == 0 {
+            let mut base: *mut c_void = std::ptr::null_mut();
+            let mut size: usize = 0;
+            if libc::pthread_attr_getstack(&attr, &mut base, &mut size) == 0 && !base.is_null() {
+                bounds = (base as usize, base as usize + size);
+            }
+            libc::pthread_attr_destroy(&mut attr);
+        }
+    }
+    let _ = STACK.try_with(|c| c.set(bounds));
+    bounds
+}
+
+/// Is `[ptr, ptr + len)` inside the live part of this thread's stack: at or above
+/// our own frame and below the stack's top? (The stack pointer must itself be in
+/// the thread's stack: on a signal's alternate stack nothing is assumed.)
+#[inline]
+fn on_live_stack(ptr: usize, len: usize) -> bool {
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker) as *const u8 as usize;
+    let (low, top) = stack_bounds();
+    low <= sp && sp <= ptr && ptr.checked_add(len).is_some_and(|end| end <= top)
+}
 
 fn copy(local: *mut c_void, remote: *mut c_void, len: usize, write: bool) -> bool {
     if remote.is_null() {
@@ -53,12 +98,23 @@ fn copy(local: *mut c_void, remote: *mut c_void, len: usize, write: bool) -> boo
 
 /// The `N` bytes at `ptr`, if all of them are readable.
 pub fn read<const N: usize>(ptr: *const c_void) -> Option<[u8; N]> {
+    if on_live_stack(ptr as usize, N) {
+        // SAFETY: the bytes lie in the live part of this thread's stack, which is
+        // mapped readable and writable.
+        return Some(unsafe { std::ptr::read_volatile(ptr.cast::<[u8; N]>()) });
+    }
     let mut buf = [0u8; N];
     copy(buf.as_mut_ptr().cast(), ptr.cast_mut(), N, false).then_some(buf)
 }
 
 /// Writes `bytes` at `ptr`; false (and nothing written) if not all are writable.
 pub fn write(ptr: *mut c_void, bytes: &[u8]) -> bool {
+    if on_live_stack(ptr as usize, bytes.len()) {
+        // SAFETY: as in `read`: mapped, writable, and the program handed it to us
+        // to be written.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.cast::<u8>(), bytes.len()) };
+        return true;
+    }
     copy(bytes.as_ptr().cast_mut().cast(), ptr, bytes.len(), true)
 }
 
@@ -76,6 +132,19 @@ mod tests {
         assert!(write((&mut out as *mut i32).cast(), &7i32.to_ne_bytes()));
         assert_eq!(out, 7);
         assert!(!write(8 as *mut c_void, &[1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn stack_buffers_take_the_direct_path_and_others_do_not() {
+        let v: i32 = 41;
+        let p = (&v as *const i32) as usize;
+        assert!(on_live_stack(p, 4), "a caller's local is on the live stack");
+        let heap = Box::new(5i32);
+        assert!(!on_live_stack((&*heap as *const i32) as usize, 4));
+        assert!(!on_live_stack(usize::MAX - 2, 4), "no overflow");
+        let mut out = [0u8; 4];
+        assert!(write(out.as_mut_ptr().cast(), &9i32.to_ne_bytes()));
+        assert_eq!(i32::from_ne_bytes(out), 9);
     }
 
     #[test]

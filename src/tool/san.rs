@@ -4,7 +4,8 @@
 //!
 //! `status --json` prints one object: `san`, `capacity`, `network` ("up"/"down"),
 //! `live`, `stats` {`endpoints_created`, `fallback_down`, `fallback_full`,
-//! `fallback_replay`, `sets`, `gets`, `provider_refusals`}, `reaped` {`holders`,
+//! `fallback_replay`, and `sets`, `gets`, `provider_refusals` summed over the live
+//! endpoints}, `reaped` {`holders`,
 //! `endpoints`, `claims`}, and `endpoints`: an array of {`id`, `pid`, `program`,
 //! `fd`, `role`, `local`, `peer`, `state`, `peer_id`, `so_debug`,
 //! `group_priority`, `holders` (pids), `sets`, `gets`, `set_errors`,
@@ -207,9 +208,9 @@ fn status(seg: &Segment, json: bool) -> i32 {
                 "fallback_down": s.fallback_down.load(Relaxed),
                 "fallback_full": s.fallback_full.load(Relaxed),
                 "fallback_replay": s.fallback_replay.load(Relaxed),
-                "sets": s.sets.load(Relaxed),
-                "gets": s.gets.load(Relaxed),
-                "provider_refusals": s.provider_refusals.load(Relaxed),
+                "sets": live.iter().map(|r| r.sets.load(Relaxed)).sum::<u64>(),
+                "gets": live.iter().map(|r| r.gets.load(Relaxed)).sum::<u64>(),
+                "provider_refusals": live.iter().map(|r| r.provider_refusals.load(Relaxed)).sum::<u64>(),
             },
             "reaped": {"holders": reaped.holders, "endpoints": reaped.endpoints, "claims": reaped.claims},
             "endpoints": live.iter().map(|r| endpoint_json(r)).collect::<Vec<_>>(),
