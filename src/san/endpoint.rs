@@ -126,6 +126,14 @@ fn decode(w: [u32; 6]) -> Option<SocketAddr> {
     }
 }
 
+/// Adds one to a record's call counter. A load and a store, not a locked
+/// read-modify-write: these are statistics, and the only race — two threads or
+/// processes using one socket in the same instant — can lose a count, never
+/// corrupt anything. (The report's counts, which must be exact, are atomic adds.)
+pub fn tally(counter: &std::sync::atomic::AtomicU64) {
+    counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
+}
+
 impl Record {
     pub fn state_kind(&self) -> u32 {
         self.state.load(Acquire) & STATE_MASK

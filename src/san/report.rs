@@ -112,17 +112,26 @@ impl CallKey {
 }
 
 impl Segment {
-    /// Counts one call.
-    pub fn count_call(&self, key: &CallKey) {
+    /// Counts one more call in row `index`, which [`Segment::count_call`] returned
+    /// for the same key: a row's key never changes once it is live.
+    pub fn count_row(&self, index: u32) {
+        if let Some(row) = self.row(index) {
+            row.count.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Counts one call; returns the row that counts it (None if the table is full).
+    pub fn count_call(&self, key: &CallKey) -> Option<u32> {
         let start = key.hash() % REPORT_ROWS;
         for probe in 0..PROBES {
-            let Some(row) = self.row((start + probe) % REPORT_ROWS) else {
+            let index = (start + probe) % REPORT_ROWS;
+            let Some(row) = self.row(index) else {
                 break;
             };
             match row.state.load(Acquire) {
                 ROW_LIVE if key.matches(row) => {
                     row.count.fetch_add(1, Relaxed);
-                    return;
+                    return Some(index);
                 }
                 ROW_EMPTY
                     if row
@@ -141,12 +150,13 @@ impl Segment {
                     row.comm[1].store(c[1], Relaxed);
                     row.count.store(1, Relaxed);
                     row.state.store(ROW_LIVE, Release);
-                    return;
+                    return Some(index);
                 }
                 _ => {}
             }
         }
         self.header().stats.report_dropped.fetch_add(1, Relaxed);
+        None
     }
 
     /// Every distinct call with its count, rows with equal keys merged, sorted.

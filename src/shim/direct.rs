@@ -5,13 +5,13 @@
 use crate::model::WsaError;
 use crate::model::provider::{self as checks, Facts, Network};
 use crate::san::EndpointRole;
+use crate::san::endpoint::tally;
 use crate::san::layout::Record;
 use crate::shim::fdtable::{self, Remembered};
 use crate::shim::provider::{self, facts};
 use crate::shim::state::{self, Attached};
 use crate::shim::{net, switch};
 use libc::c_void;
-use std::sync::atomic::Ordering::Relaxed;
 
 /// Rows 1 and 2 with nothing else to look at: the verdict for a descriptor that
 /// has no endpoint (yet).
@@ -78,10 +78,10 @@ pub fn set(fd: i32, level: i32, optname: i32, optval: *const c_void, optlen: i32
         optval,
         optlen,
     );
-    rec.sets.fetch_add(1, Relaxed);
+    tally(&rec.sets);
     if r.is_err() {
-        rec.set_errors.fetch_add(1, Relaxed);
-        rec.provider_refusals.fetch_add(1, Relaxed);
+        tally(&rec.set_errors);
+        tally(&rec.provider_refusals);
     }
     r
 }
@@ -103,9 +103,9 @@ pub fn get(
         optlen,
         |id| rec.option(id),
     );
-    rec.gets.fetch_add(1, Relaxed);
+    tally(&rec.gets);
     if r.is_err() {
-        rec.get_errors.fetch_add(1, Relaxed);
+        tally(&rec.get_errors);
     }
     r.map(|_| ())
 }

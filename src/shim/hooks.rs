@@ -8,6 +8,7 @@ use crate::model::WsaError;
 use crate::model::provider::{self as checks, Facts};
 use crate::model::switch::{self as routing, Mode, Role, Route};
 use crate::san::EndpointRole;
+use crate::san::endpoint::tally;
 use crate::san::layout::Record;
 use crate::san::layout::{CALL_GET, CALL_SET, LAYER_KERNEL, LAYER_PROVIDER, LAYER_SWITCH};
 use crate::san::report::CallKey;
@@ -131,9 +132,14 @@ fn report_shard() -> u8 {
 }
 
 /// Counts the call in the segment's report table (SPEC §6.3 `wsd run`'s report).
+/// A thread remembers the row of its last call: a program that sets one option in
+/// a loop finds its row without hashing or probing shared memory.
 fn count(shim: &Shim, role: Role, call: u8, level: c_int, optname: c_int, optlen: i32, o: &Outcome) {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<(CallKey, u32)>> = const { std::cell::Cell::new(None) };
+    }
     let Ok(att) = shim.san() else { return };
-    att.seg.count_call(&CallKey {
+    let key = CallKey {
         shard: report_shard(),
         comm: shim.comm,
         call,
@@ -148,7 +154,15 @@ fn count(shim: &Shim, role: Role, call: u8, level: c_int, optname: c_int, optlen
         optlen,
         errno: if o.rc == 0 { 0 } else { o.errno },
         provider: o.provider.err().map_or(0, WsaError::code),
-    });
+    };
+    match LAST.try_with(std::cell::Cell::get) {
+        Ok(Some((last, row))) if last == key => att.seg.count_row(row),
+        _ => {
+            if let Some(row) = att.seg.count_call(&key) {
+                let _ = LAST.try_with(|l| l.set(Some((key, row))));
+            }
+        }
+    }
 }
 
 pub fn setsockopt(
@@ -252,12 +266,12 @@ fn after_san_set(rec: &Record, level: c_int, optname: c_int, optval: *const c_vo
     }
     // Per-record counters only: a counter every thread of every process hits would
     // serialise them (segment totals are sums over records and report rows).
-    rec.sets.fetch_add(1, Relaxed);
+    tally(&rec.sets);
     if o.rc != 0 {
-        rec.set_errors.fetch_add(1, Relaxed);
+        tally(&rec.set_errors);
     }
     if o.provider.is_err() {
-        rec.provider_refusals.fetch_add(1, Relaxed);
+        tally(&rec.provider_refusals);
     }
 }
 
@@ -350,9 +364,9 @@ pub fn getsockopt(
     };
     count(shim, role, CALL_GET, level, optname, len.unwrap_or(-1), &o);
     if let Some((_, rec)) = san {
-        rec.gets.fetch_add(1, Relaxed);
+        tally(&rec.gets);
         if rc != 0 {
-            rec.get_errors.fetch_add(1, Relaxed);
+            tally(&rec.get_errors);
         }
         if rec.so_debug.load(Relaxed) != 0 {
             debug_line(
