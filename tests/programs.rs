@@ -424,3 +424,63 @@ fn redis_server_and_cli_in_each_mode() {
         }
     }
 }
+
+#[test]
+fn rules_decide_and_a_syntax_error_runs_without_the_san() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.py");
+    let dir = std::env::temp_dir();
+    let log = dir.join(format!("wsd-rules-{}.log", std::process::id()));
+    // python3 clients stay plain TCP; everything else falls back to the subnets.
+    let rules = dir.join(format!("wsd-rules-{}.conf", std::process::id()));
+    std::fs::write(
+        &rules,
+        "# clients of python3 never use the SAN\nuse tcp client python3 *:*\nlog debug\n",
+    )
+    .unwrap();
+    let san = San::new("rules");
+    let run = Run::new("rules");
+    let out = run
+        .command(
+            &["--san", &san.name, "--rules", rules.to_str().unwrap()],
+            &["python3", demo],
+        )
+        .env("WSD_LOG_FILE", &log)
+        .output()
+        .unwrap();
+    check(&out);
+    let doc = run.report();
+    assert_eq!(
+        doc["summary"]["san_connections"], 0,
+        "the client stayed plain TCP"
+    );
+    // No rule covers servers: the listener and the socket it accepts follow the subnets.
+    assert_eq!(doc["summary"]["san_accepts"], 1);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("rule at line 2 matched: plain TCP"), "{logged}");
+    assert!(logged.contains("no rule matched; subnet table: SAN"), "{logged}");
+
+    // A syntax error: the program still runs, without the SAN, and the report says why.
+    std::fs::write(&rules, "use san client python3 127.0.0.1:80-70\n").unwrap();
+    let run = Run::new("rules-bad");
+    let san = San::new("rules-bad");
+    let out = run
+        .command(
+            &["--san", &san.name, "--rules", rules.to_str().unwrap()],
+            &["python3", demo],
+        )
+        .env("WSD_LOG_FILE", &log)
+        .output()
+        .unwrap();
+    assert!(check(&out).contains("echo: HELLO OVER THE SAN"));
+    let doc = run.report();
+    let err = doc["config_error"].as_str().unwrap();
+    assert!(
+        err.ends_with(":1:24: expected ADDR[/PREFIX]:PORT[-PORT], with * for any address or port"),
+        "{err}"
+    );
+    assert_eq!(doc["summary"]["calls"], 0, "the library stayed out of the way");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("the program runs without the SAN"), "{logged}");
+    let _ = std::fs::remove_file(&rules);
+    let _ = std::fs::remove_file(&log);
+}

@@ -127,6 +127,7 @@ extern "C" fn before_fork() {
 }
 
 extern "C" fn after_fork_in_child() {
+    IDENTITY.store(0, Release);
     if let Some(att) = shim().and_then(Shim::san_if_attached) {
         let (_, me) = identity();
         for (ep, slot) in att.held() {
@@ -139,18 +140,25 @@ extern "C" fn after_fork_in_child() {
 
 /// This process's pid and identity for holder slots (pid and start time, see
 /// `layout::identity`), cached per pid so that a fork child computes its own.
+///
+/// The cache is cleared in a fork child (`after_fork_in_child`), so the common
+/// case costs no system call; a process made without fork handlers (`vfork`,
+/// `posix_spawn`) execs at once and starts afresh.
 pub fn identity() -> (u32, u64) {
-    static PID: AtomicU64 = AtomicU64::new(0);
-    static IDENTITY: AtomicU64 = AtomicU64::new(0);
+    let cached = IDENTITY.load(Acquire);
+    if cached != 0 {
+        return (layout::identity_pid(cached), cached);
+    }
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() } as u32;
-    if PID.load(Acquire) != u64::from(pid) {
-        let start = reap::process_stat(pid).map_or(0, |(start, _)| start);
-        IDENTITY.store(layout::identity(pid, start), Relaxed);
-        PID.store(u64::from(pid), Release);
-    }
-    (pid, IDENTITY.load(Relaxed))
+    let start = reap::process_stat(pid).map_or(0, |(start, _)| start);
+    let identity = layout::identity(pid, start);
+    IDENTITY.store(identity, Release);
+    (pid, identity)
 }
+
+/// This process's identity once computed, 0 before (and in a fresh fork child).
+static IDENTITY: AtomicU64 = AtomicU64::new(0);
 
 /// The program's short name, NUL-padded, for endpoint records.
 pub fn comm() -> [u8; 16] {
