@@ -213,6 +213,9 @@ pub fn start() {
     let config = match Config::from_env(env, |path| std::fs::read_to_string(path)) {
         Ok(c) => c,
         Err(e) => {
+            // Said where the user asked for log lines, if that part was usable.
+            let file = env("WSD_LOG_FILE").filter(|f| !f.is_empty() && e.var() != "WSD_LOG_FILE");
+            log::configure(LogLevel::Warn, file.as_deref());
             wsd_log!(Error, "{e}; the program runs without the SAN");
             return;
         }
