@@ -1,10 +1,10 @@
-//! The `wsd` tool as users run it: the tables, and `wsd run` on real programs
-//! (python3 and curl) in each mode.
+//! The `wsd` tool as users run it: the tables, `wsd run`'s exit status and its
+//! refusal of bad settings, and a python3 client and server in each mode
+//! (tests/programs.rs holds the portability studies of curl and redis).
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use support::{San, library, tool};
 use wsd::model::{CODES, OPTIONS};
 
@@ -181,78 +181,4 @@ fn python_outside_the_san_subnets_is_untouched() {
     assert_eq!(doc["summary"]["endpoints"], 0);
     assert_eq!(doc["summary"]["calls"], 0);
     assert_eq!(doc["rows"].as_array().map(Vec::len), Some(0));
-}
-
-/// `python3 -m http.server` on an ephemeral loopback port, killed on drop.
-struct HttpServer {
-    child: Child,
-    port: u16,
-}
-
-impl HttpServer {
-    fn start(mut cmd: Command) -> HttpServer {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        // "Serving HTTP on 127.0.0.1 port 43567 (http://127.0.0.1:43567/) ..."
-        let port = line
-            .split(" port ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap()
-            .parse()
-            .unwrap();
-        HttpServer { child, port }
-    }
-}
-
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        // SIGTERM to `wsd run`, which passes it on to the server and waits for it.
-        // SAFETY: sending a signal has no memory effects.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
-#[test]
-fn curl_fetches_from_python_http_server_under_wsd_run() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/include");
-    for mode in ["switch", "observe", "provider"] {
-        let san = San::new(&format!("curl-{mode}"));
-        let server = HttpServer::start(wsd_run(
-            &san,
-            &["--mode", mode],
-            &[
-                "python3",
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-                dir,
-            ],
-        ));
-        let url = format!("http://127.0.0.1:{}/wsd.h", server.port);
-        let out = wsd_run(
-            &san,
-            &["--mode", mode],
-            &["curl", "-sS", "--max-time", "30", &url],
-        )
-        .output()
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "{mode}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("WSPSetSockOpt"),
-            "{mode}"
-        );
-    }
 }

@@ -50,6 +50,23 @@ fn san_record(shim: &Shim, entry: Entry) -> Option<(&Attached, &Record)> {
     Some((att, rec))
 }
 
+/// A SAN socket's segment and record.
+type SanSocket<'a> = (&'a Attached, &'a Record);
+
+/// A SAN socket's record (None for candidates and plain sockets) and the facts a
+/// bare provider would see: the record's state, or a healthy socket. None when a
+/// SAN socket's record is gone: the call then goes to the kernel.
+fn provider_view(shim: &Shim, entry: Entry, role: Role) -> Option<(Option<SanSocket<'_>>, Facts)> {
+    let groups = shim.config.groups;
+    match role {
+        Role::San => {
+            let (att, rec) = san_record(shim, entry)?;
+            Some((Some((att, rec)), facts(&att.seg, rec, groups)))
+        }
+        _ => Some((None, Facts::healthy(groups))),
+    }
+}
+
 /// One `SO_DEBUG` line (SPEC §6.4), when the socket's `SO_DEBUG` is TRUE.
 fn debug_line(rec: &Record, fd: c_int, call: &str, what: std::fmt::Arguments<'_>, rc: c_int) {
     let mut line = log::Line::new();
@@ -180,17 +197,9 @@ pub fn setsockopt(
     let kernel = || unsafe { real::setsockopt(fd, level, optname, optval, optlen) };
     let Some(role) = entry.role() else { return kernel() };
     let route = routing::route_set(cfg.mode, role, cfg.groups, level, optname);
-    let san = match role {
-        Role::San => match san_record(shim, entry) {
-            Some(san) => Some(san),
-            None => return kernel(),
-        },
-        _ => None,
+    let Some((san, f)) = provider_view(shim, entry, role) else {
+        return kernel();
     };
-    // What a bare provider sees: the record's state, or a healthy socket.
-    let f = san.map_or(Facts::healthy(cfg.groups), |(att, rec)| {
-        facts(&att.seg, rec, cfg.groups)
-    });
     if let Some((att, rec)) = san {
         notice_dead_peer(att, rec);
     }
@@ -316,16 +325,9 @@ pub fn getsockopt(
     let kernel = || unsafe { real::getsockopt(fd, level, optname, optval, optlen) };
     let Some(role) = entry.role() else { return kernel() };
     let route = routing::route_get(cfg.mode, role, cfg.groups, level, optname);
-    let san = match role {
-        Role::San => match san_record(shim, entry) {
-            Some(san) => Some(san),
-            None => return kernel(),
-        },
-        _ => None,
+    let Some((san, f)) = provider_view(shim, entry, role) else {
+        return kernel();
     };
-    let f = san.map_or(Facts::healthy(cfg.groups), |(att, rec)| {
-        facts(&att.seg, rec, cfg.groups)
-    });
     // The length the program passed (for the checks and the report).
     let len = memory::read::<4>(optlen.cast()).map(i32::from_ne_bytes);
     let remembered = entry.remembered();
