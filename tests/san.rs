@@ -325,7 +325,7 @@ fn addr(port: u16) -> Value {
 
 /// Is the process gone (or a zombie nobody has reaped yet: dead all the same)?
 fn dead(pid: u32) -> bool {
-    !matches!(process_stat(pid), Some((_, s)) if s != 'Z' && s != 'X')
+    !matches!(process_stat(pid), Ok(Some((_, s))) if s != 'Z' && s != 'X')
 }
 
 /// Waits, bounded, until `pid` has died.
@@ -716,7 +716,7 @@ fn a_reused_pid_does_not_inherit_a_dead_processs_endpoints() {
     let san = San::new("reuse");
     let seg = Segment::create(&san.name, 8).unwrap();
     let pid = std::process::id();
-    let (start, _) = process_stat(pid).expect("our own /proc/PID/stat");
+    let (start, _) = process_stat(pid).unwrap().expect("our own /proc/PID/stat");
 
     // Same pid, another start time: another process, which is not running.
     let other = seg
@@ -855,7 +855,7 @@ fn check_reports_each_planted_violation() {
     let san = San::new("corrupt");
     let seg = Segment::create(&san.name, 8).unwrap();
     let pid = std::process::id();
-    let (start, _) = process_stat(pid).unwrap();
+    let (start, _) = process_stat(pid).unwrap().unwrap();
     let me = identity(pid, start);
     let refs: Vec<EndpointRef> = (0..6)
         .map(|_| seg.allocate(&new_endpoint(me, pid)).unwrap())

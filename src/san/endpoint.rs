@@ -35,7 +35,7 @@
 
 use super::layout::{
     AddrSlot, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE, NETWORK_DOWN,
-    Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK,
+    Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE,
 };
 use super::segment::Segment;
 use crate::model::OptionId;
@@ -135,10 +135,6 @@ pub fn tally(counter: &std::sync::atomic::AtomicU64) {
 }
 
 impl Record {
-    pub fn state_kind(&self) -> u32 {
-        self.state.load(Acquire) & STATE_MASK
-    }
-
     pub fn connection_state(&self) -> Connection {
         match self.connection.load(Acquire) {
             CONN_HEALTHY => Connection::Healthy,
@@ -378,14 +374,23 @@ impl Segment {
             .live()
             .find(|(_, r)| r.id.load(Relaxed) != me && r.local.words() == peer && r.peer.words() == local);
         if let Some((_, other)) = other {
-            rec.peer_id.store(other.id.load(Relaxed), Release);
+            let other_id = other.id.load(Relaxed);
+            rec.peer_id.store(other_id, Release);
             other.peer_id.store(me, Release);
+            // Freed and reused meanwhile? Then the new endpoint is not our peer.
+            if other.id.load(Acquire) != other_id || other.state.load(Acquire) != STATE_LIVE {
+                let _ = other.peer_id.compare_exchange(me, 0, AcqRel, Relaxed);
+                rec.peer_id.store(0, Release);
+            }
         }
     }
 
-    /// Live records, with their index.
+    /// Live records, with their index, below the high-water mark (no record above
+    /// it was ever made live; `check` and `reap` look at every record).
     pub fn live(&self) -> impl Iterator<Item = (u32, &Record)> {
-        self.records()
+        let high = self.header().high_water.load(Relaxed).min(self.capacity());
+        (0..high)
+            .filter_map(|i| self.record(i).map(|r| (i, r)))
             .filter(|(_, r)| r.state.load(Acquire) == STATE_LIVE)
     }
 }

@@ -11,9 +11,17 @@ use super::segment::Segment;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 
 /// The start time (clock ticks after boot, field 22 of `/proc/PID/stat`) and the
-/// state letter of a process, if it exists.
-pub fn process_stat(pid: u32) -> Option<(u64, char)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// state letter of a process: `Ok(None)` if it does not exist, `Err` if that could
+/// not be found out (no descriptor left, `/proc` not mounted, …).
+pub fn process_stat(pid: u32) -> std::io::Result<Option<(u64, char)>> {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => Ok(parse_stat(&stat)),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn parse_stat(stat: &str) -> Option<(u64, char)> {
     // The command may hold spaces and parentheses: fields resume after the last ')'.
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     let mut fields = rest.split(' ');
@@ -33,14 +41,22 @@ fn pid_alive(pid: u32) -> bool {
 }
 
 /// Is the process with this identity (see `layout::identity`) still running?
+///
+/// Only a certain answer counts as dead: a pid that does not exist, a zombie, or a
+/// start time other than the recorded one. When `/proc` cannot be read, or the
+/// start time was not known when the identity was made (0), the process is taken
+/// to be alive: a leaked record is better than a live connection reset.
 pub fn alive(identity: u64) -> bool {
     let pid = identity_pid(identity);
     if !pid_alive(pid) {
         return false;
     }
     match process_stat(pid) {
-        Some((_, 'Z' | 'X')) | None => false,
-        Some((start, _)) => identity_start(start) == identity_start(identity),
+        Ok(None) | Ok(Some((_, 'Z' | 'X'))) => false,
+        Ok(Some((start, _))) => {
+            identity_start(identity) == 0 || identity_start(start) == identity_start(identity)
+        }
+        Err(_) => true,
     }
 }
 
@@ -93,7 +109,12 @@ impl Segment {
             }
         }
         let empty = rec.holder_identities().next().is_none() && rec.extra_holders.load(Relaxed) == 0;
-        if cleared && empty && self.free(rec, me, true) {
+        // A record no live process holds is freed, whoever left it so: a dead holder
+        // (its peer is reset, as when a process dies), or a releaser that died
+        // between letting go and freeing (its peer is reset only if it asked for an
+        // abortive close).
+        let abortive = rec.flags.load(Relaxed) & super::layout::FLAG_ABORTIVE != 0;
+        if empty && self.free(rec, me, cleared || abortive) {
             done.endpoints += 1;
         }
         done

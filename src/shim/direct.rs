@@ -3,7 +3,6 @@
 //! is the provider's own: its endpoint is created in the segment on first use.
 
 use crate::model::WsaError;
-use crate::model::provider::{self as checks, Facts, Network};
 use crate::san::EndpointRole;
 use crate::san::endpoint::tally;
 use crate::san::layout::Record;
@@ -13,18 +12,13 @@ use crate::shim::state::{self, Attached};
 use crate::shim::{net, switch};
 use libc::c_void;
 
-/// Rows 1 and 2 with nothing else to look at: the verdict for a descriptor that
-/// has no endpoint (yet).
+/// Rows 1 and 2 (SPEC §2.2) for a descriptor that has no endpoint and cannot get
+/// one: not a TCP socket, or the SAN cannot be used.
 fn refuse(is_ours: bool) -> WsaError {
-    let f = Facts {
-        is_ours,
-        network: Network::Down,
-        connection: Default::default(),
-        groups: true,
-    };
-    match checks::set_sock_opt(&f, 0, 0, 0, |_| None) {
-        Err(e) => e,
-        Ok(_) => WsaError::ENETDOWN,
+    if is_ours {
+        WsaError::ENETDOWN
+    } else {
+        WsaError::ENOTSOCK
     }
 }
 

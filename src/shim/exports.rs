@@ -31,15 +31,11 @@ fn handed_out(newfd: c_int, old: c_int, source: Entry) {
     if newfd < 0 {
         return;
     }
-    match (source.is_empty(), fdtable::get(newfd).is_empty()) {
-        (true, true) => {}
-        _ => {
-            if let Some(_g) = Guard::enter()
-                && let Some(shim) = state::shim()
-            {
-                shield(|| hooks::duplicated_entry(shim, old, source, newfd), || ());
-            }
-        }
+    if (!source.is_empty() || !fdtable::get(newfd).is_empty())
+        && let Some(_g) = Guard::enter()
+        && let Some(shim) = state::shim()
+    {
+        shield(|| hooks::duplicated_entry(shim, old, source, newfd), || ());
     }
 }
 
@@ -97,22 +93,23 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let entry = fdtable::get(fd);
     // SAFETY: the program's arguments, passed on unchanged.
-    let real = || unsafe { real::connect(fd, addr, len) };
-    match ours(entry) {
-        None => real(),
-        Some((_g, shim)) => shield(|| hooks::connect(shim, fd, entry, addr, len), real),
+    let rc = unsafe { real::connect(fd, addr, len) };
+    // The call is made once, here; only the switch's bookkeeping is shielded.
+    if let Some((_g, shim)) = ours(entry) {
+        shield(|| hooks::connected(shim, fd, entry, addr, len, rc), || ());
     }
+    rc
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     let entry = fdtable::get(fd);
     // SAFETY: integer arguments.
-    let real = || unsafe { real::listen(fd, backlog) };
-    match ours(entry) {
-        None => real(),
-        Some((_g, shim)) => shield(|| hooks::listen(shim, fd, entry, backlog), real),
+    let rc = unsafe { real::listen(fd, backlog) };
+    if let Some((_g, shim)) = ours(entry) {
+        shield(|| hooks::listening(shim, fd, entry, rc), || ());
     }
+    rc
 }
 
 fn after_accept(fd: c_int, newfd: c_int) -> c_int {

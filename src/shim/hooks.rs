@@ -14,7 +14,7 @@ use crate::san::layout::{CALL_GET, CALL_SET, LAYER_KERNEL, LAYER_PROVIDER, LAYER
 use crate::san::report::CallKey;
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::provider::{self, OptName, facts};
-use crate::shim::state::{Attached, Shim};
+use crate::shim::state::{self, Attached, Shim};
 use crate::shim::switch::{self, associate};
 use crate::shim::{log, memory, net, real};
 use crate::wsd_log;
@@ -107,7 +107,7 @@ fn notice_dead_peer(att: &Attached, rec: &Record) {
     let now = ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000;
     let next = NEXT_MS.load(Relaxed);
     if now >= next && NEXT_MS.compare_exchange(next, now + 50, Relaxed, Relaxed).is_ok() {
-        att.seg.reap_peer_of(rec);
+        keeping_errno(|| att.seg.reap_peer_of(rec));
     }
 }
 
@@ -407,19 +407,18 @@ fn decide(shim: &Shim, side: Side, addr: std::net::SocketAddr) -> bool {
     san
 }
 
-/// Runs `f` and gives back `rc` with the `errno` it was returned with.
-fn keep_errno(rc: c_int, f: impl FnOnce()) -> c_int {
+/// Runs `f`, leaving `errno` as it was.
+fn keeping_errno(f: impl FnOnce()) {
     let saved = errno();
     f();
     set_errno(saved);
-    rc
 }
 
-pub fn connect(shim: &Shim, fd: c_int, entry: Entry, addr: *const sockaddr, len: socklen_t) -> c_int {
-    // SAFETY: the program's own arguments, passed on unchanged.
-    let rc = unsafe { real::connect(fd, addr, len) };
+/// After the real `connect` returned `rc`: a candidate connecting to a SAN
+/// address becomes a SAN socket. `errno` is left as `connect` set it.
+pub fn connected(shim: &Shim, fd: c_int, entry: Entry, addr: *const sockaddr, len: socklen_t, rc: c_int) {
     let started = rc == 0 || errno() == libc::EINPROGRESS;
-    keep_errno(rc, || {
+    keeping_errno(|| {
         if !started {
             return;
         }
@@ -455,10 +454,10 @@ pub fn connect(shim: &Shim, fd: c_int, entry: Entry, addr: *const sockaddr, len:
     })
 }
 
-pub fn listen(shim: &Shim, fd: c_int, entry: Entry, backlog: c_int) -> c_int {
-    // SAFETY: plain integer arguments.
-    let rc = unsafe { real::listen(fd, backlog) };
-    keep_errno(rc, || {
+/// After the real `listen` returned `rc`: a candidate listening on a SAN
+/// address (or the wildcard) becomes a SAN listener.
+pub fn listening(shim: &Shim, fd: c_int, entry: Entry, rc: c_int) {
+    keeping_errno(|| {
         if rc != 0 || entry.role() != Some(Role::Candidate) {
             return;
         }
@@ -512,6 +511,9 @@ pub fn accepted(shim: &Shim, listener: c_int, entry: Entry, newfd: c_int) {
 /// Before the real `close`: the descriptor's entry goes, and its endpoint
 /// reference with it.
 pub fn forget(shim: &Shim, fd: c_int) {
+    if state::in_vm_sharing_child() {
+        return;
+    }
     let old = fdtable::replace(fd, Entry::EMPTY);
     if let Some((_, rec)) = san_record(shim, old)
         && rec.so_debug.load(Relaxed) != 0
@@ -524,6 +526,9 @@ pub fn forget(shim: &Shim, fd: c_int) {
 /// The kernel handed out descriptor `new`, which now refers to what `entry`
 /// describes (a dup), or to something new (`entry` empty): stale state goes.
 pub fn duplicated_entry(shim: &Shim, old: c_int, entry: Entry, new: c_int) {
+    if state::in_vm_sharing_child() {
+        return;
+    }
     // A candidate's remembered values and its fate now belong to two descriptors.
     let entry = if entry.role().is_some() && old >= 0 && fdtable::update(old, entry, entry.shared()) {
         entry.shared()
@@ -537,6 +542,9 @@ pub fn duplicated_entry(shim: &Shim, old: c_int, entry: Entry, new: c_int) {
 
 /// Before closing `first..=last`.
 pub fn forget_range(shim: &Shim, first: u32, last: u32) {
+    if state::in_vm_sharing_child() {
+        return;
+    }
     for fd in fdtable::span(first, last) {
         if !fdtable::get(fd as c_int).is_empty() {
             forget(shim, fd as c_int);

@@ -2,11 +2,13 @@
 //! and written with one `write(2)`: no allocation, and lines from several processes
 //! never interleave mid-line. With `WSD_LOG_FILE` each line opens the file in
 //! append mode and closes it again, so a program that closes every descriptor can
-//! never make the library write into a number it reused.
+//! never make the library write into a number it reused. Standard error is written
+//! only while descriptor 2 is still the file it was at start-up: a daemon that
+//! closed it and got a socket as number 2 never sees our lines in its stream.
 
 use crate::config::LogLevel;
 use std::fmt::{self, Write};
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 
 const LINE_MAX: usize = 512;
 
@@ -15,8 +17,22 @@ static LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
 /// `WSD_LOG_FILE` as a NUL-terminated path, or empty for standard error.
 static FILE: once_cell::sync::OnceCell<std::ffi::CString> = once_cell::sync::OnceCell::new();
 
+/// Device and inode of descriptor 2 at start-up (0 if it was not open).
+static STDERR_ID: AtomicU64 = AtomicU64::new(0);
+
+fn stderr_id() -> u64 {
+    // SAFETY: an all-zero stat is valid; fstat only writes into it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer.
+    if unsafe { libc::fstat(libc::STDERR_FILENO, &mut st) } != 0 {
+        return 0;
+    }
+    (st.st_dev ^ st.st_ino.rotate_left(32)) | 1
+}
+
 pub fn configure(level: LogLevel, file: Option<&str>) {
     LEVEL.store(level as u8, Relaxed);
+    STDERR_ID.store(stderr_id(), Relaxed);
     if let Some(f) = file.and_then(|f| std::ffi::CString::new(f).ok()) {
         let _ = FILE.set(f);
     }
@@ -63,7 +79,10 @@ impl Line {
                     0o600,
                 )
             },
-            None => libc::STDERR_FILENO,
+            None if STDERR_ID.load(Relaxed) != 0 && stderr_id() == STDERR_ID.load(Relaxed) => {
+                libc::STDERR_FILENO
+            }
+            None => return,
         };
         if fd < 0 {
             return;

@@ -26,15 +26,38 @@ fn enosys() -> c_int {
     -1
 }
 
+/// Each function's resolved address, in a module of the function's name.
+macro_rules! slots {
+    ($table:ident: $($name:ident),*) => {
+        $(
+            mod $name {
+                pub(super) static SLOT: super::AtomicUsize = super::AtomicUsize::new(0);
+            }
+        )*
+        /// Every slot of this group, with its symbol name.
+        const $table: &[(&AtomicUsize, &std::ffi::CStr)] =
+            &[$((&$name::SLOT, const { cstr(concat!(stringify!($name), "\0")) })),*];
+    };
+}
+
+/// Resolves every real function now (called at start-up), so that no later first
+/// call — from a signal handler, say — has to take the dynamic loader's lock.
+pub fn resolve_all() {
+    for (slot, name) in FIXED.iter().chain(VARIADIC).chain(VOID) {
+        resolve(slot, name);
+    }
+}
+
 macro_rules! real {
-    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {$(
+    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+        slots!(FIXED: $($name),*);
+        $(
         /// The real libc function of the same name.
         ///
         /// # Safety
         /// As for the libc function: the pointer arguments must be what it expects.
         pub unsafe fn $name($($arg: $ty),*) -> $ret {
-            static SLOT: AtomicUsize = AtomicUsize::new(0);
-            let p = resolve(&SLOT, const { cstr(concat!(stringify!($name), "\0")) });
+            let p = resolve(&$name::SLOT, const { cstr(concat!(stringify!($name), "\0")) });
             if p == 0 {
                 return enosys();
             }
@@ -72,14 +95,15 @@ real! {
 /// `fcntl` and `fcntl64` are variadic; the third argument is passed on as a
 /// machine word, which is how x86-64 passes an `int`, `long` or pointer alike.
 macro_rules! real_variadic {
-    ($($name:ident),*) => {$(
+    ($($name:ident),*) => {
+        slots!(VARIADIC: $($name),*);
+        $(
         /// The real libc function of the same name.
         ///
         /// # Safety
         /// As for `fcntl`: `arg` must be what `cmd` expects.
         pub unsafe fn $name(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-            static SLOT: AtomicUsize = AtomicUsize::new(0);
-            let p = resolve(&SLOT, const { cstr(concat!(stringify!($name), "\0")) });
+            let p = resolve(&$name::SLOT, const { cstr(concat!(stringify!($name), "\0")) });
             if p == 0 {
                 return enosys();
             }
@@ -93,14 +117,26 @@ macro_rules! real_variadic {
 
 real_variadic!(fcntl, fcntl64);
 
+slots!(VOID: closefrom);
+
 /// The real `closefrom` (returns nothing).
 ///
 /// # Safety
 /// None beyond libc's: closing descriptors is always memory-safe.
 pub unsafe fn closefrom(low: c_int) {
-    static SLOT: AtomicUsize = AtomicUsize::new(0);
-    let p = resolve(&SLOT, c"closefrom");
-    if p != 0 {
+    let p = resolve(&closefrom::SLOT, c"closefrom");
+    if p == 0 {
+        // An older libc: the system call does the same.
+        // SAFETY: close_range takes integers; every argument is a full word.
+        unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                libc::c_long::from(low),
+                libc::c_long::from(u32::MAX),
+                0 as libc::c_long,
+            )
+        };
+    } else {
         // SAFETY: `p` is libc's `void closefrom(int)`.
         let f: unsafe extern "C" fn(c_int) = unsafe { std::mem::transmute(p) };
         // SAFETY: as documented above.

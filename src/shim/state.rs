@@ -9,7 +9,7 @@
 use crate::config::{Config, LogLevel};
 use crate::san::layout::{self, DEFAULT_CAPACITY};
 use crate::san::{EndpointRef, Segment, SegmentError, reap};
-use crate::shim::{fdtable, log};
+use crate::shim::{fdtable, log, real};
 use crate::wsd_log;
 use once_cell::sync::OnceCell;
 use std::sync::atomic::{AtomicU64, Ordering::*};
@@ -34,6 +34,9 @@ pub struct Attached {
 
 static SHIM: OnceCell<Shim> = OnceCell::new();
 
+/// Stands in for an error that cannot happen (the cell was just set).
+static NEVER: SegmentError = SegmentError::Missing;
+
 pub fn shim() -> Option<&'static Shim> {
     SHIM.get()
 }
@@ -41,24 +44,30 @@ pub fn shim() -> Option<&'static Shim> {
 impl Shim {
     /// The SAN segment, opened or created on first use. A segment that cannot be
     /// used is reported once and stays unusable for this process.
+    ///
+    /// Never blocks: threads that race to attach each build a mapping, one is kept
+    /// and the others are unmapped (a blocking once-cell could leave a fork child
+    /// waiting forever for a thread that the fork did not copy).
     pub fn san(&self) -> Result<&Attached, &SegmentError> {
-        self.san
-            .get_or_init(|| {
-                let r = Segment::open_or_create(&self.config.san, DEFAULT_CAPACITY);
-                if let Err(e) = &r {
-                    wsd_log!(
-                        Warn,
-                        "SAN segment {:?} cannot be used: {e}; SAN calls answer WSAENETDOWN and new sockets stay plain TCP",
-                        self.config.san
-                    );
-                }
-                r.map(|seg| {
-                    // First use in this process: reclaim what dead processes left.
-                    seg.reap();
-                    Attached::new(seg)
-                })
-            })
-            .as_ref()
+        if let Some(r) = self.san.get() {
+            return r.as_ref();
+        }
+        let r = Segment::open_or_create(&self.config.san, DEFAULT_CAPACITY).map(|seg| {
+            // First use in this process: reclaim what dead processes left.
+            seg.reap();
+            Attached::new(seg)
+        });
+        let failed = r.as_ref().err().cloned();
+        if self.san.set(r).is_ok()
+            && let Some(e) = failed
+        {
+            wsd_log!(
+                Warn,
+                "SAN segment {:?} cannot be used: {e}; SAN calls answer WSAENETDOWN and new sockets stay plain TCP",
+                self.config.san
+            );
+        }
+        self.san.get().map_or(Err(&NEVER), Result::as_ref)
     }
 
     /// The segment if it has been attached already (no attach attempt).
@@ -128,6 +137,7 @@ extern "C" fn before_fork() {
 
 extern "C" fn after_fork_in_child() {
     IDENTITY.store(0, Release);
+    identity();
     if let Some(att) = shim().and_then(Shim::san_if_attached) {
         let (_, me) = identity();
         for (ep, slot) in att.held() {
@@ -151,10 +161,26 @@ pub fn identity() -> (u32, u64) {
     }
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() } as u32;
-    let start = reap::process_stat(pid).map_or(0, |(start, _)| start);
-    let identity = layout::identity(pid, start);
-    IDENTITY.store(identity, Release);
-    (pid, identity)
+    match reap::process_stat(pid) {
+        Ok(Some((start, _))) => {
+            let identity = layout::identity(pid, start);
+            IDENTITY.store(identity, Release);
+            (pid, identity)
+        }
+        // Not cached: the next call tries again. A start time of 0 means "unknown",
+        // which no reaper takes for a sign of death.
+        _ => (pid, layout::identity(pid, 0)),
+    }
+}
+
+/// Are we a `vfork` (or `CLONE_VM`) child, running in our parent's memory? Then
+/// the descriptor table and endpoint references we see are the parent's, while
+/// our descriptors are our own: we must not change that state.
+pub fn in_vm_sharing_child() -> bool {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u32;
+    let cached = IDENTITY.load(Acquire);
+    cached != 0 && layout::identity_pid(cached) != pid
 }
 
 /// This process's identity once computed, 0 before (and in a fresh fork child).
@@ -173,6 +199,7 @@ pub fn comm() -> [u8; 16] {
 
 /// The basename of argv[0], which rules match against.
 fn program_name() -> String {
+    // SAFETY: glibc defines this variable (a `char *`) in every process.
     unsafe extern "C" {
         static program_invocation_short_name: *const libc::c_char;
     }
@@ -221,12 +248,17 @@ pub fn start() {
         }
     };
     log::configure(config.log, config.log_file.as_deref());
+    // Resolved now, not on first use: a first call from a signal handler or a fork
+    // child must not have to take the loader's lock.
+    real::resolve_all();
+    identity();
+    let program = program_name();
     if SHIM
         .set(Shim {
-            routable: config.could_route(&program_name()),
+            routable: config.could_route(&program),
             config,
             comm: comm(),
-            program: program_name(),
+            program,
             san: OnceCell::new(),
         })
         .is_err()
@@ -246,7 +278,8 @@ pub fn start() {
         );
         return;
     }
-    // SAFETY: registering a handler that only touches atomics in the child.
+    // SAFETY: the handlers only touch this library's state; the child's also reads
+    // /proc/self/stat (glibc's fork leaves malloc usable in the child).
     unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_in_child)) };
     if let Some(shim) = shim() {
         // An image exec'd by a process that held SAN sockets takes them back.
