@@ -30,6 +30,14 @@
 //!    time). The reaper clears the slot; when the last goes, the record is freed
 //!    and its peer reset, as a connection whose process died would be.
 //!
+//! Known limits: holders beyond the four slots are counted without identities, so
+//! if they die holding the socket the record is not reclaimed; a record left
+//! CLAIMED by a process whose pid is already reused is not reclaimed either. Both
+//! leak a record, never free one in use. A write through a stale reference (the
+//! record freed and reused between the id check and the store) can land on the new
+//! endpoint; every such write is an option value or counter, never a structure
+//! field.
+//!
 //! Option values and counters are single atomics: setting or reading an option
 //! touches only that endpoint's record.
 
