@@ -128,7 +128,11 @@ pub enum ConfigError {
         path: String,
         error: String,
     },
-    Rules(RulesError),
+    /// A syntax error in the rules of `var` (`WSD_CONFIG`'s file or `WSD_RULES`).
+    Rules {
+        var: &'static str,
+        error: RulesError,
+    },
 }
 
 impl ConfigError {
@@ -137,8 +141,7 @@ impl ConfigError {
         match self {
             ConfigError::Var { var, .. } => var,
             ConfigError::File { .. } => "WSD_CONFIG",
-            ConfigError::Rules(e) if e.source == "WSD_RULES" => "WSD_RULES",
-            ConfigError::Rules(_) => "WSD_CONFIG",
+            ConfigError::Rules { var, .. } => var,
         }
     }
 }
@@ -148,7 +151,7 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::Var { var, value, expected } => write!(f, "{var}={value:?}: expected {expected}"),
             ConfigError::File { path, error } => write!(f, "WSD_CONFIG={path:?}: cannot read it: {error}"),
-            ConfigError::Rules(e) => write!(f, "{e}"),
+            ConfigError::Rules { error, .. } => write!(f, "{error}"),
         }
     }
 }
@@ -202,10 +205,16 @@ impl Config {
                 path: path.clone(),
                 error: e.to_string(),
             })?;
-            from_rules = rules::parse(&path, &text, '\n').map_err(ConfigError::Rules)?;
+            from_rules = rules::parse(&path, &text, '\n').map_err(|error| ConfigError::Rules {
+                var: "WSD_CONFIG",
+                error,
+            })?;
         }
         if let Some(inline) = get("WSD_RULES") {
-            let more = rules::parse("WSD_RULES", &inline, ';').map_err(ConfigError::Rules)?;
+            let more = rules::parse("WSD_RULES", &inline, ';').map_err(|error| ConfigError::Rules {
+                var: "WSD_RULES",
+                error,
+            })?;
             from_rules.rules.extend(more.rules);
             from_rules.subnets.extend(more.subnets);
             from_rules.fds.extend(more.fds);
