@@ -30,12 +30,15 @@ fn check_live(i: u32, r: &Record, next_id: u64, out: &mut Vec<String>) {
     if prio < 0 {
         out.push(format!("record {i}: SO_GROUP_PRIORITY {prio} is negative"));
     }
-    if r.holder_identities().next().is_none() && r.extra_holders.load(Relaxed) == 0 {
+    if r.has_no_holder() {
         out.push(format!("record {i}: live but held by no process"));
     }
     for h in r.holder_identities() {
         if !alive(h) {
-            out.push(format!("record {i}: held by a dead process (pid {})", h >> 42));
+            out.push(format!(
+                "record {i}: held by a dead process (pid {})",
+                super::layout::identity_pid(h)
+            ));
         }
     }
     for (what, slot) in [("local", &r.local), ("peer", &r.peer)] {

@@ -43,7 +43,7 @@
 
 use super::layout::{
     AddrSlot, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE, NETWORK_DOWN,
-    Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE,
+    Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, live_state,
 };
 use super::segment::Segment;
 use crate::model::OptionId;
@@ -195,8 +195,11 @@ impl Record {
         self.holders.iter().map(|h| h.load(Acquire)).filter(|&h| h != 0)
     }
 
-    fn has_no_holder(&self) -> bool {
-        self.holder_identities().next().is_none() && self.extra_holders.load(Acquire) == 0
+    /// No holder at all. The extra count is read first: a fork child settles by
+    /// filling a slot and *then* taking back the pending count, so whoever sees the
+    /// count drop also sees the slot.
+    pub fn has_no_holder(&self) -> bool {
+        self.extra_holders.load(Acquire) == 0 && self.holder_identities().next().is_none()
     }
 
     /// Adds a holder: an empty slot, or the extra count when all are taken.
@@ -290,7 +293,7 @@ impl Segment {
                 c.store(0, Relaxed);
             }
             rec.id.store(id, Relaxed);
-            rec.state.store(STATE_LIVE, Release);
+            rec.state.store(live_state(id), Release);
             h.high_water.fetch_max(index + 1, Relaxed);
             h.stats.endpoints_created.fetch_add(1, Relaxed);
             return Some(EndpointRef {
@@ -304,7 +307,8 @@ impl Segment {
     /// The live record `ep` refers to, if it is still that endpoint.
     pub fn endpoint(&self, ep: EndpointRef) -> Option<&Record> {
         let rec = self.record(ep.index)?;
-        (rec.state.load(Acquire) == STATE_LIVE && rec.id.load(Relaxed) as u32 == ep.tag).then_some(rec)
+        (rec.state.load(Acquire) & STATE_MASK == STATE_LIVE && rec.id.load(Relaxed) as u32 == ep.tag)
+            .then_some(rec)
     }
 
     /// The live record with id `id`.
@@ -345,18 +349,21 @@ impl Segment {
     /// freed (and its peer reset if the close was abortive).
     pub fn release(&self, ep: EndpointRef, identity: u64, pid: u32) {
         let Some(rec) = self.endpoint(ep) else { return };
+        let seen = rec.state.load(Acquire);
         if rec.remove_holder(identity) && rec.has_no_holder() {
             let abortive = rec.flags.load(Relaxed) & FLAG_ABORTIVE != 0;
-            self.free(rec, pid, abortive);
+            self.free(rec, seen, pid, abortive);
         }
     }
 
-    /// Frees a live record that has no holder left; only one caller wins.
-    pub(super) fn free(&self, rec: &Record, pid: u32, reset_peer: bool) -> bool {
-        if rec
-            .state
-            .compare_exchange(STATE_LIVE, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
-            .is_err()
+    /// Frees a live record that has no holder left, if it is still in the state
+    /// `seen` (the same incarnation); only one caller wins.
+    pub(super) fn free(&self, rec: &Record, seen: u32, pid: u32, reset_peer: bool) -> bool {
+        if seen & STATE_MASK != STATE_LIVE
+            || rec
+                .state
+                .compare_exchange(seen, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
+                .is_err()
         {
             return false;
         }
@@ -386,7 +393,7 @@ impl Segment {
             rec.peer_id.store(other_id, Release);
             other.peer_id.store(me, Release);
             // Freed and reused meanwhile? Then the new endpoint is not our peer.
-            if other.id.load(Acquire) != other_id || other.state.load(Acquire) != STATE_LIVE {
+            if other.id.load(Acquire) != other_id || other.state.load(Acquire) & STATE_MASK != STATE_LIVE {
                 let _ = other.peer_id.compare_exchange(me, 0, AcqRel, Relaxed);
                 rec.peer_id.store(0, Release);
             }
@@ -399,6 +406,6 @@ impl Segment {
         let high = self.header().high_water.load(Relaxed).min(self.capacity());
         (0..high)
             .filter_map(|i| self.record(i).map(|r| (i, r)))
-            .filter(|(_, r)| r.state.load(Acquire) == STATE_LIVE)
+            .filter(|(_, r)| r.state.load(Acquire) & STATE_MASK == STATE_LIVE)
     }
 }

@@ -72,12 +72,20 @@ pub struct Header {
 }
 
 /// `Record::state` values, in its low 8 bits. While CLAIMED the high 24 bits hold
-/// the claiming process's pid, so that a claimer that dies is found and undone.
+/// the claiming process's pid, so that a claimer that dies is found and undone;
+/// while LIVE they hold the low 24 bits of the id ([`live_state`]).
 pub const STATE_FREE: u32 = 0;
 /// Taken by a process that is filling it in or freeing it.
 pub const STATE_CLAIMED: u32 = 1;
 pub const STATE_LIVE: u32 = 2;
 pub const STATE_MASK: u32 = 0xff;
+
+/// The state word of a LIVE record with id `id`: LIVE, and the id's low 24 bits
+/// above it, so that a compare-and-swap from a state someone saw fails if the
+/// record was freed and taken again since (no ABA).
+pub const fn live_state(id: u64) -> u32 {
+    STATE_LIVE | ((id as u32) & 0xff_ffff) << 8
+}
 
 /// Holder slots per record: processes whose identity is known. More holders than
 /// this (a socket shared by many forked workers) are counted in `extra_holders`.

@@ -92,14 +92,14 @@ impl Segment {
                     rec.state.store(STATE_FREE, Relaxed);
                     done.claims += 1;
                 }
-                STATE_LIVE => done = self.reap_record(rec, me, done),
+                STATE_LIVE => done = self.reap_record(rec, state, me, done),
                 _ => {}
             }
         }
         done
     }
 
-    fn reap_record(&self, rec: &super::layout::Record, me: u32, mut done: Reaped) -> Reaped {
+    fn reap_record(&self, rec: &super::layout::Record, seen: u32, me: u32, mut done: Reaped) -> Reaped {
         let mut cleared = false;
         for (slot, h) in rec.holders.iter().enumerate() {
             let identity = h.load(Relaxed);
@@ -108,13 +108,13 @@ impl Segment {
                 cleared = true;
             }
         }
-        let empty = rec.holder_identities().next().is_none() && rec.extra_holders.load(Relaxed) == 0;
+        let empty = rec.has_no_holder();
         // A record no live process holds is freed, whoever left it so: a dead holder
         // (its peer is reset, as when a process dies), or a releaser that died
         // between letting go and freeing (its peer is reset only if it asked for an
         // abortive close).
         let abortive = rec.flags.load(Relaxed) & super::layout::FLAG_ABORTIVE != 0;
-        if empty && self.free(rec, me, cleared || abortive) {
+        if empty && self.free(rec, seen, me, cleared || abortive) {
             done.endpoints += 1;
         }
         done
@@ -126,7 +126,7 @@ impl Segment {
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() } as u32;
         if let Some((_, peer)) = self.by_id(rec.peer_id.load(Relaxed)) {
-            self.reap_record(peer, me, Reaped::default());
+            self.reap_record(peer, peer.state.load(Relaxed), me, Reaped::default());
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Opening, creating, validating and removing a SAN segment (SPEC §5): a POSIX
 //! shared-memory object `/dev/shm/wsd.NAME`, mode `0600`, owned by the user.
 //!
-//! Creation is atomic: the segment is built under a private temporary name and then
-//! `link(2)`ed into place, so no process ever maps a half-written one. Opening
+//! Creation is atomic: the segment is built as an unnamed file (`O_TMPFILE`) and
+//! then given its name with `linkat(2)`, so no process ever maps a half-written one
+//! and a creator killed half-way leaves nothing behind. Opening
 //! refuses, with a reason, anything it cannot trust: a symlink, another owner, other
 //! permissions, the wrong size, a bad magic or layout version, or a geometry that
 //! does not add up. Nothing read from the header is used before it is checked.
@@ -186,17 +187,14 @@ impl Segment {
             return Err(SegmentError::BadCapacity { capacity });
         }
         let final_path = cpath(&path_of(name))?;
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
-        let nonce = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        let tmp_path = cpath(&format!("{SHM_DIR}/.wsd.{name}.{pid}.{nonce}"))?;
-        // SAFETY: valid path; O_EXCL|O_NOFOLLOW never opens an existing file or link.
+        let dir = cpath(SHM_DIR)?;
+        // An unnamed file in the shared-memory directory: a process killed while
+        // building it leaves nothing behind.
+        // SAFETY: valid path; O_TMPFILE creates a new inode with no name.
         let fd = unsafe {
             libc::open(
-                tmp_path.as_ptr(),
-                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                dir.as_ptr(),
+                libc::O_RDWR | libc::O_TMPFILE | libc::O_CLOEXEC,
                 0o600,
             )
         };
@@ -206,9 +204,8 @@ impl Segment {
                 errno: last_errno(),
             });
         }
+        let tmp_path = cpath(&format!("/proc/self/fd/{fd}"))?;
         let r = Segment::build(fd, name, capacity, &tmp_path, &final_path);
-        // SAFETY: valid path; the temporary name is ours alone.
-        unsafe { libc::unlink(tmp_path.as_ptr()) };
         close_fd(fd);
         r
     }
@@ -240,8 +237,18 @@ impl Segment {
         h.magic.store(MAGIC, Release);
         let mut seg = seg;
         seg.capacity = capacity;
-        // SAFETY: both paths are valid; link fails rather than replace an existing name.
-        if unsafe { libc::link(tmp_path.as_ptr(), final_path.as_ptr()) } != 0 {
+        // SAFETY: both paths are valid; linkat of the /proc/self/fd link gives the
+        // unnamed file its name, and fails rather than replace an existing one.
+        let linked = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                tmp_path.as_ptr(),
+                libc::AT_FDCWD,
+                final_path.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if linked != 0 {
             return Err(match last_errno() {
                 libc::EEXIST => SegmentError::Exists,
                 errno => SegmentError::Os { what: "link", errno },

@@ -25,6 +25,16 @@ fn ours(entry: Entry) -> Option<(Guard, &'static Shim)> {
     Some((Guard::enter()?, state::shim()?))
 }
 
+/// As [`ours`], at any depth: for `setsockopt`/`getsockopt`, which a signal
+/// handler may call while the thread is inside the shim (see `guard`).
+#[inline(always)]
+fn ours_even_nested(entry: Entry) -> Option<(Guard, &'static Shim)> {
+    if entry.is_empty() {
+        return None;
+    }
+    Some((Guard::enter_nested()?, state::shim()?))
+}
+
 /// A descriptor number the kernel just handed out: clear what was known of an
 /// earlier descriptor with that number, then make it refer to what `source` does.
 fn handed_out(newfd: c_int, old: c_int, source: Entry) {
@@ -50,7 +60,7 @@ pub unsafe extern "C" fn setsockopt(
     let entry = fdtable::get(fd);
     // SAFETY (both calls): the program's arguments, passed on unchanged.
     let real = || unsafe { real::setsockopt(fd, level, name, val, len) };
-    match ours(entry) {
+    match ours_even_nested(entry) {
         None => real(),
         Some((_g, shim)) => shield(|| hooks::setsockopt(shim, fd, entry, level, name, val, len), real),
     }
@@ -67,7 +77,7 @@ pub unsafe extern "C" fn getsockopt(
     let entry = fdtable::get(fd);
     // SAFETY: the program's arguments, passed on unchanged.
     let real = || unsafe { real::getsockopt(fd, level, name, val, len) };
-    match ours(entry) {
+    match ours_even_nested(entry) {
         None => real(),
         Some((_g, shim)) => shield(|| hooks::getsockopt(shim, fd, entry, level, name, val, len), real),
     }

@@ -155,7 +155,15 @@ fn count(shim: &Shim, role: Role, call: u8, level: c_int, optname: c_int, optlen
     thread_local! {
         static LAST: std::cell::Cell<Option<(CallKey, u32)>> = const { std::cell::Cell::new(None) };
     }
-    let Ok(att) = shim.san() else { return };
+    let nested = crate::shim::guard::Guard::nested();
+    // A signal handler's call counts only in a segment already attached, and
+    // without the per-thread cache it may have interrupted.
+    let att = if nested {
+        shim.san_if_attached()
+    } else {
+        shim.san().ok()
+    };
+    let Some(att) = att else { return };
     let key = CallKey {
         shard: report_shard(),
         comm: shim.comm,
@@ -172,6 +180,10 @@ fn count(shim: &Shim, role: Role, call: u8, level: c_int, optname: c_int, optlen
         errno: if o.rc == 0 { 0 } else { o.errno },
         provider: o.provider.err().map_or(0, WsaError::code),
     };
+    if nested {
+        att.seg.count_call(&key);
+        return;
+    }
     match LAST.try_with(std::cell::Cell::get) {
         Ok(Some((last, row))) if last == key => att.seg.count_row(row),
         _ => {

@@ -21,7 +21,9 @@ thread_local! {
 /// This thread's stack bounds, from `pthread_getattr_np` on first use.
 fn stack_bounds() -> (usize, usize) {
     let cached = STACK.try_with(Cell::get).unwrap_or((usize::MAX, 0));
-    if cached != (0, 0) {
+    if cached != (0, 0) || crate::shim::guard::Guard::nested() {
+        // Known, or asked from a signal handler, which must not allocate (as
+        // pthread_getattr_np may): the kernel copy serves it instead.
         return cached;
     }
     let mut bounds = (usize::MAX, 0);
