@@ -13,17 +13,40 @@ use std::sync::atomic::Ordering::{AcqRel, Relaxed};
 /// The start time (clock ticks after boot, field 22 of `/proc/PID/stat`) and the
 /// state letter of a process: `Ok(None)` if it does not exist, `Err` if that could
 /// not be found out (no descriptor left, `/proc` not mounted, …).
+///
+/// Allocates nothing and takes no lock (a stack buffer and three system calls): a
+/// SAN call made from a signal handler may get here.
 pub fn process_stat(pid: u32) -> std::io::Result<Option<(u64, char)>> {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => Ok(parse_stat(&stat)),
-        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => Ok(None),
-        Err(e) => Err(e),
+    let mut path = [0u8; 32];
+    let mut w = &mut path[..];
+    let _ = std::io::Write::write_fmt(&mut w, format_args!("/proc/{pid}/stat\0"));
+    let mut buf = [0u8; 1024];
+    // SAFETY: `path` is NUL-terminated (it is at most 23 bytes long).
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ESRCH) => Ok(None),
+            _ => Err(e),
+        };
     }
+    // SAFETY: `buf` is valid for its length; the descriptor is ours and closed below
+    // with the system call (the library's own `close` export would be found first).
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close, libc::c_long::from(fd)) };
+    let unreadable = || std::io::Error::from_raw_os_error(libc::EIO);
+    if n < 0 {
+        return Err(unreadable());
+    }
+    parse_stat(&buf[..n as usize]).map(Some).ok_or_else(unreadable)
 }
 
-fn parse_stat(stat: &str) -> Option<(u64, char)> {
-    // The command may hold spaces and parentheses: fields resume after the last ')'.
-    let rest = stat.get(stat.rfind(')')? + 2..)?;
+fn parse_stat(stat: &[u8]) -> Option<(u64, char)> {
+    // The command may hold any bytes, spaces and parentheses among them: the fields
+    // resume after the last ')', and are ASCII from there on.
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 2..)?).ok()?;
     let mut fields = rest.split(' ');
     let state = fields.next()?.chars().next()?;
     let start = fields.nth(18)?.parse().ok()?;

@@ -18,6 +18,12 @@ thread_local! {
     static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
+/// Learns this thread's stack bounds now (start-up calls it for the main thread,
+/// whose `pthread_getattr_np` reads /proc/self/maps: better not from a handler).
+pub fn prime_stack_bounds() {
+    stack_bounds();
+}
+
 /// This thread's stack bounds, from `pthread_getattr_np` on first use.
 fn stack_bounds() -> (usize, usize) {
     let cached = STACK.try_with(Cell::get).unwrap_or((usize::MAX, 0));

@@ -252,6 +252,7 @@ pub fn start() {
     // child must not have to take the loader's lock.
     real::resolve_all();
     identity();
+    crate::shim::memory::prime_stack_bounds();
     let program = program_name();
     if SHIM
         .set(Shim {
