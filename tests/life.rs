@@ -313,13 +313,19 @@ impl Outcome {
             .collect()
     }
 
-    /// Exited 0, not hung, and the library complained about nothing.
+    /// Exited 0, not hung, and the library complained about nothing (a panic it
+    /// caught still prints to the program's standard error, and is a bug).
     fn assert_clean(&self) {
         assert!(!self.hung, "hung\n{}", self.report());
         assert!(self.status.success(), "failed\n{}", self.report());
         assert!(
             self.warnings().is_empty(),
             "the library complained\n{}",
+            self.report()
+        );
+        assert!(
+            !self.stderr.contains("panicked at"),
+            "the library panicked\n{}",
             self.report()
         );
     }
@@ -329,6 +335,11 @@ impl Outcome {
     fn assert_refused_once(&self, case: &str, reason: &str) {
         assert!(!self.hung, "{case}: hung\n{}", self.report());
         assert!(self.status.success(), "{case}: failed\n{}", self.report());
+        assert!(
+            !self.stderr.contains("panicked at"),
+            "{case}: the library panicked\n{}",
+            self.report()
+        );
         let w = self.warnings();
         assert_eq!(
             w.len(),
@@ -506,6 +517,11 @@ fn findings(log: &str) -> Vec<Finding> {
 /// definite leak is attributed to libwsd.so. Returns a note on the other findings.
 fn assert_valgrind_clean(o: &Outcome) -> String {
     assert!(!o.hung, "hung\n{}", o.report());
+    assert!(
+        !o.stderr.contains("panicked at"),
+        "the library panicked\n{}",
+        o.report()
+    );
     assert!(
         o.valgrind_logs.iter().any(|l| l.contains("Memcheck")),
         "valgrind wrote no log\n{}",
@@ -1019,6 +1035,11 @@ fn hostile_header_fields_are_refused_or_survived_without_reading_outside_the_map
                 None => {
                     assert!(!o.hung, "{what}: hung\n{}", o.report());
                     assert!(o.status.success(), "{what}: failed\n{}", o.report());
+                    assert!(
+                        !o.stderr.contains("panicked at"),
+                        "{what}: the library panicked\n{}",
+                        o.report()
+                    );
                 }
             }
         }

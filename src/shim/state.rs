@@ -104,7 +104,7 @@ impl Attached {
             return;
         };
         let r = slot.fetch_update(AcqRel, Acquire, |v| {
-            ((v >> 32) as u32 == ep.tag && v & 0xffff_ffff != 0).then_some(v - 1)
+            ((v >> 32) as u32 == ep.tag && v & 0xffff_ffff != 0).then(|| v - 1)
         });
         if r.is_ok_and(|v| v & 0xffff_ffff == 1) {
             let (pid, me) = identity();
