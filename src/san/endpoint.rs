@@ -30,7 +30,10 @@
 //!    time). The reaper clears the slot; when the last goes, the record is freed
 //!    and its peer reset, as a connection whose process died would be.
 //!
-//! Known limits: holders beyond the four slots are counted without identities, so
+//! Known limits: a SAN socket that another thread creates in the instant between
+//! the pre-fork count and the fork itself gets no pending hold, so if the parent
+//! closes it before the child settles, the child's copy becomes plain TCP; holders
+//! beyond the four slots are counted without identities, so
 //! if they die holding the socket the record is not reclaimed; a record left
 //! CLAIMED by a process whose pid is already reused is not reclaimed either. Both
 //! leak a record, never free one in use. A write through a stale reference (the
