@@ -8,16 +8,15 @@
 //! run, and the library it built for the tests is the same artifact, so this is
 //! usually a no-op).
 
+mod support;
+
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::thread;
 use std::time::Duration;
 
 /// A run that has not finished by then is hung: it is killed and fails.
@@ -29,29 +28,7 @@ fn root() -> &'static Path {
 
 /// The directory holding the freshly built `libwsd.so`.
 fn lib_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let target = root().join("target");
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "--lib", "--quiet", "--manifest-path"])
-            .arg(root().join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&target)
-            .output()
-            .expect("run cargo build --lib");
-        assert!(
-            out.status.success(),
-            "cargo build --lib failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dir = target.join("debug");
-        assert!(
-            dir.join("libwsd.so").is_file(),
-            "no libwsd.so in {}",
-            dir.display()
-        );
-        dir
-    })
+    support::library().parent().expect("libwsd.so has a directory")
 }
 
 /// `target/c-tests/NAME`, compiled from `c-tests/NAME.c` once per test binary.
@@ -173,7 +150,7 @@ impl Case {
         cmd.env("WSD_SAN", &san).env("WSD_LOG_FILE", &cleanup.log);
         cmd.envs(self.env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))));
 
-        let (status, hung, stdout, stderr) = run_guarded(cmd);
+        let (status, hung, stdout, stderr) = support::run_guarded(cmd, HANG_GUARD);
         let log = std::fs::read(&cleanup.log).unwrap_or_default();
         let log = String::from_utf8_lossy(&log);
         let report = || {
@@ -196,57 +173,6 @@ impl Case {
             report()
         );
     }
-}
-
-/// Runs `cmd` to its end, killing its process group if it outlives the hang guard.
-fn run_guarded(mut cmd: Command) -> (ExitStatus, bool, String, String) {
-    let mut child = cmd.spawn().expect("spawn C test program");
-    let pid = child.id() as libc::pid_t;
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
-    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
-    let (done, timer) = mpsc::channel::<()>();
-    let dog = thread::spawn(move || match timer.recv_timeout(HANG_GUARD) {
-        Err(RecvTimeoutError::Timeout) => {
-            // SAFETY: the child is not reaped yet, so `pid` (its group) is still ours.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            true
-        }
-        _ => false,
-    });
-    // Wait for the exit without reaping, so the watchdog can never hit a reused pid.
-    loop {
-        // SAFETY: an all-zero siginfo_t is a valid out-parameter.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is a valid out-pointer.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break;
-        }
-    }
-    let _ = done.send(());
-    let hung = dog.join().unwrap();
-    // A grandchild left behind would keep the pipes open: end the group. The child
-    // is a zombie until reaped below, so `pid` still names its group.
-    // SAFETY: signalling our own child's process group.
-    unsafe { libc::kill(-pid, libc::SIGKILL) };
-    let status = child.wait().expect("wait for C test program");
-    (status, hung, out.join().unwrap(), err.join().unwrap())
 }
 
 // ---- the cases ----------------------------------------------------------------

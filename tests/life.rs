@@ -24,13 +24,11 @@ mod support;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -264,7 +262,7 @@ impl Run {
         }
         let guard = if self.valgrind { VALGRIND_GUARD } else { HANG_GUARD };
         let start = Instant::now();
-        let (status, hung, stdout, stderr) = run_guarded(cmd, guard);
+        let (status, hung, stdout, stderr) = support::run_guarded(cmd, guard);
         let elapsed = start.elapsed();
         let log_text = String::from_utf8_lossy(&std::fs::read(&log.0).unwrap_or_default()).into_owned();
         let mut valgrind_logs = Vec::new();
@@ -354,57 +352,6 @@ impl Outcome {
             self.report()
         );
     }
-}
-
-/// Runs `cmd` to its end, killing its process group if it outlives `guard`.
-fn run_guarded(mut cmd: Command, guard: Duration) -> (ExitStatus, bool, String, String) {
-    let mut child = cmd.spawn().expect("spawn a C test program");
-    let pid = child.id() as libc::pid_t;
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
-    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
-    let (done, timer) = mpsc::channel::<()>();
-    let dog = thread::spawn(move || match timer.recv_timeout(guard) {
-        Err(RecvTimeoutError::Timeout) => {
-            // SAFETY: the child is not reaped yet, so `pid` (its group) is still ours.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            true
-        }
-        _ => false,
-    });
-    // Wait for the exit without reaping, so the watchdog can never hit a reused pid.
-    loop {
-        // SAFETY: an all-zero siginfo_t is a valid out-parameter.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `info` is a valid out-pointer.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            break;
-        }
-    }
-    let _ = done.send(());
-    let hung = dog.join().unwrap();
-    // Grandchildren left behind would keep the pipes open: end the group. The child
-    // is a zombie until reaped below, so `pid` still names its group.
-    // SAFETY: signalling our own child's process group.
-    unsafe { libc::kill(-pid, libc::SIGKILL) };
-    let status = child.wait().expect("wait for a C test program");
-    (status, hung, out.join().unwrap(), err.join().unwrap())
 }
 
 // ---- valgrind's findings ---------------------------------------------------------

@@ -3,10 +3,15 @@
 //! are removed when the test ends.
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::process::ExitStatus;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
 
 /// `libwsd.so`, built once per test binary with `cargo build --lib`.
 pub fn library() -> &'static Path {
@@ -58,4 +63,57 @@ impl Drop for San {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(self.path());
     }
+}
+
+/// Runs `cmd` to its end (it should be a process-group leader: `process_group(0)`),
+/// killing its process group if it outlives `guard`. Returns the status, whether
+/// the guard fired, and the output.
+pub fn run_guarded(mut cmd: Command, guard: Duration) -> (ExitStatus, bool, String, String) {
+    let mut child = cmd.spawn().expect("spawn a C test program");
+    let pid = child.id() as libc::pid_t;
+    let drain = |r: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
+    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
+    let (done, timer) = mpsc::channel::<()>();
+    let dog = thread::spawn(move || match timer.recv_timeout(guard) {
+        Err(RecvTimeoutError::Timeout) => {
+            // SAFETY: the child is not reaped yet, so `pid` (its group) is still ours.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            true
+        }
+        _ => false,
+    });
+    // Wait for the exit without reaping, so the watchdog can never hit a reused pid.
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid out-parameter.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid out-pointer.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            break;
+        }
+    }
+    let _ = done.send(());
+    let hung = dog.join().unwrap();
+    // Grandchildren left behind would keep the pipes open: end the group. The child
+    // is a zombie until reaped below, so `pid` still names its group.
+    // SAFETY: signalling our own child's process group.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
+    let status = child.wait().expect("wait for a C test program");
+    (status, hung, out.join().unwrap(), err.join().unwrap())
 }
