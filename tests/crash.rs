@@ -36,7 +36,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
-use support::{San, library, tool};
+use support::{San, tool};
 use wsd::san::Segment;
 use wsd::san::layout::{STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, identity_pid};
 use wsd::san::reap::{Reaped, alive, process_stat};
@@ -205,56 +205,13 @@ fn next_line(lines: &Receiver<String>, what: &str) -> String {
     }
 }
 
-/// A command under the library, for segment `san`, with nothing of the caller's
-/// `WSD_*` settings.
-fn preloaded(program: impl AsRef<std::ffi::OsStr>, san: &San) -> Command {
-    let mut cmd = Command::new(program);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("WSD_") || k == "LD_PRELOAD" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("LD_PRELOAD", library())
-        .env("WSD_SAN", &san.name)
-        .env("WSD_LOG_FILE", "/dev/null")
-        .stdin(Stdio::null());
-    cmd
-}
-
 // ---- the churn worker ---------------------------------------------------------
 
 /// `c-tests/churn.c`, compiled once per test binary next to the C tests' programs
 /// (as `tests/c_tests.rs` compiles them), linked with `-lwsd` and `-lpthread`.
 fn churn() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let lib_dir = library().parent().expect("library directory").to_path_buf();
-        let out_dir = lib_dir.parent().expect("target directory").join("c-tests");
-        std::fs::create_dir_all(&out_dir).expect("create target/c-tests");
-        let exe = out_dir.join("churn");
-        // Built under a private name, then renamed: a concurrent run never runs half a file.
-        let tmp = out_dir.join(format!(".churn.{}", std::process::id()));
-        let out = Command::new("cc")
-            .current_dir(root)
-            .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
-            .args(["-Iinclude", "-Ic-tests", "c-tests/churn.c", "-o"])
-            .arg(&tmp)
-            .arg(format!("-L{}", lib_dir.display()))
-            .arg("-lwsd")
-            .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-            .arg("-lpthread")
-            .output()
-            .expect("run cc");
-        assert!(
-            out.status.success(),
-            "cc failed for c-tests/churn.c:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&tmp, &exe).expect("rename the churn binary into place");
-        exe
-    })
+    EXE.get_or_init(|| support::compile_c("churn"))
 }
 
 /// `churn THREADS COUNT ROUNDS DEADLINE_MS MODE SEED` under the library.
@@ -267,7 +224,7 @@ fn churn_command(
     mode: &str,
     seed: &str,
 ) -> Command {
-    let mut cmd = preloaded(churn(), san);
+    let mut cmd = support::preloaded(churn(), san);
     cmd.args([
         threads.to_string(),
         count.to_string(),
@@ -511,7 +468,7 @@ struct Agent {
 impl Agent {
     /// `san_agent.py server`; returns it and the port it listens on.
     fn server(san: &San) -> (Agent, u16) {
-        let mut cmd = preloaded("python3", san);
+        let mut cmd = support::preloaded("python3", san);
         cmd.args([AGENT, "server"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -656,7 +613,7 @@ fn kill_lane(san: &San, lane: u64, seed: u64) -> Lane {
 /// `ENOTCONN` (the dead peer's endpoint reclaimed, its connection reset).
 fn survivor(san: &San, rng: &mut Rng) {
     let (mut server, port) = Agent::server(san);
-    let mut cmd = preloaded(churn(), san);
+    let mut cmd = support::preloaded(churn(), san);
     cmd.args(["peer", &port.to_string(), "20000"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -25,11 +25,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{San, library};
+use support::San;
 use wsd::model::WsaError;
 use wsd::model::provider::{self, Connection, Facts, Network};
 use wsd::model::switch::{self, Mode, Role, Route};
@@ -53,33 +53,7 @@ fn root() -> &'static Path {
 /// `<target>/c-tests/sweep`, compiled from `c-tests/sweep.c` once per test binary.
 fn program() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let lib = library();
-        let lib_dir = lib.parent().expect("libwsd.so has a directory");
-        let out_dir = lib_dir
-            .parent()
-            .expect("the profile directory has a parent")
-            .join("c-tests");
-        std::fs::create_dir_all(&out_dir).expect("create <target>/c-tests");
-        let exe = out_dir.join("sweep");
-        let out = Command::new("cc")
-            .current_dir(root())
-            .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
-            .args(["-Iinclude", "-Ic-tests", "c-tests/sweep.c", "-o"])
-            .arg(&exe)
-            .arg(format!("-L{}", lib_dir.display()))
-            .arg("-lwsd")
-            .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
-            .output()
-            .expect("run cc");
-        assert!(
-            out.status.success(),
-            "cc failed for c-tests/sweep.c:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        exe
-    })
+    EXE.get_or_init(|| support::compile_c("sweep"))
 }
 
 // ---- the program's lines ---------------------------------------------------------
@@ -474,19 +448,10 @@ struct Outcome {
 /// Runs the program under the library with `env`, killing it after [`RUN_LIMIT`].
 fn run_program(env: &[(&str, &str)]) -> Outcome {
     let san = San::new("sweep");
-    let mut cmd = Command::new(program());
+    let mut cmd = support::preloaded(program(), &san);
     cmd.current_dir(root())
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("WSD_") || k == "LD_PRELOAD" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("LD_PRELOAD", library())
-        .env("WSD_SAN", &san.name)
-        .env("WSD_LOG_FILE", "/dev/null")
+        .stderr(Stdio::piped())
         .envs(env.iter().copied());
     let started = Instant::now();
     let mut child = cmd.spawn().expect("spawn c-tests/sweep");

@@ -117,3 +117,63 @@ pub fn run_guarded(mut cmd: Command, guard: Duration) -> (ExitStatus, bool, Stri
     let status = child.wait().expect("wait for a C test program");
     (status, hung, out.join().unwrap(), err.join().unwrap())
 }
+
+/// `c-tests/NAME.c` compiled into `<target>/c-tests/NAME`, linked with `libwsd.so`
+/// (`-lwsd`, with an rpath) and pthreads. Built under a private name and renamed
+/// into place, so a concurrent test binary never runs half a file.
+pub fn compile_c(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib_dir = library().parent().expect("libwsd.so has a directory");
+    let out_dir = lib_dir
+        .parent()
+        .expect("the profile directory has a parent")
+        .join("c-tests");
+    std::fs::create_dir_all(&out_dir).expect("create <target>/c-tests");
+    let exe = out_dir.join(name);
+    let tmp = out_dir.join(format!(".{name}.{}", std::process::id()));
+    let out = Command::new("cc")
+        .current_dir(root)
+        .args([
+            "-std=gnu11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-g",
+            "-O1",
+            "-Iinclude",
+            "-Ic-tests",
+        ])
+        .arg(format!("c-tests/{name}.c"))
+        .arg("-o")
+        .arg(&tmp)
+        .arg(format!("-L{}", lib_dir.display()))
+        .arg("-lwsd")
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .arg("-lpthread")
+        .output()
+        .expect("run cc");
+    assert!(
+        out.status.success(),
+        "cc failed for c-tests/{name}.c:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&tmp, &exe).expect("rename the program into place");
+    exe
+}
+
+/// `program` under the library for segment `san`, logging to /dev/null, with none
+/// of the caller's `WSD_*` settings and no standard input.
+pub fn preloaded(program: impl AsRef<std::ffi::OsStr>, san: &San) -> Command {
+    let mut cmd = Command::new(program);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("WSD_") || k == "LD_PRELOAD" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("LD_PRELOAD", library())
+        .env("WSD_SAN", &san.name)
+        .env("WSD_LOG_FILE", "/dev/null")
+        .stdin(std::process::Stdio::null());
+    cmd
+}
