@@ -277,6 +277,13 @@ static void code_helpers(void)
         CHECK_EQ(wsd_wsa_from_errno(errnos[i]), 0);
 }
 
+/* A failure inside a hook is recovered from: the library's unwinder works (it is
+ * linked in statically, see build.rs). */
+static void recovers_from_a_failure(void)
+{
+    CHECK_EQ(wsd_self_test(), 0);
+}
+
 int main(int argc, char **argv)
 {
     int off = arg_is(argc, argv, "groups-off");
@@ -298,6 +305,7 @@ int main(int argc, char **argv)
     if (!off)
         unconnected_socket();
     code_helpers();
+    recovers_from_a_failure();
     close(s);
     close_conn(c);
     harness_done();

@@ -58,6 +58,9 @@ int wsd_errno_from_wsa(int wsa);
 int wsd_wsa_from_errno(int err);
 /* A static description of a WSAE* code ("Unknown error code." for others). */
 const char *wsd_strerror(int wsa);
+/* The library's self-check of what no socket shows (a failure inside a hook is
+ * recovered from, falling back to libc): 0 when it holds. */
+int wsd_self_test(void);
 
 #ifdef __cplusplus
 }

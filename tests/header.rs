@@ -68,6 +68,7 @@ fn every_c_export_is_declared() {
         "wsd_errno_from_wsa",
         "wsd_wsa_from_errno",
         "wsd_strerror",
+        "wsd_self_test",
     ] {
         assert!(header.contains(&format!("{f}(")), "{f} not declared in wsd.h");
         assert!(exports.contains(&format!("fn {f}(")), "{f} not exported");

@@ -160,11 +160,17 @@ impl std::error::Error for ConfigError {}
 
 /// Is `name` usable as a segment name? It becomes part of a path under /dev/shm.
 pub fn valid_san_name(name: &str) -> bool {
+    valid_san_name_bytes(name.as_bytes())
+}
+
+/// [`valid_san_name`] on raw bytes (the library's start-up reads them without
+/// allocating).
+pub fn valid_san_name_bytes(name: &[u8]) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && !name.starts_with('.')
+        && name[0] != b'.'
         && name
-            .bytes()
+            .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 

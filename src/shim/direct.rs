@@ -24,7 +24,7 @@ fn refuse(is_ours: bool) -> WsaError {
 
 /// The endpoint of `fd`, created on first use (rows 1 and 2 decide before that).
 fn endpoint(fd: i32) -> Result<(&'static Attached, &'static Record), WsaError> {
-    let shim = state::shim();
+    let shim = state::shim_or_start();
     let entry = fdtable::get(fd);
     if let Some(att) = shim.and_then(|s| s.san_if_attached())
         && let Some(rec) = entry.endpoint().and_then(|ep| att.seg.endpoint(ep))
@@ -58,7 +58,7 @@ fn endpoint(fd: i32) -> Result<(&'static Attached, &'static Record), WsaError> {
 }
 
 fn groups() -> bool {
-    state::shim().is_none_or(|s| s.config.groups)
+    state::shim_or_start().is_none_or(|s| s.config.groups)
 }
 
 /// `WSPSetSockOpt` (SPEC §2).

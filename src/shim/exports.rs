@@ -88,7 +88,8 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     // SAFETY: integer arguments.
     let fd = unsafe { real::socket(domain, ty, protocol) };
     if fd >= 0 {
-        let candidate = net::is_tcp_triple(domain, ty, protocol) && state::shim().is_some_and(|s| s.routable);
+        let candidate =
+            net::is_tcp_triple(domain, ty, protocol) && state::shim_or_start().is_some_and(|s| s.routable);
         let entry = if candidate {
             Entry::candidate(Default::default())
         } else {
@@ -302,6 +303,15 @@ pub extern "C" fn wsd_strerror(wsa: c_int) -> *const c_char {
         Some(i) => TEXTS[i].as_ptr(),
         None => c"Unknown error code.".as_ptr(),
     }
+}
+
+/// The library's own check of what no socket shows: a failure inside a hook is
+/// recovered from (the unwinder that `shield` relies on is linked in and finds the
+/// library's frames). 0 when it holds.
+#[unsafe(no_mangle)]
+pub extern "C" fn wsd_self_test() -> c_int {
+    // `resume_unwind` unwinds like a panic but without the panic message.
+    shield(|| std::panic::resume_unwind(Box::new(1)), || 0)
 }
 
 #[ctor::ctor(unsafe)]

@@ -194,6 +194,11 @@ pub fn publish(limit: usize) -> bool {
     true
 }
 
+/// Has the table been mapped?
+pub fn published() -> bool {
+    LEN.load(Acquire) != 0
+}
+
 /// The slot of `fd`, if the table covers it.
 #[inline(always)]
 fn slot(fd: i32) -> Option<&'static AtomicU64> {

@@ -30,9 +30,13 @@ fn stderr_id() -> u64 {
     (st.st_dev ^ st.st_ino.rotate_left(32)) | 1
 }
 
+/// Notes which file descriptor 2 is (start-up, before the program runs).
+pub fn remember_stderr() {
+    STDERR_ID.store(stderr_id(), Relaxed);
+}
+
 pub fn configure(level: LogLevel, file: Option<&str>) {
     LEVEL.store(level as u8, Relaxed);
-    STDERR_ID.store(stderr_id(), Relaxed);
     if let Some(f) = file.and_then(|f| std::ffi::CString::new(f).ok()) {
         let _ = FILE.set(f);
     }

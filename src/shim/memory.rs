@@ -18,10 +18,34 @@ thread_local! {
     static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
-/// Learns this thread's stack bounds now (start-up calls it for the main thread,
-/// whose `pthread_getattr_np` reads /proc/self/maps: better not from a handler).
-pub fn prime_stack_bounds() {
-    stack_bounds();
+/// Learns the main thread's stack bounds at start-up, without a system call that
+/// reads /proc or allocates (`pthread_getattr_np` does both for the main thread,
+/// which a first call from a signal handler could not afford).
+///
+/// The top is glibc's `__libc_stack_end`, the stack pointer the program started
+/// with: everything between a frame of ours and it is mapped (the frames of the
+/// calls we are inside). The bottom only serves to tell whether the stack pointer
+/// is on this stack at all (not on a signal's alternate stack): the kernel keeps
+/// the stack's growth area, `RLIMIT_STACK` below the top, free of other mappings.
+pub fn learn_main_stack() {
+    // SAFETY: glibc defines `__libc_stack_end` (a `void *`) in every process and
+    // sets it before any constructor runs.
+    unsafe extern "C" {
+        static __libc_stack_end: *const c_void;
+    }
+    // SAFETY: as above; only the pointer's value is read.
+    let top = unsafe { __libc_stack_end } as usize;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid out-pointer.
+    if top == 0 || unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) } != 0 {
+        return;
+    }
+    // An unlimited stack still gets at most the largest gap the kernel reserves.
+    let size = lim.rlim_cur.min(128 << 20) as usize;
+    let _ = STACK.try_with(|c| c.set((top.saturating_sub(size), top)));
 }
 
 /// This thread's stack bounds, from `pthread_getattr_np` on first use.

@@ -12,7 +12,7 @@ use crate::san::{EndpointRef, Segment, SegmentError, reap};
 use crate::shim::{fdtable, log, real};
 use crate::wsd_log;
 use once_cell::sync::OnceCell;
-use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering::*};
 
 pub struct Shim {
     pub config: Config,
@@ -32,13 +32,55 @@ pub struct Attached {
     refs: Box<[AtomicU64]>,
 }
 
-static SHIM: OnceCell<Shim> = OnceCell::new();
+/// The state, once set up (see [`start`]): null before, never freed after.
+static SHIM: AtomicPtr<Shim> = AtomicPtr::new(std::ptr::null_mut());
+
+/// [`START`] values: how far start-up has gone.
+const START_NOT_RUN: u8 = 0;
+const START_ARMED: u8 = 1;
+const START_FAILED: u8 = 2;
+/// Set by the constructor (armed), or failed for good when the environment or the
+/// descriptor table cannot be used (said once in the log).
+static START: AtomicU8 = AtomicU8::new(START_NOT_RUN);
 
 /// Stands in for an error that cannot happen (the cell was just set).
 static NEVER: SegmentError = SegmentError::Missing;
 
+/// The state, if it has been set up.
+#[inline(always)]
 pub fn shim() -> Option<&'static Shim> {
-    SHIM.get()
+    // SAFETY: non-null only once a `Shim` was published, and it is never freed.
+    unsafe { SHIM.load(Acquire).as_ref() }
+}
+
+/// The state, set up now if this is the first need of it: the first TCP socket,
+/// or the first direct provider call. Never blocks: threads that race here each
+/// build a state, one is published and the others are dropped.
+pub fn shim_or_start() -> Option<&'static Shim> {
+    if let Some(s) = shim() {
+        return Some(s);
+    }
+    // Not before the constructor (or in the `wsd` tool), not after a failure, and
+    // not in a vfork child, whose memory is its parent's.
+    if START.load(Acquire) != START_ARMED || in_vm_sharing_child() {
+        return None;
+    }
+    let built = Box::into_raw(Box::new(set_up()?));
+    match SHIM.compare_exchange(std::ptr::null_mut(), built, AcqRel, Acquire) {
+        Ok(_) => {
+            // SAFETY: just published, never freed.
+            let shim = unsafe { &*built };
+            take_back(shim);
+            Some(shim)
+        }
+        Err(winner) => {
+            // SAFETY: `built` was never shared; `winner` is published for good.
+            unsafe {
+                drop(Box::from_raw(built));
+                winner.as_ref()
+            }
+        }
+    }
 }
 
 impl Shim {
@@ -137,7 +179,7 @@ extern "C" fn before_fork() {
 
 extern "C" fn after_fork_in_child() {
     IDENTITY.store(0, Release);
-    identity();
+    own_memory();
     if let Some(att) = shim().and_then(Shim::san_if_attached) {
         let (_, me) = identity();
         for (ep, slot) in att.held() {
@@ -149,11 +191,13 @@ extern "C" fn after_fork_in_child() {
 }
 
 /// This process's pid and identity for holder slots (pid and start time, see
-/// `layout::identity`), cached per pid so that a fork child computes its own.
+/// `layout::identity`), computed on first need (start-up does not read /proc) and
+/// cached per pid so that a fork child computes its own.
 ///
 /// The cache is cleared in a fork child (`after_fork_in_child`), so the common
 /// case costs no system call; a process made without fork handlers (`vfork`,
-/// `posix_spawn`) execs at once and starts afresh.
+/// `posix_spawn`) execs at once and starts afresh. Such a child, running in its
+/// parent's memory, computes its identity without caching it there.
 pub fn identity() -> (u32, u64) {
     let cached = IDENTITY.load(Acquire);
     if cached != 0 {
@@ -164,7 +208,9 @@ pub fn identity() -> (u32, u64) {
     match reap::process_stat(pid) {
         Ok(Some((start, _))) => {
             let identity = layout::identity(pid, start);
-            IDENTITY.store(identity, Release);
+            if !in_vm_sharing_child() {
+                IDENTITY.store(identity, Release);
+            }
             (pid, identity)
         }
         // Not cached: the next call tries again. A start time of 0 means "unknown",
@@ -179,21 +225,28 @@ pub fn identity() -> (u32, u64) {
 pub fn in_vm_sharing_child() -> bool {
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() } as u32;
-    let cached = IDENTITY.load(Acquire);
-    cached != 0 && layout::identity_pid(cached) != pid
+    let own = OWN_PID.load(Acquire);
+    own != 0 && own != pid
 }
 
 /// This process's identity once computed, 0 before (and in a fresh fork child).
 static IDENTITY: AtomicU64 = AtomicU64::new(0);
+/// The pid of the process whose memory this is: set at start-up and in a fork
+/// child, so that a `vfork` child (another pid in the same memory) knows itself.
+static OWN_PID: AtomicU32 = AtomicU32::new(0);
 
-/// The program's short name, NUL-padded, for endpoint records.
+/// Records this process's pid as the owner of its memory (start-up, fork child).
+fn own_memory() {
+    // SAFETY: getpid has no preconditions.
+    OWN_PID.store(unsafe { libc::getpid() } as u32, Release);
+}
+
+/// The program's short name (the kernel's `comm`), NUL-padded, for endpoint
+/// records and report rows.
 pub fn comm() -> [u8; 16] {
     let mut out = [0u8; 16];
-    if let Ok(name) = std::fs::read("/proc/self/comm") {
-        let name = name.strip_suffix(b"\n").unwrap_or(&name);
-        let n = name.len().min(16);
-        out[..n].copy_from_slice(&name[..n]);
-    }
+    // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, into `out`.
+    unsafe { libc::prctl(libc::PR_GET_NAME, out.as_mut_ptr()) };
     out
 }
 
@@ -231,74 +284,122 @@ fn linked_into_executable() -> bool {
     }
 }
 
-/// Start-up: parse the environment, publish the descriptor table, adopt `WSD_FDS`.
+/// Start-up, from the constructor: only what must happen before the program runs,
+/// and nothing that allocates or reads /proc, so that a program that never makes a
+/// TCP socket pays next to nothing (scripts/bench, `/bin/true`). The environment is
+/// read and the state built on first need ([`shim_or_start`]), or now when there
+/// may be SAN sockets already: descriptors named in `WSD_FDS`, or ones this image
+/// inherited across exec from a process that held them (the segment exists).
 pub fn start() {
-    if linked_into_executable() || SHIM.get().is_some() {
+    if linked_into_executable() || START.load(Acquire) != START_NOT_RUN {
         return;
     }
-    let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
-    let config = match Config::from_env(env, |path| std::fs::read_to_string(path)) {
-        Ok(c) => c,
-        Err(e) => {
-            // Said where the user asked for log lines, if that part was usable.
-            let file = env("WSD_LOG_FILE").filter(|f| !f.is_empty() && e.var() != "WSD_LOG_FILE");
-            log::configure(LogLevel::Warn, file.as_deref());
-            wsd_log!(Error, "{e}; the program runs without the SAN");
-            return;
-        }
-    };
-    log::configure(config.log, config.log_file.as_deref());
     // Resolved now, not on first use: a first call from a signal handler or a fork
     // child must not have to take the loader's lock.
     real::resolve_all();
-    identity();
-    crate::shim::memory::prime_stack_bounds();
-    let program = program_name();
-    if SHIM
-        .set(Shim {
-            routable: config.could_route(&program),
-            config,
-            comm: comm(),
-            program,
-            san: OnceCell::new(),
-        })
-        .is_err()
-    {
-        return;
-    }
+    own_memory();
+    log::remember_stderr();
+    crate::shim::memory::learn_main_stack();
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: `lim` is a valid out-pointer.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if !fdtable::publish(lim.rlim_max.max(lim.rlim_cur).min(usize::MAX as u64) as usize) {
-        wsd_log!(
-            Error,
-            "cannot map the descriptor table; the program runs without the SAN"
-        );
-        return;
-    }
+    let table = fdtable::publish(lim.rlim_max.max(lim.rlim_cur).min(usize::MAX as u64) as usize);
     // SAFETY: the handlers only touch this library's state; the child's also reads
     // /proc/self/stat (glibc's fork leaves malloc usable in the child).
     unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_in_child)) };
-    if let Some(shim) = shim() {
-        // An image exec'd by a process that held SAN sockets takes them back.
-        if let Ok(seg) = Segment::open(&shim.config.san)
-            && shim.san.set(Ok(Attached::new(seg))).is_ok()
-            && let Some(att) = shim.san_if_attached()
-        {
-            crate::shim::switch::readopt_after_exec(att);
+    START.store(START_ARMED, Release);
+    if !table || env_set(c"WSD_FDS") || segment_may_exist() {
+        let _ = shim_or_start();
+    }
+}
+
+/// Is the environment variable set (without allocating)?
+fn env_set(name: &std::ffi::CStr) -> bool {
+    // SAFETY: `name` is NUL-terminated; the environment is not being changed by the
+    // program while its constructors run.
+    unsafe { !libc::getenv(name.as_ptr()).is_null() }
+}
+
+/// Does a file exist where the segment `WSD_SAN` names would be (without
+/// allocating)? A name that is not valid answers yes: the full start-up reports it.
+fn segment_may_exist() -> bool {
+    // SAFETY: as in `env_set`; a non-null result is a NUL-terminated string.
+    let name = unsafe {
+        let p = libc::getenv(c"WSD_SAN".as_ptr());
+        if p.is_null() {
+            c"default"
+        } else {
+            std::ffi::CStr::from_ptr(p)
         }
-        for &fd in &shim.config.fds {
-            crate::shim::switch::adopt(shim, fd);
+    };
+    let mut path = [0u8; 128];
+    let prefix = b"/dev/shm/wsd.";
+    let name = name.to_bytes();
+    if prefix.len() + name.len() >= path.len() || !crate::config::valid_san_name_bytes(name) {
+        return true;
+    }
+    path[..prefix.len()].copy_from_slice(prefix);
+    path[prefix.len()..prefix.len() + name.len()].copy_from_slice(name);
+    // SAFETY: `path` is NUL-terminated (zero-filled beyond the name).
+    unsafe { libc::access(path.as_ptr().cast(), libc::F_OK) == 0 }
+}
+
+/// The state from the environment: None (said once in the log) if it is not usable.
+fn set_up() -> Option<Shim> {
+    let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
+    let failed = || {
+        START
+            .compare_exchange(START_ARMED, START_FAILED, AcqRel, Acquire)
+            .is_ok()
+    };
+    let config = match Config::from_env(env, |path| std::fs::read_to_string(path)) {
+        Ok(c) => c,
+        Err(e) => {
+            if failed() {
+                // Said where the user asked for log lines, if that part was usable.
+                let file = env("WSD_LOG_FILE").filter(|f| !f.is_empty() && e.var() != "WSD_LOG_FILE");
+                log::configure(LogLevel::Warn, file.as_deref());
+                wsd_log!(Error, "{e}; the program runs without the SAN");
+            }
+            return None;
         }
+    };
+    log::configure(config.log, config.log_file.as_deref());
+    if !fdtable::published() {
+        if failed() {
+            wsd_log!(
+                Error,
+                "cannot map the descriptor table; the program runs without the SAN"
+            );
+        }
+        return None;
+    }
+    let program = program_name();
+    Some(Shim {
+        routable: config.could_route(&program),
+        config,
+        comm: comm(),
+        program,
+        san: OnceCell::new(),
+    })
+}
+
+/// Right after the state is published: take back the SAN sockets this image
+/// inherited across exec, and adopt `WSD_FDS`.
+fn take_back(shim: &Shim) {
+    if let Ok(seg) = Segment::open(&shim.config.san)
+        && shim.san.set(Ok(Attached::new(seg))).is_ok()
+        && let Some(att) = shim.san_if_attached()
+    {
+        crate::shim::switch::readopt_after_exec(att);
+    }
+    for &fd in &shim.config.fds {
+        crate::shim::switch::adopt(shim, fd);
     }
     if log::enabled(LogLevel::Debug) {
-        wsd_log!(
-            Debug,
-            "started: mode {}",
-            shim().map_or("?", |s| s.config.mode.name())
-        );
+        wsd_log!(Debug, "started: mode {}", shim.config.mode.name());
     }
 }
