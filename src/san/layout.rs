@@ -8,6 +8,7 @@
 //! offset 256          Record[0]   (192 bytes each)
 //! offset 256 + 192·i  Record[i]   for i < capacity
 //! then                ReportRow[j] (64 bytes each) for j < REPORT_ROWS
+//! then                lane owners (8 bytes each) for LANES lanes
 //! ```
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
@@ -15,13 +16,22 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
 /// Bumped whenever anything in this file changes meaning or place.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 pub const HEADER_SIZE: usize = 256;
 pub const RECORD_SIZE: usize = 192;
 pub const ROW_SIZE: usize = 64;
 /// Rows of the report table: one per distinct (program, call, option, length,
-/// answer), so a program that sets one option ten thousand times is one row.
-pub const REPORT_ROWS: u32 = 1024;
+/// answer) and counting lane, so a program that sets one option ten thousand
+/// times is one row per thread that made the call.
+pub const REPORT_ROWS: u32 = 2048;
+/// Counting lanes (see `report`): lane 0 is shared by everyone and counted with
+/// atomic additions; lanes 1.. are each owned by one thread at a time, whose rows
+/// only it writes.
+pub const LANES: u32 = 256;
+/// A lane owner: the thread's pid and its thread id; 0 = free.
+pub const fn lane_owner(pid: u32, tid: u32) -> u64 {
+    (pid as u64) << 32 | tid as u64
+}
 /// Records in a segment that a program creates on first use.
 pub const DEFAULT_CAPACITY: u32 = 1024;
 /// The largest capacity a segment may declare (the descriptor table holds an
@@ -209,7 +219,7 @@ pub const LAYER_PROVIDER: u8 = 3;
 #[repr(C)]
 pub struct ReportRow {
     pub state: AtomicU32,
-    /// `call | layer << 8 | role << 16 | shard << 24` (role: 1 candidate, 2 SAN, 3 plain).
+    /// `call | layer << 8 | role << 16 | lane << 24` (role: 1 candidate, 2 SAN, 3 plain).
     pub kind: AtomicU32,
     pub level: AtomicI32,
     pub optname: AtomicI32,
@@ -234,5 +244,15 @@ const _: () = assert!(align_of::<Record>() == 8 && align_of::<Header>() == 8);
 
 /// Bytes of a segment with `capacity` records.
 pub const fn segment_size(capacity: u32) -> usize {
-    HEADER_SIZE + capacity as usize * RECORD_SIZE + REPORT_ROWS as usize * ROW_SIZE
+    lanes_offset(capacity) + LANES as usize * 8
+}
+
+/// Where the report table starts in a segment with `capacity` records.
+pub const fn rows_offset(capacity: u32) -> usize {
+    HEADER_SIZE + capacity as usize * RECORD_SIZE
+}
+
+/// Where the lane owners start in a segment with `capacity` records.
+pub const fn lanes_offset(capacity: u32) -> usize {
+    rows_offset(capacity) + REPORT_ROWS as usize * ROW_SIZE
 }

@@ -7,6 +7,7 @@
 pub mod check;
 pub mod endpoint;
 pub mod faults;
+pub mod lanes;
 pub mod layout;
 pub mod reap;
 pub mod report;

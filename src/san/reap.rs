@@ -92,11 +92,13 @@ pub struct Reaped {
     pub endpoints: u32,
     /// Records left CLAIMED by a process that died while claiming or freeing.
     pub claims: u32,
+    /// Counting lanes of threads that are gone.
+    pub lanes: usize,
 }
 
 impl Segment {
     /// Clears dead holders, frees records no live process holds (resetting their
-    /// peers), and undoes claims of dead processes.
+    /// peers), undoes claims of dead processes, and frees dead threads' lanes.
     pub fn reap(&self) -> Reaped {
         let mut done = Reaped::default();
         // SAFETY: getpid has no preconditions.
@@ -119,6 +121,7 @@ impl Segment {
                 _ => {}
             }
         }
+        done.lanes = self.reap_lanes();
         done
     }
 

@@ -2,25 +2,27 @@
 //! candidate or SAN socket by any process of a run, counted per distinct call.
 //!
 //! Rows are found by hashing the call's key and probing a short run of slots; an
-//! empty slot is claimed by one CAS, filled, then published. Two processes that add
-//! the same new key at once may each get a row: readers merge rows with equal keys.
-//! A full table drops the call and counts it in `stats.report_dropped`.
+//! empty slot is claimed by one CAS, filled, then published. A row's key includes
+//! its counting lane (see `lanes`): the rows of a lane are written by its owner
+//! thread alone, with a plain load and store; lane 0's rows by anyone, with atomic
+//! additions (two threads that add the same new key there at once may each get a
+//! row). Readers merge rows with equal keys across lanes. A call that finds no row
+//! in its lane's probe run is counted in lane 0; a full table drops it and counts
+//! it in `stats.report_dropped`.
 
 use super::layout::{REPORT_ROWS, ROW_CLAIMED, ROW_EMPTY, ROW_LIVE, ReportRow};
 use super::segment::Segment;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 /// Slots looked at before a call is dropped.
 const PROBES: u32 = 64;
-/// Rows a call may be counted in, one per group of threads (see `CallKey::shard`).
-pub const SHARDS: u8 = 8;
 
 /// What one row counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallKey {
-    /// Which of [`SHARDS`] rows counts it: threads use different ones, so that they
-    /// do not contend for one counter. Readers merge the shards.
-    pub shard: u8,
+    /// The counting lane (see `lanes`); readers merge lanes.
+    pub lane: u8,
     pub comm: [u8; 16],
     /// `layout::CALL_*`.
     pub call: u8,
@@ -37,12 +39,23 @@ pub struct CallKey {
     pub provider: i32,
 }
 
+/// One more in a row's count: its lane's owner is the only writer of a lane's
+/// rows, so it adds without a locked instruction; lane 0 is shared.
+#[inline(always)]
+fn bump(count: &AtomicU64, lane: u8) {
+    if lane == 0 {
+        count.fetch_add(1, Relaxed);
+    } else {
+        count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+}
+
 impl CallKey {
     fn kind(&self) -> u32 {
         u32::from(self.call)
             | u32::from(self.layer) << 8
             | u32::from(self.role) << 16
-            | u32::from(self.shard) << 24
+            | u32::from(self.lane) << 24
     }
 
     fn comm_words(&self) -> [u64; 2] {
@@ -90,8 +103,8 @@ impl CallKey {
         comm[..8].copy_from_slice(&row.comm[0].load(Relaxed).to_le_bytes());
         comm[8..].copy_from_slice(&row.comm[1].load(Relaxed).to_le_bytes());
         CallKey {
-            // Shards are merged when read.
-            shard: 0,
+            // Lanes are merged when read.
+            lane: 0,
             comm,
             call: kind as u8,
             layer: (kind >> 8) as u8,
@@ -104,6 +117,20 @@ impl CallKey {
         }
     }
 
+    /// The key's fields other than the program name and the lane, packed: what a
+    /// thread's cache of rows compares (its program and lane are fixed).
+    #[inline(always)]
+    pub fn words(&self) -> [u64; 3] {
+        [
+            u64::from(self.level as u32) | u64::from(self.optname as u32) << 32,
+            u64::from(self.optlen as u32) | u64::from(self.errno as u32) << 32,
+            u64::from(self.provider as u32)
+                | u64::from(self.call) << 32
+                | u64::from(self.layer) << 40
+                | u64::from(self.role) << 48,
+        ]
+    }
+
     /// The program name as text.
     pub fn program(&self) -> String {
         let end = self.comm.iter().position(|&b| b == 0).unwrap_or(16);
@@ -113,24 +140,39 @@ impl CallKey {
 
 impl Segment {
     /// Counts one more call in row `index`, which [`Segment::count_call`] returned
-    /// for the same key: a row's key never changes once it is live.
-    pub fn count_row(&self, index: u32) {
+    /// for a key of lane `lane`: a row's key never changes once it is live.
+    #[inline]
+    pub fn count_row(&self, index: u32, lane: u8) {
         if let Some(row) = self.row(index) {
-            row.count.fetch_add(1, Relaxed);
+            bump(&row.count, lane);
         }
     }
 
-    /// Counts one call; returns the row that counts it (None if the table is full).
-    pub fn count_call(&self, key: &CallKey) -> Option<u32> {
+    /// Counts one call; returns the row that counts it and that row's lane, which
+    /// is the key's, or 0 when the key's lane found no row (None if the table is
+    /// full).
+    pub fn count_call(&self, key: &CallKey) -> Option<(u32, u8)> {
+        if let Some(index) = self.find_or_add(key) {
+            return Some((index, key.lane));
+        }
+        if key.lane != 0 {
+            let shared = CallKey { lane: 0, ..*key };
+            if let Some(index) = self.find_or_add(&shared) {
+                return Some((index, 0));
+            }
+        }
+        self.header().stats.report_dropped.fetch_add(1, Relaxed);
+        None
+    }
+
+    fn find_or_add(&self, key: &CallKey) -> Option<u32> {
         let start = key.hash() % REPORT_ROWS;
         for probe in 0..PROBES {
             let index = (start + probe) % REPORT_ROWS;
-            let Some(row) = self.row(index) else {
-                break;
-            };
+            let row = self.row(index)?;
             match row.state.load(Acquire) {
                 ROW_LIVE if key.matches(row) => {
-                    row.count.fetch_add(1, Relaxed);
+                    bump(&row.count, key.lane);
                     return Some(index);
                 }
                 ROW_EMPTY
@@ -155,7 +197,6 @@ impl Segment {
                 _ => {}
             }
         }
-        self.header().stats.report_dropped.fetch_add(1, Relaxed);
         None
     }
 
@@ -182,7 +223,7 @@ mod tests {
         let name = format!("unit-report-{}", std::process::id());
         let seg = Segment::create(&name, 4).unwrap();
         let key = CallKey {
-            shard: 0,
+            lane: 0,
             comm: *b"prog\0\0\0\0\0\0\0\0\0\0\0\0",
             call: 1,
             layer: 1,
@@ -195,7 +236,7 @@ mod tests {
         };
         for i in 0..10_000 {
             seg.count_call(&CallKey {
-                shard: (i % 3) as u8,
+                lane: (i % 3) as u8,
                 ..key
             });
         }

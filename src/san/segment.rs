@@ -9,11 +9,12 @@
 //! does not add up. Nothing read from the header is used before it is checked.
 
 use super::layout::{
-    HEADER_SIZE, Header, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, RECORD_SIZE, REPORT_ROWS, ROW_SIZE, Record,
-    ReportRow, segment_size,
+    HEADER_SIZE, Header, LANES, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, RECORD_SIZE, REPORT_ROWS, ROW_SIZE,
+    Record, ReportRow, lanes_offset, rows_offset, segment_size,
 };
 use std::ffi::CString;
 use std::fmt;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 /// Where POSIX shared-memory objects live on Linux (what `shm_open` uses).
@@ -330,11 +331,23 @@ impl Segment {
         if index >= REPORT_ROWS {
             return None;
         }
-        let offset = HEADER_SIZE + self.capacity as usize * RECORD_SIZE + index as usize * ROW_SIZE;
+        let offset = rows_offset(self.capacity) + index as usize * ROW_SIZE;
         debug_assert!(offset + ROW_SIZE <= self.len);
         // SAFETY: the geometry check made `len` cover every row; rows are 8-aligned
         // atomics valid for any bit pattern.
         Some(unsafe { &*(self.base.add(offset) as *const ReportRow) })
+    }
+
+    /// The owner word of counting lane `lane` (1..LANES), if it exists.
+    pub fn lane(&self, lane: u32) -> Option<&AtomicU64> {
+        if lane == 0 || lane >= LANES {
+            return None;
+        }
+        let offset = lanes_offset(self.capacity) + lane as usize * 8;
+        debug_assert!(offset + 8 <= self.len);
+        // SAFETY: the geometry check made `len` cover every lane word; 8-aligned
+        // atomics valid for any bit pattern.
+        Some(unsafe { &*(self.base.add(offset) as *const AtomicU64) })
     }
 
     pub fn records(&self) -> impl Iterator<Item = (u32, &Record)> {

@@ -7,6 +7,7 @@ use crate::san::EndpointRole;
 use crate::san::endpoint::tally;
 use crate::san::layout::Record;
 use crate::shim::fdtable::{self, Remembered};
+use crate::shim::memory::Memory;
 use crate::shim::provider::{self, facts};
 use crate::shim::state::{self, Attached};
 use crate::shim::{net, switch};
@@ -62,9 +63,17 @@ fn groups() -> bool {
 }
 
 /// `WSPSetSockOpt` (SPEC §2).
-pub fn set(fd: i32, level: i32, optname: i32, optval: *const c_void, optlen: i32) -> Result<(), WsaError> {
+pub fn set(
+    mem: Memory,
+    fd: i32,
+    level: i32,
+    optname: i32,
+    optval: *const c_void,
+    optlen: i32,
+) -> Result<(), WsaError> {
     let (att, rec) = endpoint(fd)?;
     let r = provider::set_on_record(
+        mem,
         &facts(&att.seg, rec, groups()),
         rec,
         level,
@@ -82,6 +91,7 @@ pub fn set(fd: i32, level: i32, optname: i32, optval: *const c_void, optlen: i32
 
 /// `WSPGetSockOpt` (SPEC §3).
 pub fn get(
+    mem: Memory,
     fd: i32,
     level: i32,
     optname: i32,
@@ -90,6 +100,7 @@ pub fn get(
 ) -> Result<(), WsaError> {
     let (att, rec) = endpoint(fd)?;
     let r = provider::get_into(
+        mem,
         &facts(&att.seg, rec, groups()),
         level,
         optname,

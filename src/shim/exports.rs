@@ -5,9 +5,10 @@
 
 use crate::model::{CODES, SOCKET_ERROR, WsaError};
 use crate::shim::fdtable::{self, Entry};
-use crate::shim::guard::Guard;
+use crate::shim::memory::Memory;
 use crate::shim::state::{self, Shim};
-use crate::shim::{direct, hooks, memory, net, real};
+use crate::shim::thread::Guard;
+use crate::shim::{direct, hooks, net, real};
 use libc::{c_char, c_int, c_uint, c_void, sockaddr, socklen_t};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -32,7 +33,8 @@ fn ours_even_nested(entry: Entry) -> Option<(Guard, &'static Shim)> {
     if entry.is_empty() {
         return None;
     }
-    Some((Guard::enter_nested()?, state::shim()?))
+    let shim = state::shim()?;
+    Some((Guard::enter_nested(), shim))
 }
 
 /// A descriptor number the kernel just handed out: clear what was known of an
@@ -62,7 +64,10 @@ pub unsafe extern "C" fn setsockopt(
     let real = || unsafe { real::setsockopt(fd, level, name, val, len) };
     match ours_even_nested(entry) {
         None => real(),
-        Some((_g, shim)) => shield(|| hooks::setsockopt(shim, fd, entry, level, name, val, len), real),
+        Some((g, shim)) => shield(
+            || hooks::setsockopt(shim, &g, fd, entry, level, name, val, len),
+            real,
+        ),
     }
 }
 
@@ -79,7 +84,10 @@ pub unsafe extern "C" fn getsockopt(
     let real = || unsafe { real::getsockopt(fd, level, name, val, len) };
     match ours_even_nested(entry) {
         None => real(),
-        Some((_g, shim)) => shield(|| hooks::getsockopt(shim, fd, entry, level, name, val, len), real),
+        Some((g, shim)) => shield(
+            || hooks::getsockopt(shim, &g, fd, entry, level, name, val, len),
+            real,
+        ),
     }
 }
 
@@ -233,20 +241,20 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
 
 /// Runs a direct provider call: the caller's `errno` is left as it was, and the
 /// code goes to `*lp_errno` (if that is writable) on failure.
-fn provider_call(lp_errno: *mut c_int, call: impl FnOnce() -> Result<(), WsaError>) -> c_int {
+fn provider_call(lp_errno: *mut c_int, call: impl FnOnce(Memory) -> Result<(), WsaError>) -> c_int {
     // SAFETY: __errno_location returns this thread's errno.
     let errno = unsafe { libc::__errno_location() };
     // SAFETY: a valid thread-local int.
     let saved = unsafe { *errno };
-    let guard = Guard::enter();
-    let r = shield(call, || Err(WsaError::ENETDOWN));
-    drop(guard);
+    let guard = Guard::enter_nested();
+    let mem = guard.memory();
+    let r = shield(|| call(mem), || Err(WsaError::ENETDOWN));
     // SAFETY: as above.
     unsafe { *errno = saved };
     match r {
         Ok(()) => 0,
         Err(e) => {
-            memory::write(lp_errno.cast(), &e.code().to_ne_bytes());
+            mem.write(lp_errno.cast(), &e.code().to_ne_bytes());
             SOCKET_ERROR
         }
     }
@@ -262,7 +270,7 @@ pub extern "C" fn WSPSetSockOpt(
     len: c_int,
     lp_errno: *mut c_int,
 ) -> c_int {
-    provider_call(lp_errno, || direct::set(s, level, name, val.cast(), len))
+    provider_call(lp_errno, |mem| direct::set(mem, s, level, name, val.cast(), len))
 }
 
 /// `WSPGetSockOpt` (SPEC §3).
@@ -275,7 +283,9 @@ pub extern "C" fn WSPGetSockOpt(
     len: *mut c_int,
     lp_errno: *mut c_int,
 ) -> c_int {
-    provider_call(lp_errno, || direct::get(s, level, name, val.cast(), len.cast()))
+    provider_call(lp_errno, |mem| {
+        direct::get(mem, s, level, name, val.cast(), len.cast())
+    })
 }
 
 /// The Linux errno for a `WSAE*` code, 0 if it is not one of the provider's.

@@ -13,10 +13,12 @@ use crate::san::layout::Record;
 use crate::san::layout::{CALL_GET, CALL_SET, LAYER_KERNEL, LAYER_PROVIDER, LAYER_SWITCH};
 use crate::san::report::CallKey;
 use crate::shim::fdtable::{self, Entry, Remembered};
+use crate::shim::memory::Memory;
 use crate::shim::provider::{self, OptName, facts};
 use crate::shim::state::{self, Attached, Shim};
 use crate::shim::switch::{self, associate};
-use crate::shim::{log, memory, net, real};
+use crate::shim::thread::Guard;
+use crate::shim::{log, net, real};
 use crate::wsd_log;
 use libc::{c_int, c_void, sockaddr, socklen_t};
 use std::fmt::Write;
@@ -33,6 +35,7 @@ fn errno() -> c_int {
 }
 
 /// `-1` with `errno` set to the code's Linux counterpart, or `0`.
+#[inline(always)]
 fn answer(r: Result<(), WsaError>) -> c_int {
     match r {
         Ok(()) => 0,
@@ -96,6 +99,7 @@ fn debug_line(rec: &Record, fd: c_int, call: &str, what: std::fmt::Arguments<'_>
 /// Now and then (at most every 50 ms per process) a SAN call looks whether the
 /// process at the other end of its connection is still alive; if not, its record
 /// is reclaimed and this end reset (SPEC §5: no daemon, whoever touches it reaps).
+#[inline(never)]
 fn notice_dead_peer(att: &Attached, rec: &Record) {
     static NEXT_MS: AtomicU64 = AtomicU64::new(0);
     let mut ts = libc::timespec {
@@ -114,13 +118,14 @@ fn notice_dead_peer(att: &Attached, rec: &Record) {
 /// The provider's verdict on a `setsockopt`, without storing anything: what
 /// `provider` mode would answer (recorded in every mode).
 fn provider_verdict(
+    mem: Memory,
     f: &Facts,
     level: c_int,
     optname: c_int,
     optval: *const c_void,
     optlen: i32,
 ) -> Result<(), WsaError> {
-    checks::set_sock_opt(f, level, optname, optlen, |_| memory::read::<4>(optval)).map(|_| ())
+    checks::set_sock_opt(f, level, optname, optlen, |_| mem.read::<4>(optval)).map(|_| ())
 }
 
 /// Who answered a call, and what a bare provider would have said, for the report.
@@ -131,71 +136,91 @@ struct Outcome {
     provider: Result<(), WsaError>,
 }
 
-/// This thread's report shard: threads take turns, so that two threads counting
-/// the same call do not share one counter (rows are merged when read).
-fn report_shard() -> u8 {
-    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-    thread_local! {
-        static SHARD: std::cell::Cell<u8> = const { std::cell::Cell::new(u8::MAX) };
-    }
-    SHARD
-        .try_with(|s| {
-            if s.get() == u8::MAX {
-                s.set(NEXT.fetch_add(1, Relaxed) % crate::san::report::SHARDS);
-            }
-            s.get()
-        })
-        .unwrap_or(0)
+/// What the report counts of one call (SPEC §6.3 `wsd run`'s report).
+struct Counted<'a> {
+    role: Role,
+    call: u8,
+    level: c_int,
+    optname: c_int,
+    optlen: i32,
+    outcome: &'a Outcome,
 }
 
-/// Counts the call in the segment's report table (SPEC §6.3 `wsd run`'s report).
-/// A thread remembers the row of its last call: a program that sets one option in
-/// a loop finds its row without hashing or probing shared memory.
-fn count(shim: &Shim, role: Role, call: u8, level: c_int, optname: c_int, optlen: i32, o: &Outcome) {
-    thread_local! {
-        static LAST: std::cell::Cell<Option<(CallKey, u32)>> = const { std::cell::Cell::new(None) };
+impl Counted<'_> {
+    #[inline(always)]
+    fn key(&self, shim: &Shim) -> CallKey {
+        let o = self.outcome;
+        CallKey {
+            lane: 0,
+            comm: shim.comm,
+            call: self.call,
+            layer: o.layer,
+            role: match self.role {
+                Role::Candidate => 1,
+                Role::San => 2,
+                Role::PlainRemembering => 3,
+            },
+            level: self.level,
+            optname: self.optname,
+            optlen: self.optlen,
+            errno: if o.rc == 0 { 0 } else { o.errno },
+            provider: o.provider.err().map_or(0, WsaError::code),
+        }
     }
-    let nested = crate::shim::guard::Guard::nested();
-    // A signal handler's call counts only in a segment already attached, and
-    // without the per-thread cache it may have interrupted.
+}
+
+/// Counts the call in the segment's report table. A thread counts in its own lane
+/// (see `san::lanes`) and remembers the rows it counted in last: a program that
+/// sets one option in a loop finds its row without hashing or probing shared
+/// memory, and adds to it without a locked instruction. `att` is the segment when
+/// the caller has it at hand (a SAN socket's).
+#[inline(always)]
+fn count(shim: &Shim, g: &Guard, att: Option<&Attached>, c: &Counted<'_>) {
+    if let Some(att) = att
+        && !g.nested()
+        // The key's words, packed from the values in registers (packing them from
+        // a key just stored would stall on store forwarding).
+        && let Some((row, lane)) = g.thread().cached_row(&c.key(shim).words())
+    {
+        att.seg.count_row(row, lane);
+        return;
+    }
+    count_in_table(shim, g, c);
+}
+
+/// [`count`] when the thread does not remember the row. Attaching the segment or
+/// taking a lane makes system calls: the program's `errno` is kept.
+#[inline(never)]
+fn count_in_table(shim: &Shim, g: &Guard, c: &Counted<'_>) {
+    keeping_errno(|| count_in_lane(shim, g, c));
+}
+
+fn count_in_lane(shim: &Shim, g: &Guard, c: &Counted<'_>) {
+    let nested = g.nested();
+    // A signal handler's call counts only in a segment already attached, in the
+    // shared lane, and without the per-thread cache it may have interrupted.
     let att = if nested {
         shim.san_if_attached()
     } else {
         shim.san().ok()
     };
     let Some(att) = att else { return };
-    let key = CallKey {
-        shard: report_shard(),
-        comm: shim.comm,
-        call,
-        layer: o.layer,
-        role: match role {
-            Role::Candidate => 1,
-            Role::San => 2,
-            Role::PlainRemembering => 3,
-        },
-        level,
-        optname,
-        optlen,
-        errno: if o.rc == 0 { 0 } else { o.errno },
-        provider: o.provider.err().map_or(0, WsaError::code),
-    };
+    let key = c.key(shim);
     if nested {
         att.seg.count_call(&key);
         return;
     }
-    match LAST.try_with(std::cell::Cell::get) {
-        Ok(Some((last, row))) if last == key => att.seg.count_row(row),
-        _ => {
-            if let Some(row) = att.seg.count_call(&key) {
-                let _ = LAST.try_with(|l| l.set(Some((key, row))));
-            }
-        }
+    let t = g.thread();
+    let lane = t.lane(&att.seg);
+    if let Some((row, lane)) = att.seg.count_call(&CallKey { lane, ..key }) {
+        t.cache_row(key.words(), row, lane);
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn setsockopt(
     shim: &Shim,
+    g: &Guard,
     fd: c_int,
     entry: Entry,
     level: c_int,
@@ -212,7 +237,10 @@ pub fn setsockopt(
     let Some((san, f)) = provider_view(shim, entry, role) else {
         return kernel();
     };
-    if let Some((att, rec)) = san {
+    let mem = g.memory();
+    if let Some((att, rec)) = san
+        && g.thread().clock_due()
+    {
         notice_dead_peer(att, rec);
     }
     let debug_before = san.is_some_and(|(_, rec)| rec.so_debug.load(Relaxed) != 0);
@@ -220,7 +248,7 @@ pub fn setsockopt(
         _ if cfg.mode == Mode::Observe => (kernel(), LAYER_KERNEL),
         None if route == Route::Kernel => (kernel(), LAYER_KERNEL),
         None => (
-            answer(remember(fd, entry, level, optname, optval, len)),
+            answer(remember(mem, fd, entry, level, optname, optval, len)),
             LAYER_SWITCH,
         ),
         Some((_, rec)) => match (routing::san_gate(f.network, f.connection), route) {
@@ -228,6 +256,7 @@ pub fn setsockopt(
             (Ok(()), Route::Kernel) => (kernel(), LAYER_KERNEL),
             (Ok(()), Route::Switch) => (
                 answer(provider::set_on_record(
+                    mem,
                     &Facts::healthy(true),
                     rec,
                     level,
@@ -238,48 +267,63 @@ pub fn setsockopt(
                 LAYER_SWITCH,
             ),
             (Ok(()), Route::Provider) => (
-                answer(provider::set_on_record(&f, rec, level, optname, optval, len)),
+                answer(provider::set_on_record(mem, &f, rec, level, optname, optval, len)),
                 LAYER_PROVIDER,
             ),
         },
     };
-    let saved = errno();
+    // Nothing of ours between the answer and here touches errno, and nothing after
+    // it does except what restores it.
+    let call_errno = if rc == 0 { 0 } else { errno() };
     let o = Outcome {
         rc,
-        errno: saved,
+        errno: call_errno,
         layer,
-        provider: if layer == LAYER_PROVIDER {
-            WsaError::from_errno(saved)
-                .filter(|_| rc != 0)
-                .map_or(Ok(()), Err)
-        } else {
-            provider_verdict(&f, level, optname, optval, len)
+        provider: match (layer, rc) {
+            (LAYER_PROVIDER, 0) => Ok(()),
+            (LAYER_PROVIDER, _) => WsaError::from_errno(call_errno).map_or(Ok(()), Err),
+            _ => provider_verdict(mem, &f, level, optname, optval, len),
         },
     };
-    count(shim, role, CALL_SET, level, optname, len, &o);
+    let counted = Counted {
+        role,
+        call: CALL_SET,
+        level,
+        optname,
+        optlen: len,
+        outcome: &o,
+    };
+    count(shim, g, san.map(|(att, _)| att), &counted);
     if let Some((_, rec)) = san {
-        after_san_set(rec, level, optname, optval, &o);
+        after_san_set(mem, rec, level, optname, optval, &o);
         if debug_before || rec.so_debug.load(Relaxed) != 0 {
-            set_errno(saved);
-            debug_line(
-                rec,
-                fd,
-                "setsockopt",
-                format_args!("{} len={len}", OptName { level, optname }),
-                rc,
-            );
+            keeping_errno(|| {
+                debug_line(
+                    rec,
+                    fd,
+                    "setsockopt",
+                    format_args!("{} len={len}", OptName { level, optname }),
+                    rc,
+                )
+            });
         }
     }
-    set_errno(saved);
     rc
 }
 
 /// A SAN socket's bookkeeping after a `setsockopt`: counters, and an abortive
 /// close asked for through `SO_LINGER`.
-fn after_san_set(rec: &Record, level: c_int, optname: c_int, optval: *const c_void, o: &Outcome) {
+fn after_san_set(
+    mem: Memory,
+    rec: &Record,
+    level: c_int,
+    optname: c_int,
+    optval: *const c_void,
+    o: &Outcome,
+) {
     if o.rc == 0 && level == libc::SOL_SOCKET && optname == libc::SO_LINGER && o.layer == LAYER_KERNEL {
         // The kernel took it, so the bytes are a readable `struct linger`.
-        if let Some(l) = memory::read::<8>(optval) {
+        if let Some(l) = mem.read::<8>(optval) {
             let onoff = i32::from_ne_bytes([l[0], l[1], l[2], l[3]]);
             let secs = i32::from_ne_bytes([l[4], l[5], l[6], l[7]]);
             rec.mark_abortive(onoff != 0 && secs == 0);
@@ -299,6 +343,7 @@ fn after_san_set(rec: &Record, level: c_int, optname: c_int, optval: *const c_vo
 /// The switch answers a provider option on a candidate or plain socket and
 /// remembers the value in the descriptor's entry.
 fn remember(
+    mem: Memory,
     fd: c_int,
     mut entry: Entry,
     level: c_int,
@@ -308,7 +353,7 @@ fn remember(
 ) -> Result<(), WsaError> {
     loop {
         let mut r = entry.remembered();
-        provider::set_remembered(&mut r, level, optname, optval, len)?;
+        provider::set_remembered(mem, &mut r, level, optname, optval, len)?;
         if fdtable::update(fd, entry, entry.with_remembered(r)) {
             switch::for_each_sibling(fd, entry, |sib, e| {
                 fdtable::update(sib, e, e.with_remembered(r));
@@ -323,8 +368,10 @@ fn remember(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn getsockopt(
     shim: &Shim,
+    g: &Guard,
     fd: c_int,
     entry: Entry,
     level: c_int,
@@ -340,8 +387,9 @@ pub fn getsockopt(
     let Some((san, f)) = provider_view(shim, entry, role) else {
         return kernel();
     };
+    let mem = g.memory();
     // The length the program passed (for the checks and the report).
-    let len = memory::read::<4>(optlen.cast()).map(i32::from_ne_bytes);
+    let len = mem.read::<4>(optlen.cast()).map(i32::from_ne_bytes);
     let remembered = entry.remembered();
     let value_of = |id| san.map_or_else(|| remembered.get(id), |(_, rec)| rec.option(id));
     let (rc, layer) = match route {
@@ -349,6 +397,7 @@ pub fn getsockopt(
         Route::Switch => (
             answer(
                 provider::get_into(
+                    mem,
                     &Facts::healthy(true),
                     level,
                     optname,
@@ -361,38 +410,50 @@ pub fn getsockopt(
             LAYER_SWITCH,
         ),
         Route::Provider => (
-            answer(provider::get_into(&f, level, optname, optval, optlen.cast(), value_of).map(|_| ())),
+            answer(provider::get_into(mem, &f, level, optname, optval, optlen.cast(), value_of).map(|_| ())),
             LAYER_PROVIDER,
         ),
     };
-    let saved = errno();
-    let provider = checks::get_sock_opt(&f, level, optname, len, !optval.is_null()).map(|_| ());
+    // As in `setsockopt`: errno is the call's, or the program's on success.
+    let call_errno = if rc == 0 { 0 } else { errno() };
     let o = Outcome {
         rc,
-        errno: saved,
+        errno: call_errno,
         layer,
-        provider: match WsaError::from_errno(saved) {
-            Some(e) if layer == LAYER_PROVIDER && rc != 0 => Err(e),
-            _ => provider.map_err(|e| e.code),
+        provider: match (layer, rc) {
+            (LAYER_PROVIDER, 0) => Ok(()),
+            (LAYER_PROVIDER, _) => WsaError::from_errno(call_errno).map_or(Ok(()), Err),
+            _ => checks::get_sock_opt(&f, level, optname, len, !optval.is_null())
+                .map(|_| ())
+                .map_err(|e| e.code),
         },
     };
-    count(shim, role, CALL_GET, level, optname, len.unwrap_or(-1), &o);
+    let counted = Counted {
+        role,
+        call: CALL_GET,
+        level,
+        optname,
+        optlen: len.unwrap_or(-1),
+        outcome: &o,
+    };
+    count(shim, g, san.map(|(att, _)| att), &counted);
     if let Some((_, rec)) = san {
         tally(&rec.gets);
         if rc != 0 {
             tally(&rec.get_errors);
         }
         if rec.so_debug.load(Relaxed) != 0 {
-            debug_line(
-                rec,
-                fd,
-                "getsockopt",
-                format_args!("{}", OptName { level, optname }),
-                rc,
-            );
+            keeping_errno(|| {
+                debug_line(
+                    rec,
+                    fd,
+                    "getsockopt",
+                    format_args!("{}", OptName { level, optname }),
+                    rc,
+                )
+            });
         }
     }
-    set_errno(saved);
     rc
 }
 
@@ -420,7 +481,7 @@ fn decide(shim: &Shim, side: Side, addr: std::net::SocketAddr) -> bool {
 }
 
 /// Runs `f`, leaving `errno` as it was.
-fn keeping_errno(f: impl FnOnce()) {
+pub fn keeping_errno(f: impl FnOnce()) {
     let saved = errno();
     f();
     set_errno(saved);

@@ -11,12 +11,6 @@
 //! answers `EFAULT` instead of faulting. The caller's `errno` is preserved.
 
 use libc::{c_void, iovec};
-use std::cell::Cell;
-
-thread_local! {
-    /// This thread's stack as (lowest, top) addresses, (0, 0) until first asked.
-    static STACK: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
-}
 
 /// Learns the main thread's stack bounds at start-up, without a system call that
 /// reads /proc or allocates (`pthread_getattr_np` does both for the main thread,
@@ -45,17 +39,12 @@ pub fn learn_main_stack() {
     }
     // An unlimited stack still gets at most the largest gap the kernel reserves.
     let size = lim.rlim_cur.min(128 << 20) as usize;
-    let _ = STACK.try_with(|c| c.set((top.saturating_sub(size), top)));
+    crate::shim::thread::set_stack((top.saturating_sub(size), top));
 }
 
-/// This thread's stack bounds, from `pthread_getattr_np` on first use.
-fn stack_bounds() -> (usize, usize) {
-    let cached = STACK.try_with(Cell::get).unwrap_or((usize::MAX, 0));
-    if cached != (0, 0) || crate::shim::guard::Guard::nested() {
-        // Known, or asked from a signal handler, which must not allocate (as
-        // pthread_getattr_np may): the kernel copy serves it instead.
-        return cached;
-    }
+/// This thread's stack bounds from `pthread_getattr_np`; (MAX, 0), which no
+/// address is within, if they cannot be had.
+pub fn this_thread_stack() -> (usize, usize) {
     let mut bounds = (usize::MAX, 0);
     // SAFETY: an all-zero attr is what pthread_getattr_np initialises; the base and
     // size it reports describe this thread's mapped stack.
@@ -70,19 +59,56 @@ fn stack_bounds() -> (usize, usize) {
             libc::pthread_attr_destroy(&mut attr);
         }
     }
-    let _ = STACK.try_with(|c| c.set(bounds));
     bounds
 }
 
-/// Is `[ptr, ptr + len)` inside the live part of this thread's stack: at or above
-/// our own frame and below the stack's top? (The stack pointer must itself be in
-/// the thread's stack: on a signal's alternate stack nothing is assumed.)
-#[inline]
-fn on_live_stack(ptr: usize, len: usize) -> bool {
-    let marker = 0u8;
-    let sp = std::hint::black_box(&marker) as *const u8 as usize;
-    let (low, top) = stack_bounds();
-    low <= sp && sp <= ptr && ptr.checked_add(len).is_some_and(|end| end <= top)
+/// The program's memory as one thread may reach it: its stack's bounds, for the
+/// direct path (see the module's docs). Made by `thread::Guard::memory`.
+#[derive(Clone, Copy)]
+pub struct Memory {
+    low: usize,
+    top: usize,
+}
+
+impl Memory {
+    pub fn new((low, top): (usize, usize)) -> Memory {
+        Memory { low, top }
+    }
+
+    /// Is `[ptr, ptr + len)` inside the live part of this thread's stack: at or
+    /// above our own frame and below the stack's top? (The stack pointer must
+    /// itself be in the thread's stack: on a signal's alternate stack nothing is
+    /// assumed.)
+    #[inline(always)]
+    fn on_live_stack(self, ptr: usize, len: usize) -> bool {
+        let marker = 0u8;
+        let sp = std::hint::black_box(&marker) as *const u8 as usize;
+        self.low <= sp && sp <= ptr && ptr.checked_add(len).is_some_and(|end| end <= self.top)
+    }
+
+    /// The `N` bytes at `ptr`, if all of them are readable.
+    #[inline(always)]
+    pub fn read<const N: usize>(self, ptr: *const c_void) -> Option<[u8; N]> {
+        if self.on_live_stack(ptr as usize, N) {
+            // SAFETY: the bytes lie in the live part of this thread's stack, which
+            // is mapped readable and writable.
+            return Some(unsafe { std::ptr::read_volatile(ptr.cast::<[u8; N]>()) });
+        }
+        let mut buf = [0u8; N];
+        copy(buf.as_mut_ptr().cast(), ptr.cast_mut(), N, false).then_some(buf)
+    }
+
+    /// Writes `bytes` at `ptr`; false (and nothing written) if not all are writable.
+    #[inline(always)]
+    pub fn write(self, ptr: *mut c_void, bytes: &[u8]) -> bool {
+        if self.on_live_stack(ptr as usize, bytes.len()) {
+            // SAFETY: as in `read`: mapped, writable, and the program handed it to
+            // us to be written.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.cast::<u8>(), bytes.len()) };
+            return true;
+        }
+        copy(bytes.as_ptr().cast_mut().cast(), ptr, bytes.len(), true)
+    }
 }
 
 fn copy(local: *mut c_void, remote: *mut c_void, len: usize, write: bool) -> bool {
@@ -128,31 +154,25 @@ fn copy(local: *mut c_void, remote: *mut c_void, len: usize, write: bool) -> boo
     n == len as i64
 }
 
-/// The `N` bytes at `ptr`, if all of them are readable.
-pub fn read<const N: usize>(ptr: *const c_void) -> Option<[u8; N]> {
-    if on_live_stack(ptr as usize, N) {
-        // SAFETY: the bytes lie in the live part of this thread's stack, which is
-        // mapped readable and writable.
-        return Some(unsafe { std::ptr::read_volatile(ptr.cast::<[u8; N]>()) });
-    }
-    let mut buf = [0u8; N];
-    copy(buf.as_mut_ptr().cast(), ptr.cast_mut(), N, false).then_some(buf)
-}
-
-/// Writes `bytes` at `ptr`; false (and nothing written) if not all are writable.
-pub fn write(ptr: *mut c_void, bytes: &[u8]) -> bool {
-    if on_live_stack(ptr as usize, bytes.len()) {
-        // SAFETY: as in `read`: mapped, writable, and the program handed it to us
-        // to be written.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.cast::<u8>(), bytes.len()) };
-        return true;
-    }
-    copy(bytes.as_ptr().cast_mut().cast(), ptr, bytes.len(), true)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn memory() -> Memory {
+        Memory::new(this_thread_stack())
+    }
+
+    fn read<const N: usize>(p: *const c_void) -> Option<[u8; N]> {
+        memory().read(p)
+    }
+
+    fn write(p: *mut c_void, bytes: &[u8]) -> bool {
+        memory().write(p, bytes)
+    }
+
+    fn on_live_stack(p: usize, len: usize) -> bool {
+        memory().on_live_stack(p, len)
+    }
 
     #[test]
     fn good_and_bad_pointers() {

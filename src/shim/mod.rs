@@ -2,15 +2,15 @@
 //!
 //! Data flows one way: `exports` (the C symbols) → `hooks` (the switch's routing
 //! of each call) → `switch`/`provider`/`direct` → the model and the SAN segment.
-//! `real` reaches libc, `fdtable` holds what is known per descriptor, `guard`
-//! keeps our own calls out of our hooks, `memory` reads program buffers without
-//! faulting, `net` asks the kernel about sockets, `log` writes lines, `state` owns
-//! start-up and the process-wide state.
+//! `real` reaches libc, `fdtable` holds what is known per descriptor, `thread`
+//! holds per-thread state (among it the guard that keeps our own calls out of our
+//! hooks), `memory` reads program buffers without faulting, `net` asks the kernel
+//! about sockets, `log` writes lines, `state` owns start-up and the process-wide
+//! state.
 
 mod direct;
 mod exports;
 pub mod fdtable;
-pub mod guard;
 mod hooks;
 pub mod log;
 pub mod memory;
@@ -19,3 +19,4 @@ mod provider;
 pub mod real;
 pub mod state;
 mod switch;
+pub mod thread;

@@ -9,7 +9,7 @@ use crate::model::{OptionSpec, WsaError};
 use crate::san::Segment;
 use crate::san::layout::Record;
 use crate::shim::fdtable::Remembered;
-use crate::shim::memory;
+use crate::shim::memory::Memory;
 use libc::c_void;
 
 /// The facts of a SAN socket's record.
@@ -27,7 +27,9 @@ pub fn facts(seg: &Segment, rec: &Record, groups: bool) -> Facts {
 }
 
 /// `WSPSetSockOpt` on a record: check, then store.
+#[inline(always)]
 pub fn set_on_record(
+    mem: Memory,
     facts: &Facts,
     rec: &Record,
     level: i32,
@@ -35,7 +37,7 @@ pub fn set_on_record(
     optval: *const c_void,
     optlen: i32,
 ) -> Result<(), WsaError> {
-    let a = checks::set_sock_opt(facts, level, optname, optlen, |_| memory::read::<4>(optval))?;
+    let a = checks::set_sock_opt(facts, level, optname, optlen, |_| mem.read::<4>(optval))?;
     rec.store_option(a.option, a.value);
     Ok(())
 }
@@ -43,6 +45,7 @@ pub fn set_on_record(
 /// The switch answering a provider option itself (SPEC §4.2): rows 3–6, then the
 /// value is remembered in `r`.
 pub fn set_remembered(
+    mem: Memory,
     r: &mut Remembered,
     level: i32,
     optname: i32,
@@ -50,7 +53,7 @@ pub fn set_remembered(
     optlen: i32,
 ) -> Result<(), WsaError> {
     let a = checks::set_sock_opt(&Facts::healthy(true), level, optname, optlen, |_| {
-        memory::read::<4>(optval)
+        mem.read::<4>(optval)
     })?;
     r.set(a.option, a.value);
     Ok(())
@@ -60,6 +63,7 @@ pub fn set_remembered(
 /// and its size to `*optlen`. An `optval` that cannot be written is found by the
 /// write itself, the last step, and answers `WSAEFAULT` as row 5 would.
 pub fn get_into(
+    mem: Memory,
     facts: &Facts,
     level: i32,
     optname: i32,
@@ -67,19 +71,19 @@ pub fn get_into(
     optlen: *mut c_void,
     value_of: impl FnOnce(OptionId) -> i32,
 ) -> Result<&'static OptionSpec, WsaError> {
-    let len = memory::read::<4>(optlen).map(i32::from_ne_bytes);
+    let len = mem.read::<4>(optlen).map(i32::from_ne_bytes);
     let spec = match checks::get_sock_opt(facts, level, optname, len, !optval.is_null()) {
         Ok(spec) => spec,
         Err(e) => {
             if let Some(needed) = e.needed_len {
-                memory::write(optlen, &needed.to_ne_bytes());
+                mem.write(optlen, &needed.to_ne_bytes());
             }
             return Err(e.code);
         }
     };
     let value = value_of(spec.id);
-    if !memory::write(optval, &value.to_ne_bytes()[..spec.size])
-        || !memory::write(optlen, &(spec.size as i32).to_ne_bytes())
+    if !mem.write(optval, &value.to_ne_bytes()[..spec.size])
+        || !mem.write(optlen, &(spec.size as i32).to_ne_bytes())
     {
         return Err(WsaError::EFAULT);
     }

@@ -113,6 +113,7 @@ impl Shim {
     }
 
     /// The segment if it has been attached already (no attach attempt).
+    #[inline]
     pub fn san_if_attached(&self) -> Option<&Attached> {
         self.san.get().and_then(|r| r.as_ref().ok())
     }
@@ -180,6 +181,7 @@ extern "C" fn before_fork() {
 extern "C" fn after_fork_in_child() {
     IDENTITY.store(0, Release);
     own_memory();
+    crate::shim::thread::forget_lane_after_fork();
     if let Some(att) = shim().and_then(Shim::san_if_attached) {
         let (_, me) = identity();
         for (ep, slot) in att.held() {
@@ -387,9 +389,11 @@ fn set_up() -> Option<Shim> {
     })
 }
 
-/// Right after the state is published: take back the SAN sockets this image
-/// inherited across exec, and adopt `WSD_FDS`.
+/// Right after the state is published: counting lanes are given back at thread
+/// exit from now on; take back the SAN sockets this image inherited across exec,
+/// and adopt `WSD_FDS`.
 fn take_back(shim: &Shim) {
+    crate::shim::thread::enable_lanes();
     if let Ok(seg) = Segment::open(&shim.config.san)
         && shim.san.set(Ok(Attached::new(seg))).is_ok()
         && let Some(att) = shim.san_if_attached()
