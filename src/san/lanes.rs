@@ -102,7 +102,7 @@ mod tests {
         let b = seg.claim_lane(me);
         assert!(a >= 1 && b >= 1 && a != b);
         // A thread that exited without giving its lane back.
-        let gone = std::thread::spawn(|| this_thread()).join().unwrap();
+        let gone = std::thread::spawn(this_thread).join().unwrap();
         let c = seg.claim_lane(gone);
         assert_eq!(seg.lanes_in_use(), 3);
         assert_eq!(seg.reap_lanes(), 1, "only the exited thread's lane");

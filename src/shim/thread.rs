@@ -29,8 +29,6 @@ const LANE_UNASKED: u16 = u16::MAX;
 /// (0 while empty). Word-sized cells, each read with one load.
 type CachedRow = [Cell<u64>; 4];
 
-const NO_ROW: CachedRow = [const { Cell::new(0) }; 4];
-
 pub struct ThreadState {
     depth: Cell<u32>,
     /// The stack as (lowest, top) addresses, (0, 0) until first asked.
@@ -49,7 +47,7 @@ thread_local! {
             depth: Cell::new(0),
             stack: Cell::new((0, 0)),
             lane: Cell::new(LANE_UNASKED),
-            rows: [NO_ROW; ROW_CACHE],
+            rows: [const { [const { Cell::new(0) }; 4] }; ROW_CACHE],
             clock: Cell::new(0),
         }
     };
