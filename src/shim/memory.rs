@@ -103,8 +103,14 @@ impl Memory {
     pub fn write(self, ptr: *mut c_void, bytes: &[u8]) -> bool {
         if self.on_live_stack(ptr as usize, bytes.len()) {
             // SAFETY: as in `read`: mapped, writable, and the program handed it to
-            // us to be written.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.cast::<u8>(), bytes.len()) };
+            // us to be written. (The 4-byte case, every option's size, is one store
+            // rather than a call to memmove.)
+            unsafe {
+                match <[u8; 4]>::try_from(bytes) {
+                    Ok(word) => std::ptr::write_unaligned(ptr.cast::<[u8; 4]>(), word),
+                    Err(_) => std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.cast::<u8>(), bytes.len()),
+                }
+            }
             return true;
         }
         copy(bytes.as_ptr().cast_mut().cast(), ptr, bytes.len(), true)
