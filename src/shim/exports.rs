@@ -60,6 +60,23 @@ pub unsafe extern "C" fn setsockopt(
     len: socklen_t,
 ) -> c_int {
     let entry = fdtable::get(fd);
+    if entry.is_empty() {
+        // Not ours: a tail call, with none of the hook's frame set up.
+        // SAFETY: the program's arguments, passed on unchanged.
+        return unsafe { real::setsockopt(fd, level, name, val, len) };
+    }
+    setsockopt_ours(fd, level, name, val, len, entry)
+}
+
+#[inline(never)]
+fn setsockopt_ours(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+    entry: Entry,
+) -> c_int {
     // SAFETY (both calls): the program's arguments, passed on unchanged.
     let real = || unsafe { real::setsockopt(fd, level, name, val, len) };
     match ours_even_nested(entry) {
@@ -80,6 +97,23 @@ pub unsafe extern "C" fn getsockopt(
     len: *mut socklen_t,
 ) -> c_int {
     let entry = fdtable::get(fd);
+    if entry.is_empty() {
+        // As in `setsockopt`.
+        // SAFETY: the program's arguments, passed on unchanged.
+        return unsafe { real::getsockopt(fd, level, name, val, len) };
+    }
+    getsockopt_ours(fd, level, name, val, len, entry)
+}
+
+#[inline(never)]
+fn getsockopt_ours(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+    entry: Entry,
+) -> c_int {
     // SAFETY: the program's arguments, passed on unchanged.
     let real = || unsafe { real::getsockopt(fd, level, name, val, len) };
     match ours_even_nested(entry) {

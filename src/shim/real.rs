@@ -56,10 +56,27 @@ macro_rules! real {
         ///
         /// # Safety
         /// As for the libc function: the pointer arguments must be what it expects.
+        #[inline(always)]
         pub unsafe fn $name($($arg: $ty),*) -> $ret {
-            let p = resolve(&$name::SLOT, const { cstr(concat!(stringify!($name), "\0")) });
+            /// A call before start-up resolved the slot: resolve it, then call.
+            /// Out of line and cold, so that the pass-through path is a load and a
+            /// tail jump with no frame set up.
+            #[cold]
+            #[inline(never)]
+            unsafe fn resolve_then_call($($arg: $ty),*) -> $ret {
+                let p = resolve(&$name::SLOT, const { cstr(concat!(stringify!($name), "\0")) });
+                if p == 0 {
+                    return enosys();
+                }
+                // SAFETY: as below.
+                let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { std::mem::transmute(p) };
+                // SAFETY: the caller upholds the function's contract.
+                unsafe { f($($arg),*) }
+            }
+            let p = $name::SLOT.load(Relaxed);
             if p == 0 {
-                return enosys();
+                // SAFETY: the caller upholds the function's contract.
+                return unsafe { resolve_then_call($($arg),*) };
             }
             // SAFETY: `p` is libc's definition of this function, whose C prototype is
             // the signature spelled here.
