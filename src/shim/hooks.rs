@@ -136,6 +136,27 @@ struct Outcome {
     provider: Result<(), WsaError>,
 }
 
+impl Outcome {
+    /// The outcome of a call answered by `layer` with `rc`: when the provider
+    /// answered, its verdict is the answer; otherwise `bare` says what it would
+    /// have. Nothing of ours between the answer and here touches `errno`, and
+    /// nothing after it does except what restores it.
+    #[inline(always)]
+    fn of(rc: c_int, layer: u8, bare: impl FnOnce() -> Result<(), WsaError>) -> Outcome {
+        let errno = if rc == 0 { 0 } else { errno() };
+        Outcome {
+            rc,
+            errno,
+            layer,
+            provider: match (layer, rc) {
+                (LAYER_PROVIDER, 0) => Ok(()),
+                (LAYER_PROVIDER, _) => WsaError::from_errno(errno).map_or(Ok(()), Err),
+                _ => bare(),
+            },
+        }
+    }
+}
+
 /// What the report counts of one call (SPEC §6.3 `wsd run`'s report).
 struct Counted<'a> {
     role: Role,
@@ -272,19 +293,9 @@ pub fn setsockopt(
             ),
         },
     };
-    // Nothing of ours between the answer and here touches errno, and nothing after
-    // it does except what restores it.
-    let call_errno = if rc == 0 { 0 } else { errno() };
-    let o = Outcome {
-        rc,
-        errno: call_errno,
-        layer,
-        provider: match (layer, rc) {
-            (LAYER_PROVIDER, 0) => Ok(()),
-            (LAYER_PROVIDER, _) => WsaError::from_errno(call_errno).map_or(Ok(()), Err),
-            _ => provider_verdict(mem, &f, level, optname, optval, len),
-        },
-    };
+    let o = Outcome::of(rc, layer, || {
+        provider_verdict(mem, &f, level, optname, optval, len)
+    });
     let counted = Counted {
         role,
         call: CALL_SET,
@@ -414,20 +425,11 @@ pub fn getsockopt(
             LAYER_PROVIDER,
         ),
     };
-    // As in `setsockopt`: errno is the call's, or the program's on success.
-    let call_errno = if rc == 0 { 0 } else { errno() };
-    let o = Outcome {
-        rc,
-        errno: call_errno,
-        layer,
-        provider: match (layer, rc) {
-            (LAYER_PROVIDER, 0) => Ok(()),
-            (LAYER_PROVIDER, _) => WsaError::from_errno(call_errno).map_or(Ok(()), Err),
-            _ => checks::get_sock_opt(&f, level, optname, len, !optval.is_null())
-                .map(|_| ())
-                .map_err(|e| e.code),
-        },
-    };
+    let o = Outcome::of(rc, layer, || {
+        checks::get_sock_opt(&f, level, optname, len, !optval.is_null())
+            .map(|_| ())
+            .map_err(|e| e.code)
+    });
     let counted = Counted {
         role,
         call: CALL_GET,
