@@ -87,7 +87,7 @@ fn find_option(
 }
 
 /// Row 6: is `raw` a valid value for `spec`? Returns it normalised.
-fn normalise(spec: &OptionSpec, raw: i32) -> Result<i32, WsaError> {
+pub fn normalise(spec: &OptionSpec, raw: i32) -> Result<i32, WsaError> {
     match spec.value_type {
         ValueType::Bool => Ok((raw != 0) as i32),
         ValueType::NonNegativeInt if raw < 0 => Err(WsaError::EINVAL),

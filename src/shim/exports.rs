@@ -8,7 +8,7 @@ use crate::shim::fdtable::{self, Entry};
 use crate::shim::memory::Memory;
 use crate::shim::state::{self, Shim};
 use crate::shim::thread::Guard;
-use crate::shim::{direct, hooks, net, real};
+use crate::shim::{direct, hooks, net, real, recent};
 use libc::{c_char, c_int, c_uint, c_void, sockaddr, socklen_t};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -24,17 +24,6 @@ fn ours(entry: Entry) -> Option<(Guard, &'static Shim)> {
         return None;
     }
     Some((Guard::enter()?, state::shim()?))
-}
-
-/// As [`ours`], at any depth: for `setsockopt`/`getsockopt`, which a signal
-/// handler may call while the thread is inside the shim (see `guard`).
-#[inline(always)]
-fn ours_even_nested(entry: Entry) -> Option<(Guard, &'static Shim)> {
-    if entry.is_empty() {
-        return None;
-    }
-    let shim = state::shim()?;
-    Some((Guard::enter_nested(), shim))
 }
 
 /// A descriptor number the kernel just handed out: clear what was known of an
@@ -68,6 +57,8 @@ pub unsafe extern "C" fn setsockopt(
     setsockopt_ours(fd, level, name, val, len, entry)
 }
 
+/// A call on a descriptor of ours: from the thread's memo of its last call when
+/// that answers it (`recent`), else the whole path.
 #[inline(never)]
 fn setsockopt_ours(
     fd: c_int,
@@ -77,14 +68,34 @@ fn setsockopt_ours(
     len: socklen_t,
     entry: Entry,
 ) -> c_int {
+    // At any depth: a nested call comes from a signal handler (see `thread`).
+    let g = Guard::enter_nested();
+    if !g.nested()
+        && let Some(rc) = shield(|| recent::set(&g, fd, entry, level, name, val, len), || None)
+    {
+        return rc;
+    }
+    setsockopt_whole(g, fd, level, name, val, len, entry)
+}
+
+#[inline(never)]
+fn setsockopt_whole(
+    g: Guard,
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+    entry: Entry,
+) -> c_int {
     // SAFETY (both calls): the program's arguments, passed on unchanged.
     let real = || unsafe { real::setsockopt(fd, level, name, val, len) };
-    match ours_even_nested(entry) {
-        None => real(),
-        Some((g, shim)) => shield(
+    match state::shim() {
+        Some(shim) => shield(
             || hooks::setsockopt(shim, &g, fd, entry, level, name, val, len),
             real,
         ),
+        None => real(),
     }
 }
 
@@ -105,6 +116,7 @@ pub unsafe extern "C" fn getsockopt(
     getsockopt_ours(fd, level, name, val, len, entry)
 }
 
+/// As [`setsockopt_ours`].
 #[inline(never)]
 fn getsockopt_ours(
     fd: c_int,
@@ -114,14 +126,33 @@ fn getsockopt_ours(
     len: *mut socklen_t,
     entry: Entry,
 ) -> c_int {
+    let g = Guard::enter_nested();
+    if !g.nested()
+        && let Some(rc) = shield(|| recent::get(&g, fd, entry, level, name, val, len), || None)
+    {
+        return rc;
+    }
+    getsockopt_whole(g, fd, level, name, val, len, entry)
+}
+
+#[inline(never)]
+fn getsockopt_whole(
+    g: Guard,
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+    entry: Entry,
+) -> c_int {
     // SAFETY: the program's arguments, passed on unchanged.
     let real = || unsafe { real::getsockopt(fd, level, name, val, len) };
-    match ours_even_nested(entry) {
-        None => real(),
-        Some((g, shim)) => shield(
+    match state::shim() {
+        Some(shim) => shield(
             || hooks::getsockopt(shim, &g, fd, entry, level, name, val, len),
             real,
         ),
+        None => real(),
     }
 }
 

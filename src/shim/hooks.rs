@@ -4,9 +4,9 @@
 //! Every function returns the C result, with `errno` set on failure.
 
 use crate::config::rules::Side;
-use crate::model::WsaError;
 use crate::model::provider::{self as checks, Facts};
 use crate::model::switch::{self as routing, Mode, Role, Route};
+use crate::model::{WsaError, options};
 use crate::san::EndpointRole;
 use crate::san::endpoint::tally;
 use crate::san::layout::Record;
@@ -194,9 +194,10 @@ impl Counted<'_> {
 /// (see `san::lanes`) and remembers the rows it counted in last: a program that
 /// sets one option in a loop finds its row without hashing or probing shared
 /// memory, and adds to it without a locked instruction. `att` is the segment when
-/// the caller has it at hand (a SAN socket's).
+/// the caller has it at hand (a SAN socket's). Returns the row and lane that
+/// counted the call when they are the thread's to remember.
 #[inline(always)]
-fn count(shim: &Shim, g: &Guard, att: Option<&Attached>, c: &Counted<'_>) {
+fn count(shim: &Shim, g: &Guard, att: Option<&Attached>, c: &Counted<'_>) -> Option<(u32, u8)> {
     if let Some(att) = att
         && !g.nested()
         // The key's words, packed from the values in registers (packing them from
@@ -204,19 +205,21 @@ fn count(shim: &Shim, g: &Guard, att: Option<&Attached>, c: &Counted<'_>) {
         && let Some((row, lane)) = g.thread().cached_row(&c.key(shim).words())
     {
         att.seg.count_row(row, lane);
-        return;
+        return Some((row, lane));
     }
-    count_in_table(shim, g, c);
+    count_in_table(shim, g, c)
 }
 
 /// [`count`] when the thread does not remember the row. Attaching the segment or
 /// taking a lane makes system calls: the program's `errno` is kept.
 #[inline(never)]
-fn count_in_table(shim: &Shim, g: &Guard, c: &Counted<'_>) {
-    keeping_errno(|| count_in_lane(shim, g, c));
+fn count_in_table(shim: &Shim, g: &Guard, c: &Counted<'_>) -> Option<(u32, u8)> {
+    let mut counted = None;
+    keeping_errno(|| counted = count_in_lane(shim, g, c));
+    counted
 }
 
-fn count_in_lane(shim: &Shim, g: &Guard, c: &Counted<'_>) {
+fn count_in_lane(shim: &Shim, g: &Guard, c: &Counted<'_>) -> Option<(u32, u8)> {
     let nested = g.nested();
     // A signal handler's call counts only in a segment already attached, in the
     // shared lane, and without the per-thread cache it may have interrupted.
@@ -225,16 +228,41 @@ fn count_in_lane(shim: &Shim, g: &Guard, c: &Counted<'_>) {
     } else {
         shim.san().ok()
     };
-    let Some(att) = att else { return };
+    let att = att?;
     let key = c.key(shim);
     if nested {
         att.seg.count_call(&key);
-        return;
+        return None;
     }
     let t = g.thread();
     let lane = t.lane(&att.seg);
-    if let Some((row, lane)) = att.seg.count_call(&CallKey { lane, ..key }) {
-        t.cache_row(key.words(), row, lane);
+    let (row, lane) = att.seg.count_call(&CallKey { lane, ..key })?;
+    t.cache_row(key.words(), row, lane);
+    Some((row, lane))
+}
+
+/// After a call on a SAN socket that the provider answered with success: the
+/// thread remembers it, so that the same call again is answered by `recent`
+/// (its docs say why this is the same answer). Not for a signal handler's call,
+/// nor when `SO_DEBUG` is on (every call then writes a line).
+#[allow(clippy::too_many_arguments)]
+fn memoise(
+    g: &Guard,
+    memo: &crate::shim::recent::Memo,
+    san: Option<SanSocket<'_>>,
+    o: &Outcome,
+    counted: Option<(u32, u8)>,
+    (fd, entry, level, optname, optlen): (c_int, Entry, c_int, c_int, i32),
+) {
+    if let (Some((att, rec)), Some(row)) = (san, counted)
+        && o.rc == 0
+        && o.layer == LAYER_PROVIDER
+        && o.provider.is_ok()
+        && !g.nested()
+        && rec.so_debug.load(Relaxed) == 0
+        && let Some(spec) = options::lookup_raw(level, optname)
+    {
+        memo.remember(entry, fd, optlen, level, optname, spec.id, att, row);
     }
 }
 
@@ -304,7 +332,15 @@ pub fn setsockopt(
         optlen: len,
         outcome: &o,
     };
-    count(shim, g, san.map(|(att, _)| att), &counted);
+    let row = count(shim, g, san.map(|(att, _)| att), &counted);
+    memoise(
+        g,
+        g.thread().set_memo(),
+        san,
+        &o,
+        row,
+        (fd, entry, level, optname, len),
+    );
     if let Some((_, rec)) = san {
         after_san_set(mem, rec, level, optname, optval, &o);
         if debug_before || rec.so_debug.load(Relaxed) != 0 {
@@ -438,7 +474,17 @@ pub fn getsockopt(
         optlen: len.unwrap_or(-1),
         outcome: &o,
     };
-    count(shim, g, san.map(|(att, _)| att), &counted);
+    let row = count(shim, g, san.map(|(att, _)| att), &counted);
+    if let Some(len) = len {
+        memoise(
+            g,
+            g.thread().get_memo(),
+            san,
+            &o,
+            row,
+            (fd, entry, level, optname, len),
+        );
+    }
     if let Some((_, rec)) = san {
         tally(&rec.gets);
         if rc != 0 {

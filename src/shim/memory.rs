@@ -92,7 +92,7 @@ impl Memory {
         if self.on_live_stack(ptr as usize, N) {
             // SAFETY: the bytes lie in the live part of this thread's stack, which
             // is mapped readable and writable.
-            return Some(unsafe { std::ptr::read_volatile(ptr.cast::<[u8; N]>()) });
+            return Some(unsafe { std::ptr::read_unaligned(ptr.cast::<[u8; N]>()) });
         }
         let mut buf = [0u8; N];
         copy(buf.as_mut_ptr().cast(), ptr.cast_mut(), N, false).then_some(buf)

@@ -2,11 +2,12 @@
 //!
 //! Data flows one way: `exports` (the C symbols) → `hooks` (the switch's routing
 //! of each call) → `switch`/`provider`/`direct` → the model and the SAN segment.
-//! `real` reaches libc, `fdtable` holds what is known per descriptor, `thread`
-//! holds per-thread state (among it the guard that keeps our own calls out of our
-//! hooks), `memory` reads program buffers without faulting, `net` asks the kernel
-//! about sockets, `log` writes lines, `state` owns start-up and the process-wide
-//! state.
+//! `recent` answers a thread's repeated SAN call from its memo of the last one,
+//! before `hooks`. `real` reaches libc, `fdtable` holds what is known per
+//! descriptor, `thread` holds per-thread state (among it the guard that keeps our
+//! own calls out of our hooks), `memory` reads program buffers without faulting,
+//! `net` asks the kernel about sockets, `log` writes lines, `state` owns start-up
+//! and the process-wide state.
 
 mod direct;
 mod exports;
@@ -17,6 +18,7 @@ pub mod memory;
 mod net;
 mod provider;
 pub mod real;
+mod recent;
 pub mod state;
 mod switch;
 pub mod thread;

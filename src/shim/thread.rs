@@ -1,7 +1,8 @@
 //! Per-thread state, in one thread-local block that a hook reaches once per call
 //! (in a shared library every thread-local access is a call to `__tls_get_addr`):
 //! how deep the thread is inside the shim, its stack's bounds, its counting lane
-//! and the report rows it counted in last, and when it next looks at the clock.
+//! and the report rows it counted in last, its memos of its last SAN calls (see
+//! `recent`), and when it next looks at the clock.
 //!
 //! The depth is an RAII [`Guard`]. Most hooks run only at depth 0: a call made
 //! from inside our own code, or from libc while we are in it, goes straight to the
@@ -14,6 +15,7 @@
 use crate::san::Segment;
 use crate::san::lanes;
 use crate::shim::memory::Memory;
+use crate::shim::recent::Memo;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
@@ -36,6 +38,8 @@ pub struct ThreadState {
     /// This thread's counting lane, 0 for the shared one, or [`LANE_UNASKED`].
     lane: Cell<u16>,
     rows: [CachedRow; ROW_CACHE],
+    /// The last SAN `setsockopt` and `getsockopt`.
+    memos: [Memo; 2],
     clock: Cell<u8>,
 }
 
@@ -48,6 +52,7 @@ thread_local! {
             stack: Cell::new((0, 0)),
             lane: Cell::new(LANE_UNASKED),
             rows: [const { [const { Cell::new(0) }; 4] }; ROW_CACHE],
+            memos: [const { Memo::new() }; 2],
             clock: Cell::new(0),
         }
     };
@@ -140,7 +145,10 @@ pub fn enable_lanes() {
 /// key's destructor) counts in the shared lane.
 extern "C" fn lane_exit(value: *mut libc::c_void) {
     let lane = value as usize as u32;
-    let _ = THREAD.try_with(|t| t.lane.set(0));
+    let _ = THREAD.try_with(|t| {
+        t.lane.set(0);
+        t.forget_rows();
+    });
     if let Some(att) = crate::shim::state::shim().and_then(|s| s.san_if_attached()) {
         att.seg.release_lane(lane, lanes::this_thread());
     }
@@ -150,9 +158,7 @@ extern "C" fn lane_exit(value: *mut libc::c_void) {
 pub fn forget_lane_after_fork() {
     let _ = THREAD.try_with(|t| {
         t.lane.set(LANE_UNASKED);
-        for r in &t.rows {
-            r[3].set(0);
-        }
+        t.forget_rows();
     });
 }
 
@@ -179,6 +185,25 @@ impl ThreadState {
         }
         self.lane.set(taken as u16);
         taken as u8
+    }
+
+    /// Forgets the rows this thread counted in, and the memos that name them
+    /// (their lane is no longer this thread's).
+    fn forget_rows(&self) {
+        for r in &self.rows {
+            r[3].set(0);
+        }
+        for m in &self.memos {
+            m.forget();
+        }
+    }
+
+    pub fn set_memo(&self) -> &Memo {
+        &self.memos[0]
+    }
+
+    pub fn get_memo(&self) -> &Memo {
+        &self.memos[1]
     }
 
     fn slot(key: &[u64; 3]) -> usize {
@@ -213,6 +238,18 @@ impl ThreadState {
         }
         self.clock.set(n - 1);
         false
+    }
+
+    /// [`clock_due`](Self::clock_due) for a call that does not look at the clock:
+    /// false, and nothing changed, when it is the call's turn to.
+    #[inline(always)]
+    pub fn clock_tick(&self) -> bool {
+        let n = self.clock.get();
+        if n == 0 {
+            return false;
+        }
+        self.clock.set(n - 1);
+        true
     }
 }
 

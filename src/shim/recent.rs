@@ -1,0 +1,186 @@
+//! A thread's most recent SAN `setsockopt` and `getsockopt`, remembered so that the
+//! next call with the same descriptor, socket and option is answered with a few
+//! loads and stores instead of the whole path (routing, the provider's option
+//! look-up, the report row's look-up).
+//!
+//! A memo is made only by the whole path (`hooks`), from a call that the provider
+//! answered with success on a SAN socket, outside a signal handler, with `SO_DEBUG`
+//! off. Its key is what that answer depended on that cannot change while the key
+//! stays the same: the descriptor's number and entry (its role, endpoint index and
+//! tag: routing follows from them and from the configuration, which never
+//! changes), the level, the option and the length (SPEC §2.2 rows 3–5, and the
+//! report row's key). The memo holds the outcome of those: the option row, the
+//! segment and the report row (with its lane) the call was counted in.
+//!
+//! Everything else the whole path looks at is looked at again, with the same
+//! functions: that the record is still the live one the entry names
+//! (`Segment::endpoint`), the network (row 2) and the connection (rows 7–8), that
+//! no `SO_DEBUG` line is due, the bytes at `optval` (row 5) and their validity
+//! (row 6, the model's `normalise`), and the clock's countdown (`hooks`' check for
+//! dead peers). When any of them says otherwise, the call takes the whole path,
+//! which decides afresh and remembers anew. `tests/memo.rs` runs one random program
+//! of calls, faults and descriptor changes twice, once with every call on a fresh
+//! thread (which has no memo), and requires the same answers, values, counters,
+//! report and debug lines.
+
+use crate::model::OptionId;
+use crate::model::options;
+use crate::model::provider::{Connection, normalise};
+use crate::san::endpoint::tally;
+use crate::shim::fdtable::Entry;
+use crate::shim::state::Attached;
+use crate::shim::thread::Guard;
+use libc::{c_int, c_void, socklen_t};
+use std::cell::Cell;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// One remembered call. Empty while `entry` is [`Entry::EMPTY`], which no
+/// descriptor of ours has.
+pub struct Memo {
+    entry: Cell<Entry>,
+    /// The descriptor and the length: `fd | optlen << 32`.
+    fd_len: Cell<u64>,
+    /// `level | optname << 32`.
+    option: Cell<u64>,
+    option_id: Cell<OptionId>,
+    /// The shim's segment: never freed once attached.
+    att: Cell<*const Attached>,
+    /// The report row and its lane: `row | lane << 32`.
+    row: Cell<u64>,
+}
+
+fn pack(low: i32, high: i32) -> u64 {
+    u64::from(low as u32) | u64::from(high as u32) << 32
+}
+
+impl Memo {
+    pub const fn new() -> Memo {
+        Memo {
+            entry: Cell::new(Entry::EMPTY),
+            fd_len: Cell::new(0),
+            option: Cell::new(0),
+            option_id: Cell::new(OptionId::Debug),
+            att: Cell::new(std::ptr::null()),
+            row: Cell::new(0),
+        }
+    }
+
+    pub fn forget(&self) {
+        self.entry.set(Entry::EMPTY);
+    }
+
+    /// The segment, if the memo's key is this call's.
+    #[inline(always)]
+    fn matches(
+        &self,
+        entry: Entry,
+        fd: c_int,
+        optlen: i32,
+        level: c_int,
+        optname: c_int,
+    ) -> Option<&Attached> {
+        if self.entry.get() != entry
+            || self.fd_len.get() != pack(fd, optlen)
+            || self.option.get() != pack(level, optname)
+        {
+            return None;
+        }
+        // SAFETY: set by `remember` from the shim's attached segment, which is never
+        // freed; a matching entry is never EMPTY, so the pointer was set.
+        Some(unsafe { &*self.att.get() })
+    }
+
+    /// Remembers a call the whole path answered (see the module's docs for when).
+    #[allow(clippy::too_many_arguments)]
+    pub fn remember(
+        &self,
+        entry: Entry,
+        fd: c_int,
+        optlen: i32,
+        level: c_int,
+        optname: c_int,
+        option: OptionId,
+        att: &Attached,
+        (row, lane): (u32, u8),
+    ) {
+        self.entry.set(entry);
+        self.fd_len.set(pack(fd, optlen));
+        self.option.set(pack(level, optname));
+        self.option_id.set(option);
+        self.att.set(att);
+        self.row.set(u64::from(row) | u64::from(lane) << 32);
+    }
+
+    fn count(&self, att: &Attached) {
+        let row = self.row.get();
+        att.seg.count_row(row as u32, (row >> 32) as u8);
+    }
+}
+
+/// `setsockopt` answered from this thread's memo, or None: the whole path decides.
+/// `g` is held at depth 1 (not inside a signal handler's call).
+#[inline(always)]
+pub fn set(
+    g: &Guard,
+    fd: c_int,
+    entry: Entry,
+    level: c_int,
+    optname: c_int,
+    optval: *const c_void,
+    optlen: socklen_t,
+) -> Option<c_int> {
+    let t = g.thread();
+    let m = t.set_memo();
+    let att = m.matches(entry, fd, optlen as i32, level, optname)?;
+    let rec = att.seg.endpoint(entry.endpoint()?)?;
+    if att.seg.network_down()
+        || rec.connection_state() != Connection::Healthy
+        || rec.so_debug.load(Relaxed) != 0
+    {
+        return None;
+    }
+    let spec = options::spec(m.option_id.get());
+    let raw = g.memory().read::<4>(optval)?;
+    let value = normalise(spec, i32::from_ne_bytes(raw)).ok()?;
+    // Turning SO_DEBUG on writes a debug line; the whole path does that. So does
+    // the call whose turn it is to look at the clock.
+    if (spec.id == OptionId::Debug && value != 0) || !t.clock_tick() {
+        return None;
+    }
+    rec.store_option(spec.id, value);
+    tally(&rec.sets);
+    m.count(att);
+    Some(0)
+}
+
+/// `getsockopt` answered from this thread's memo, or None (as [`set`]).
+#[inline(always)]
+pub fn get(
+    g: &Guard,
+    fd: c_int,
+    entry: Entry,
+    level: c_int,
+    optname: c_int,
+    optval: *mut c_void,
+    optlen: *mut socklen_t,
+) -> Option<c_int> {
+    let m = g.thread().get_memo();
+    let mem = g.memory();
+    let len = i32::from_ne_bytes(mem.read::<4>(optlen.cast())?);
+    let att = m.matches(entry, fd, len, level, optname)?;
+    let rec = att.seg.endpoint(entry.endpoint()?)?;
+    if att.seg.network_down() || rec.so_debug.load(Relaxed) != 0 {
+        return None;
+    }
+    let spec = options::spec(m.option_id.get());
+    let value = rec.option(spec.id).to_ne_bytes();
+    // As `provider::get_into`: the value, then its size. A write that fails leaves
+    // the call to the whole path, which makes the same writes and answers for them.
+    if !mem.write(optval, &value[..spec.size]) || !mem.write(optlen.cast(), &(spec.size as i32).to_ne_bytes())
+    {
+        return None;
+    }
+    tally(&rec.gets);
+    m.count(att);
+    Some(0)
+}
