@@ -12,9 +12,9 @@
 //!   provider's C API, which route each call through the model and the segment.
 //! - [`config`] parses the environment (`WSD_*`).
 //!
-//! The `wsd` tool (`src/main.rs`) reuses `model`, `san` and `config`; the exports in
-//! `shim` only come alive in a loaded `libwsd.so`, never in a program that links
-//! this crate as a Rust library.
+//! The `wsd` tool (`src/main.rs`) reuses `model`, `san` and `config`. The package in
+//! `preload/` links this crate as `libwsd.so`; the exports in `shim` only come alive
+//! there, never in a program that links this crate as a Rust library.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod config;

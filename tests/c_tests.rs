@@ -3,10 +3,10 @@
 //! `LD_PRELOAD=libwsd.so` with a private SAN segment, its own log file and the
 //! environment of its case. A program passes when it exits 0.
 //!
-//! The cdylib is built once per test binary by a nested `cargo build --lib` in the
-//! main target directory (`cargo test` has released its build lock by the time tests
-//! run, and the library it built for the tests is the same artifact, so this is
-//! usually a no-op).
+//! `libwsd.so` (the `wsd-preload` package) is built once per test binary by a
+//! nested `cargo build -p wsd-preload` in the main target directory (`cargo test`
+//! has released its build lock by the time tests run, and it built the library
+//! already as a default member of the workspace, so this is usually a no-op).
 
 mod support;
 

@@ -1,6 +1,5 @@
-//! Shared by the integration tests: the preloadable library (built on demand, as
-//! `cargo test` builds the crate only as an rlib) and fresh SAN segment names that
-//! are removed when the test ends.
+//! Shared by the integration tests: the preloadable library (built on demand)
+//! and fresh SAN segment names that are removed when the test ends.
 #![allow(dead_code)]
 
 use std::io::Read;
@@ -13,17 +12,18 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
-/// `libwsd.so`, built once per test binary with `cargo build --lib`.
+/// `libwsd.so`, built once per test binary with `cargo build -p wsd-preload`
+/// (usually a no-op: `cargo test` builds the workspace's default members).
 pub fn library() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--lib", "--quiet", "--manifest-path"])
+            .args(["build", "-p", "wsd-preload", "--quiet", "--manifest-path"])
             .arg(root.join("Cargo.toml"))
             .status()
-            .expect("run cargo build --lib");
-        assert!(status.success(), "cargo build --lib failed");
+            .expect("run cargo build -p wsd-preload");
+        assert!(status.success(), "cargo build -p wsd-preload failed");
         let dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
         let lib = dir.join("debug").join("libwsd.so");
         assert!(lib.is_file(), "{} missing after build", lib.display());

@@ -1,10 +1,10 @@
-//! Build script: links the unwinder into `libwsd.so` statically.
+//! Build script of `libwsd.so`: links the unwinder into it statically.
 //!
 //! Rust's standard library asks for `libgcc_s.so.1` (the unwinder behind
 //! `catch_unwind`). Loaded into every process the library is preloaded into, its
 //! constructor probes the CPU with `cpuid`, which traps to the hypervisor on a
 //! virtual machine: measured, that was most of the start-up cost the library added
-//! to `/bin/true` (scripts/bench). So for the `cdylib` only, `-lgcc_s` is answered
+//! to `/bin/true` (scripts/bench). So for the library, `-lgcc_s` is answered
 //! by a linker script naming the static unwinder, `libgcc_eh.a`, which brings no
 //! constructor. The `wsd` tool and the test binaries link as usual.
 
