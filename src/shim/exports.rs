@@ -389,7 +389,8 @@ pub extern "C" fn wsd_self_test() -> c_int {
     shield(|| std::panic::resume_unwind(Box::new(1)), || 0)
 }
 
-#[ctor::ctor(unsafe)]
-fn wsd_start() {
+/// Start-up, for `libwsd.so`'s constructor (`preload/lib.rs`): never unwinds into
+/// the loader.
+pub fn constructor() {
     shield(state::start, || ());
 }

@@ -11,6 +11,7 @@
 
 mod direct;
 mod exports;
+pub use exports::constructor;
 pub mod fdtable;
 mod hooks;
 pub mod log;

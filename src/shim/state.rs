@@ -1,10 +1,10 @@
 //! The library's process-wide state: the configuration, the SAN segment (attached
 //! on first need), this process's references to endpoint records, and start-up.
 //!
-//! Start-up runs from the constructor. It does nothing when the code is linked into
-//! an executable (the `wsd` tool and Rust test binaries carry these exports too):
-//! only a loaded `libwsd.so` interposes. Until start-up has published the
-//! descriptor table, every hook passes straight to libc.
+//! Start-up runs from `libwsd.so`'s constructor, which only that library has
+//! (`preload/lib.rs`): the `wsd` tool and the Rust test binaries carry these
+//! exports too, but never start, so only a loaded `libwsd.so` interposes. Until
+//! start-up has published the descriptor table, every hook passes straight to libc.
 
 use crate::config::{Config, LogLevel};
 use crate::san::layout::{self, DEFAULT_CAPACITY};
@@ -269,23 +269,6 @@ fn program_name() -> String {
         .into_owned()
 }
 
-/// Is this code part of the main executable rather than a loaded shared object?
-fn linked_into_executable() -> bool {
-    // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address in a
-    // loaded object, and the ELF header at `dli_fbase` is mapped for that object.
-    unsafe {
-        let mut info: libc::Dl_info = std::mem::zeroed();
-        if libc::dladdr(linked_into_executable as *const libc::c_void, &mut info) == 0
-            || info.dli_fbase.is_null()
-        {
-            return false;
-        }
-        let ehdr = info.dli_fbase as *const libc::Elf64_Ehdr;
-        let phdr = info.dli_fbase as u64 + (*ehdr).e_phoff;
-        phdr == libc::getauxval(libc::AT_PHDR)
-    }
-}
-
 /// Start-up, from the constructor: only what must happen before the program runs,
 /// and nothing that allocates or reads /proc, so that a program that never makes a
 /// TCP socket pays next to nothing (scripts/bench, `/bin/true`). The environment is
@@ -293,7 +276,7 @@ fn linked_into_executable() -> bool {
 /// may be SAN sockets already: descriptors named in `WSD_FDS`, or ones this image
 /// inherited across exec from a process that held them (the segment exists).
 pub fn start() {
-    if linked_into_executable() || START.load(Acquire) != START_NOT_RUN {
+    if START.load(Acquire) != START_NOT_RUN {
         return;
     }
     // Resolved now, not on first use: a first call from a signal handler or a fork
