@@ -6,7 +6,7 @@
 //! calls the test changes what the memo must notice: it brings the network down
 //! and up and resets connections or fails their keep-alive (with the `wsd` tool),
 //! turns `SO_DEBUG` on, moves descriptors with `dup2`, gives a number a new
-//! connection, and passes buffers that are on the heap, read-only, NULL or
+//! connection, corrupts a record in the segment, and passes buffers that are on the heap, read-only, NULL or
 //! unmapped. The two runs must agree on every answer and every byte written back,
 //! on the endpoints' values and counters, on the report, and on the debug lines.
 //!
@@ -20,7 +20,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::Ordering::Relaxed;
 use support::San;
+use wsd::san::{Segment, Target};
 
 /// Steps of one program.
 const STEPS: usize = 1500;
@@ -62,6 +64,9 @@ enum Step {
     Up,
     Reset(u64),
     KeepAliveFail(u64),
+    /// Garbage in the state word of the connection's client-end record, as a
+    /// corrupt segment would hold: the record is no longer live.
+    Corrupt(u64),
 }
 
 /// A buffer kind (see `memo.c`), mostly the caller's stack.
@@ -94,7 +99,7 @@ fn every_change_once() -> Vec<Step> {
     let debug = |on: u8| c(&format!("set 0 1 {} 4 {on} s", libc::SO_DEBUG));
     let mut steps = Vec::new();
     for call in ["set 0 1 8194 4 3 s", "get 0 1 8194 4 s s"] {
-        let changes: [&[Step]; 7] = [
+        let changes: [&[Step]; 8] = [
             &[Step::Down],
             &[Step::Up],
             &[debug(1)],
@@ -102,6 +107,7 @@ fn every_change_once() -> Vec<Step> {
             &[c("dup 2 0")],
             &[Step::KeepAliveFail(0), c(call), c("renew 0")],
             &[Step::Reset(0), c(call), c("renew 0")],
+            &[Step::Corrupt(0), c(call), c("renew 0")],
         ];
         for change in changes {
             steps.extend([c(call), c(call)]);
@@ -172,10 +178,10 @@ fn program(seed: u64) -> Vec<Step> {
                 steps.push(if down { Step::Up } else { Step::Down });
                 down = !down;
             }
-            83..=86 => steps.push(if r.chance(50) {
-                Step::Reset(s)
-            } else {
-                Step::KeepAliveFail(s)
+            83..=86 => steps.push(match r.below(10) {
+                0 => Step::Corrupt(s),
+                1..=5 => Step::Reset(s),
+                _ => Step::KeepAliveFail(s),
             }),
             87..=91 => steps.push(Step::Command(format!("dup {s} {}", r.below(SOCKETS)))),
             92..=95 => steps.push(Step::Command(format!("renew {s}"))),
@@ -272,6 +278,18 @@ fn run(exe: &Path, threads: &str, env: &[(&str, &str)], steps: &[Step]) -> Trans
             Step::Up => format!("up {:?}", tool(&san, &["san", "up"]).status.code()),
             Step::Reset(s) => fault(&mut p, "reset", s),
             Step::KeepAliveFail(s) => fault(&mut p, "keepalive-fail", s),
+            Step::Corrupt(s) => {
+                let port = p.ask(&format!("port {s}"));
+                let seg = Segment::open(&san.name).expect("open the segment");
+                let target = Target::parse(&format!("127.0.0.1:{port}")).unwrap();
+                match seg.find(target) {
+                    Some(rec) => {
+                        rec.state.store(0x77, Relaxed);
+                        "corrupt".to_string()
+                    }
+                    None => "corrupt: no live record".to_string(),
+                }
+            }
         });
     }
     // Values and counters while the program still holds its endpoints.

@@ -71,7 +71,7 @@ fn setsockopt_ours(
     // At any depth: a nested call comes from a signal handler (see `thread`).
     let g = Guard::enter_nested();
     if !g.nested()
-        && let Some(rc) = shield(|| recent::set(&g, fd, entry, level, name, val, len), || None)
+        && let Some(rc) = shield(|| recent::set(&g, entry, level, name, val, len), || None)
     {
         return rc;
     }
@@ -128,7 +128,7 @@ fn getsockopt_ours(
 ) -> c_int {
     let g = Guard::enter_nested();
     if !g.nested()
-        && let Some(rc) = shield(|| recent::get(&g, fd, entry, level, name, val, len), || None)
+        && let Some(rc) = shield(|| recent::get(&g, entry, level, name, val, len), || None)
     {
         return rc;
     }

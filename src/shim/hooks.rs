@@ -245,14 +245,13 @@ fn count_in_lane(shim: &Shim, g: &Guard, c: &Counted<'_>) -> Option<(u32, u8)> {
 /// thread remembers it, so that the same call again is answered by `recent`
 /// (its docs say why this is the same answer). Not for a signal handler's call,
 /// nor when `SO_DEBUG` is on (every call then writes a line).
-#[allow(clippy::too_many_arguments)]
 fn memoise(
     g: &Guard,
     memo: &crate::shim::recent::Memo,
     san: Option<SanSocket<'_>>,
     o: &Outcome,
     counted: Option<(u32, u8)>,
-    (fd, entry, level, optname, optlen): (c_int, Entry, c_int, c_int, i32),
+    (level, optname, optlen): (c_int, c_int, i32),
 ) {
     if let (Some((att, rec)), Some(row)) = (san, counted)
         && o.rc == 0
@@ -262,7 +261,7 @@ fn memoise(
         && rec.so_debug.load(Relaxed) == 0
         && let Some(spec) = options::lookup_raw(level, optname)
     {
-        memo.remember(entry, fd, optlen, level, optname, spec.id, att, row);
+        memo.remember(level, optname, optlen, spec.id, att, row);
     }
 }
 
@@ -333,14 +332,7 @@ pub fn setsockopt(
         outcome: &o,
     };
     let row = count(shim, g, san.map(|(att, _)| att), &counted);
-    memoise(
-        g,
-        g.thread().set_memo(),
-        san,
-        &o,
-        row,
-        (fd, entry, level, optname, len),
-    );
+    memoise(g, g.thread().set_memo(), san, &o, row, (level, optname, len));
     if let Some((_, rec)) = san {
         after_san_set(mem, rec, level, optname, optval, &o);
         if debug_before || rec.so_debug.load(Relaxed) != 0 {
@@ -476,14 +468,7 @@ pub fn getsockopt(
     };
     let row = count(shim, g, san.map(|(att, _)| att), &counted);
     if let Some(len) = len {
-        memoise(
-            g,
-            g.thread().get_memo(),
-            san,
-            &o,
-            row,
-            (fd, entry, level, optname, len),
-        );
+        memoise(g, g.thread().get_memo(), san, &o, row, (level, optname, len));
     }
     if let Some((_, rec)) = san {
         tally(&rec.gets);

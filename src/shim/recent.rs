@@ -1,25 +1,27 @@
 //! A thread's most recent SAN `setsockopt` and `getsockopt`, remembered so that the
-//! next call with the same descriptor, socket and option is answered with a few
-//! loads and stores instead of the whole path (routing, the provider's option
-//! look-up, the report row's look-up).
+//! next call with the same option on a SAN socket (the same one, as a program
+//! setting an option in a loop makes, or another, as a server setting up each
+//! connection alike makes) is answered with a few loads and stores instead of the
+//! whole path (routing, the provider's option look-up, the report row's look-up).
 //!
 //! A memo is made only by the whole path (`hooks`), from a call that the provider
 //! answered with success on a SAN socket, outside a signal handler, with `SO_DEBUG`
 //! off. Its key is what that answer depended on that cannot change while the key
-//! stays the same: the descriptor's number and entry (its role, endpoint index and
-//! tag: routing follows from them and from the configuration, which never
-//! changes), the level, the option and the length (SPEC §2.2 rows 3–5, and the
-//! report row's key). The memo holds the outcome of those: the option row, the
-//! segment and the report row (with its lane) the call was counted in.
+//! stays the same: the level, the option and the length (SPEC §2.2 rows 3–5, and
+//! the report row's key); routing follows from them, the socket's role (SAN) and
+//! the configuration, which never changes. The memo holds the outcome of those:
+//! the option row, the segment, and the report row (with its lane) the call was
+//! counted in. Nothing in it belongs to one socket.
 //!
 //! Everything else the whole path looks at is looked at again, with the same
-//! functions: that the record is still the live one the entry names
-//! (`Segment::endpoint`), the network (row 2) and the connection (rows 7–8), that
-//! no `SO_DEBUG` line is due, the bytes at `optval` (row 5) and their validity
-//! (row 6, the model's `normalise`), and the clock's countdown (`hooks`' check for
-//! dead peers). When any of them says otherwise, the call takes the whole path,
-//! which decides afresh and remembers anew. `tests/memo.rs` runs one random program
-//! of calls, faults and descriptor changes twice, once with every call on a fresh
+//! functions: the descriptor's entry, read afresh by the export, must name a SAN
+//! socket whose record is live (`Segment::endpoint`); then the network (row 2)
+//! and the connection (rows 7–8), that no `SO_DEBUG` line is due, the bytes at
+//! `optval` (row 5) and their validity (row 6, the model's `normalise`), and the
+//! clock's countdown (`hooks`' check for dead peers). When any of them says
+//! otherwise, the call takes the whole path, which decides afresh and remembers
+//! anew. `tests/memo.rs` runs one random program of calls, faults, descriptor
+//! changes and corrupted records twice, once with every call on a fresh
 //! thread (which has no memo), and requires the same answers, values, counters,
 //! report and debug lines.
 
@@ -34,14 +36,11 @@ use libc::{c_int, c_void, socklen_t};
 use std::cell::Cell;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// One remembered call. Empty while `entry` is [`Entry::EMPTY`], which no
-/// descriptor of ours has.
+/// One remembered call; empty while `att` is null.
 pub struct Memo {
-    entry: Cell<Entry>,
-    /// The descriptor and the length: `fd | optlen << 32`.
-    fd_len: Cell<u64>,
     /// `level | optname << 32`.
     option: Cell<u64>,
+    optlen: Cell<i32>,
     option_id: Cell<OptionId>,
     /// The shim's segment: never freed once attached.
     att: Cell<*const Attached>,
@@ -56,9 +55,8 @@ fn pack(low: i32, high: i32) -> u64 {
 impl Memo {
     pub const fn new() -> Memo {
         Memo {
-            entry: Cell::new(Entry::EMPTY),
-            fd_len: Cell::new(0),
             option: Cell::new(0),
+            optlen: Cell::new(0),
             option_id: Cell::new(OptionId::Debug),
             att: Cell::new(std::ptr::null()),
             row: Cell::new(0),
@@ -66,46 +64,32 @@ impl Memo {
     }
 
     pub fn forget(&self) {
-        self.entry.set(Entry::EMPTY);
+        self.att.set(std::ptr::null());
     }
 
     /// The segment, if the memo's key is this call's.
     #[inline(always)]
-    fn matches(
-        &self,
-        entry: Entry,
-        fd: c_int,
-        optlen: i32,
-        level: c_int,
-        optname: c_int,
-    ) -> Option<&Attached> {
-        if self.entry.get() != entry
-            || self.fd_len.get() != pack(fd, optlen)
-            || self.option.get() != pack(level, optname)
-        {
+    fn matches(&self, level: c_int, optname: c_int, optlen: i32) -> Option<&Attached> {
+        if self.option.get() != pack(level, optname) || self.optlen.get() != optlen {
             return None;
         }
-        // SAFETY: set by `remember` from the shim's attached segment, which is never
-        // freed; a matching entry is never EMPTY, so the pointer was set.
-        Some(unsafe { &*self.att.get() })
+        // SAFETY: null, or set by `remember` from the shim's attached segment,
+        // which is never freed.
+        unsafe { self.att.get().as_ref() }
     }
 
     /// Remembers a call the whole path answered (see the module's docs for when).
-    #[allow(clippy::too_many_arguments)]
     pub fn remember(
         &self,
-        entry: Entry,
-        fd: c_int,
-        optlen: i32,
         level: c_int,
         optname: c_int,
+        optlen: i32,
         option: OptionId,
         att: &Attached,
         (row, lane): (u32, u8),
     ) {
-        self.entry.set(entry);
-        self.fd_len.set(pack(fd, optlen));
         self.option.set(pack(level, optname));
+        self.optlen.set(optlen);
         self.option_id.set(option);
         self.att.set(att);
         self.row.set(u64::from(row) | u64::from(lane) << 32);
@@ -122,7 +106,6 @@ impl Memo {
 #[inline(always)]
 pub fn set(
     g: &Guard,
-    fd: c_int,
     entry: Entry,
     level: c_int,
     optname: c_int,
@@ -131,7 +114,7 @@ pub fn set(
 ) -> Option<c_int> {
     let t = g.thread();
     let m = t.set_memo();
-    let att = m.matches(entry, fd, optlen as i32, level, optname)?;
+    let att = m.matches(level, optname, optlen as i32)?;
     let rec = att.seg.endpoint(entry.endpoint()?)?;
     if att.seg.network_down()
         || rec.connection_state() != Connection::Healthy
@@ -157,7 +140,6 @@ pub fn set(
 #[inline(always)]
 pub fn get(
     g: &Guard,
-    fd: c_int,
     entry: Entry,
     level: c_int,
     optname: c_int,
@@ -167,7 +149,7 @@ pub fn get(
     let m = g.thread().get_memo();
     let mem = g.memory();
     let len = i32::from_ne_bytes(mem.read::<4>(optlen.cast())?);
-    let att = m.matches(entry, fd, len, level, optname)?;
+    let att = m.matches(level, optname, len)?;
     let rec = att.seg.endpoint(entry.endpoint()?)?;
     if att.seg.network_down() || rec.so_debug.load(Relaxed) != 0 {
         return None;
