@@ -12,7 +12,7 @@ use super::layout::{
     HEADER_SIZE, Header, LANES, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, RECORD_SIZE, REPORT_ROWS, ROW_SIZE,
     Record, ReportRow, lanes_offset, rows_offset, segment_size,
 };
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -109,7 +109,16 @@ impl Segment {
 
     /// Opens and validates an existing segment.
     pub fn open(name: &str) -> Result<Segment, SegmentError> {
-        let path = cpath(&path_of(name))?;
+        Segment::open_path(&cpath(&path_of(name))?, name)
+    }
+
+    /// [`Segment::open`] of the file at `path`, without allocating (the segment's
+    /// name is left empty): for start-up, before the program runs.
+    pub fn open_unnamed(path: &CStr) -> Result<Segment, SegmentError> {
+        Segment::open_path(path, "")
+    }
+
+    fn open_path(path: &CStr, name: &str) -> Result<Segment, SegmentError> {
         // SAFETY: `path` is a valid NUL-terminated string.
         let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
         if fd < 0 {

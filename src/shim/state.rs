@@ -70,7 +70,11 @@ pub fn shim_or_start() -> Option<&'static Shim> {
         Ok(_) => {
             // SAFETY: just published, never freed.
             let shim = unsafe { &*built };
-            take_back(shim);
+            // Counting lanes are given back at thread exit from now on.
+            crate::shim::thread::enable_lanes();
+            if log::enabled(LogLevel::Debug) {
+                wsd_log!(Debug, "started: mode {}", shim.config.mode.name());
+            }
             Some(shim)
         }
         Err(winner) => {
@@ -274,7 +278,8 @@ fn program_name() -> String {
 /// TCP socket pays next to nothing (scripts/bench, `/bin/true`). The environment is
 /// read and the state built on first need ([`shim_or_start`]), or now when there
 /// may be SAN sockets already: descriptors named in `WSD_FDS`, or ones this image
-/// inherited across exec from a process that held them (the segment exists).
+/// inherited across exec from a process that held them (the segment lists this
+/// process as a holder).
 pub fn start() {
     if START.load(Acquire) != START_NOT_RUN {
         return;
@@ -296,8 +301,10 @@ pub fn start() {
     // /proc/self/stat (glibc's fork leaves malloc usable in the child).
     unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_in_child)) };
     START.store(START_ARMED, Release);
-    if !table || env_set(c"WSD_FDS") || segment_may_exist() {
-        let _ = shim_or_start();
+    if (!table || env_set(c"WSD_FDS") || inherited_san_sockets())
+        && let Some(shim) = shim_or_start()
+    {
+        take_back(shim);
     }
 }
 
@@ -308,9 +315,12 @@ fn env_set(name: &std::ffi::CStr) -> bool {
     unsafe { !libc::getenv(name.as_ptr()).is_null() }
 }
 
-/// Does a file exist where the segment `WSD_SAN` names would be (without
-/// allocating)? A name that is not valid answers yes: the full start-up reports it.
-fn segment_may_exist() -> bool {
+/// Could this process hold SAN sockets already, inherited across exec? Only if
+/// the segment `WSD_SAN` names lists its pid among an endpoint's holders (a fork
+/// child becomes a holder before it execs). Looked at without allocating; a name
+/// that is not valid, or a segment that cannot be used, answers yes: the full
+/// start-up reports it.
+fn inherited_san_sockets() -> bool {
     // SAFETY: as in `env_set`; a non-null result is a NUL-terminated string.
     let name = unsafe {
         let p = libc::getenv(c"WSD_SAN".as_ptr());
@@ -328,8 +338,19 @@ fn segment_may_exist() -> bool {
     }
     path[..prefix.len()].copy_from_slice(prefix);
     path[prefix.len()..prefix.len() + name.len()].copy_from_slice(name);
-    // SAFETY: `path` is NUL-terminated (zero-filled beyond the name).
-    unsafe { libc::access(path.as_ptr().cast(), libc::F_OK) == 0 }
+    // Zero-filled beyond the name, so NUL-terminated.
+    let Ok(path) = std::ffi::CStr::from_bytes_until_nul(&path) else {
+        return true;
+    };
+    match Segment::open_unnamed(path) {
+        Err(SegmentError::Missing) => false,
+        Err(_) => true,
+        Ok(seg) => {
+            let pid = OWN_PID.load(Acquire);
+            seg.live()
+                .any(|(_, rec)| rec.holder_identities().any(|h| layout::identity_pid(h) == pid))
+        }
+    }
 }
 
 /// The state from the environment: None (said once in the log) if it is not usable.
@@ -372,11 +393,12 @@ fn set_up() -> Option<Shim> {
     })
 }
 
-/// Right after the state is published: counting lanes are given back at thread
-/// exit from now on; take back the SAN sockets this image inherited across exec,
-/// and adopt `WSD_FDS`.
+/// At start-up, before the program runs: take back the SAN sockets this image
+/// inherited across exec, and adopt `WSD_FDS`. Only then: a state built later,
+/// at a thread's first TCP socket, has nothing to take back (start-up looked),
+/// and looking then would race with other threads whose new SAN sockets' records
+/// list this process too (a record not yet in the descriptor table would be let go).
 fn take_back(shim: &Shim) {
-    crate::shim::thread::enable_lanes();
     if let Ok(seg) = Segment::open(&shim.config.san)
         && shim.san.set(Ok(Attached::new(seg))).is_ok()
         && let Some(att) = shim.san_if_attached()
@@ -385,8 +407,5 @@ fn take_back(shim: &Shim) {
     }
     for &fd in &shim.config.fds {
         crate::shim::switch::adopt(shim, fd);
-    }
-    if log::enabled(LogLevel::Debug) {
-        wsd_log!(Debug, "started: mode {}", shim.config.mode.name());
     }
 }
