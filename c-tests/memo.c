@@ -11,11 +11,12 @@
  *   dup S T                       dup2(socket S, socket T)
  *   renew S                       a new connection's client end takes S's number
  *   port S                        the client port of S's connection (a fault target)
- *   quit
+ *   quit                          prints `hits N`: calls the main thread's memo answered
  *
  * P and Q: s on the calling thread's stack, h on the heap, r a read-only page,
  * n NULL, u an unmapped page. Replies: `rc errno` for set, `rc errno value len`
- * for get (what the buffers hold afterwards), `ok` or a port for the others.
+ * for get (what the buffers hold afterwards; errno is 4242 before each call),
+ * `ok` or a port for the others.
  * Sockets 0..5 are the client and server ends of three loopback connections.
  */
 #include "harness.h"
@@ -72,16 +73,15 @@ static void do_call(struct call *c)
     int fd = fds[c->s];
     if (!strcmp(c->verb, "set")) {
         const void *val = place(c->p, &v, c->value);
-        errno = 0;
+        errno = ERRNO_SENTINEL;
         int rc = setsockopt(fd, c->level, c->opt, val, (socklen_t)c->len);
-        snprintf(c->reply, sizeof c->reply, "%d %d", rc, rc ? errno : 0);
+        snprintf(c->reply, sizeof c->reply, "%d %d", rc, errno);
     } else {
         int *val = place(c->p, &v, -12345);
         socklen_t *len = place(c->q, &l, c->len);
-        errno = 0;
+        errno = ERRNO_SENTINEL;
         int rc = getsockopt(fd, c->level, c->opt, val, len);
-        snprintf(c->reply, sizeof c->reply, "%d %d %d %d", rc, rc ? errno : 0, readable(c->p, val),
-                 readable(c->q, len));
+        snprintf(c->reply, sizeof c->reply, "%d %d %d %d", rc, errno, readable(c->p, val), readable(c->q, len));
     }
 }
 
@@ -152,6 +152,8 @@ int main(int argc, char **argv)
             fflush(stdout);
             continue;
         } else if (!strncmp(line, "quit", 4)) {
+            printf("hits %llu\n", wsd_memo_hits());
+            fflush(stdout);
             break;
         } else {
             fprintf(stderr, "memo: bad command %s", line);

@@ -61,6 +61,10 @@ const char *wsd_strerror(int wsa);
 /* The library's self-check of what no socket shows (a failure inside a hook is
  * recovered from, falling back to libc): 0 when it holds. */
 int wsd_self_test(void);
+/* How many of the calling thread's setsockopt/getsockopt calls on SAN sockets
+ * were answered from its memo of its last such call (the fast path; README,
+ * "Design and dependencies"). */
+unsigned long long wsd_memo_hits(void);
 
 #ifdef __cplusplus
 }

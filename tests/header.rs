@@ -69,6 +69,7 @@ fn every_c_export_is_declared() {
         "wsd_wsa_from_errno",
         "wsd_strerror",
         "wsd_self_test",
+        "wsd_memo_hits",
     ] {
         assert!(header.contains(&format!("{f}(")), "{f} not declared in wsd.h");
         assert!(exports.contains(&format!("fn {f}(")), "{f} not exported");

@@ -389,6 +389,12 @@ pub extern "C" fn wsd_self_test() -> c_int {
     shield(|| std::panic::resume_unwind(Box::new(1)), || 0)
 }
 
+/// How many of this thread's calls a memo answered (`shim::recent`).
+#[unsafe(no_mangle)]
+pub extern "C" fn wsd_memo_hits() -> u64 {
+    crate::shim::thread::memo_hits()
+}
+
 /// Start-up, for `libwsd.so`'s constructor (`preload/lib.rs`): never unwinds into
 /// the loader.
 pub fn constructor() {

@@ -89,31 +89,45 @@ impl Memory {
     /// The `N` bytes at `ptr`, if all of them are readable.
     #[inline(always)]
     pub fn read<const N: usize>(self, ptr: *const c_void) -> Option<[u8; N]> {
-        if self.on_live_stack(ptr as usize, N) {
-            // SAFETY: the bytes lie in the live part of this thread's stack, which
-            // is mapped readable and writable.
-            return Some(unsafe { std::ptr::read_unaligned(ptr.cast::<[u8; N]>()) });
-        }
-        let mut buf = [0u8; N];
-        copy(buf.as_mut_ptr().cast(), ptr.cast_mut(), N, false).then_some(buf)
+        self.read_on_stack(ptr).or_else(|| {
+            let mut buf = [0u8; N];
+            copy(buf.as_mut_ptr().cast(), ptr.cast_mut(), N, false).then_some(buf)
+        })
+    }
+
+    /// The `N` bytes at `ptr` if they lie in the live stack (read without a
+    /// system call); None otherwise, whether or not they are readable.
+    #[inline(always)]
+    pub fn read_on_stack<const N: usize>(self, ptr: *const c_void) -> Option<[u8; N]> {
+        // SAFETY: the bytes lie in the live part of this thread's stack, which is
+        // mapped readable and writable.
+        self.on_live_stack(ptr as usize, N)
+            .then(|| unsafe { std::ptr::read_unaligned(ptr.cast::<[u8; N]>()) })
     }
 
     /// Writes `bytes` at `ptr`; false (and nothing written) if not all are writable.
     #[inline(always)]
     pub fn write(self, ptr: *mut c_void, bytes: &[u8]) -> bool {
-        if self.on_live_stack(ptr as usize, bytes.len()) {
-            // SAFETY: as in `read`: mapped, writable, and the program handed it to
-            // us to be written. (The 4-byte case, every option's size, is one store
-            // rather than a call to memmove.)
-            unsafe {
-                match <[u8; 4]>::try_from(bytes) {
-                    Ok(word) => std::ptr::write_unaligned(ptr.cast::<[u8; 4]>(), word),
-                    Err(_) => std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.cast::<u8>(), bytes.len()),
-                }
-            }
-            return true;
+        self.write_on_stack(ptr, bytes) || copy(bytes.as_ptr().cast_mut().cast(), ptr, bytes.len(), true)
+    }
+
+    /// Writes `bytes` at `ptr` if they go to the live stack (without a system
+    /// call); false, and nothing written, otherwise.
+    #[inline(always)]
+    pub fn write_on_stack(self, ptr: *mut c_void, bytes: &[u8]) -> bool {
+        if !self.on_live_stack(ptr as usize, bytes.len()) {
+            return false;
         }
-        copy(bytes.as_ptr().cast_mut().cast(), ptr, bytes.len(), true)
+        // SAFETY: as in `read_on_stack`: mapped, writable, and the program handed
+        // it to us to be written. (The 4-byte case, every option's size, is one
+        // store rather than a call to memmove.)
+        unsafe {
+            match <[u8; 4]>::try_from(bytes) {
+                Ok(word) => std::ptr::write_unaligned(ptr.cast::<[u8; 4]>(), word),
+                Err(_) => std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr.cast::<u8>(), bytes.len()),
+            }
+        }
+        true
     }
 }
 

@@ -18,12 +18,16 @@
 //! socket whose record is live (`Segment::endpoint`); then the network (row 2)
 //! and the connection (rows 7–8), that no `SO_DEBUG` line is due, the bytes at
 //! `optval` (row 5) and their validity (row 6, the model's `normalise`), and the
-//! clock's countdown (`hooks`' check for dead peers). When any of them says
-//! otherwise, the call takes the whole path, which decides afresh and remembers
-//! anew. `tests/memo.rs` runs one random program of calls, faults, descriptor
-//! changes and corrupted records twice, once with every call on a fresh
-//! thread (which has no memo), and requires the same answers, values, counters,
-//! report and debug lines.
+//! clock's countdown (`hooks`' check for dead peers). A memo answers only for
+//! buffers on the calling thread's stack, which it reads and writes without a
+//! system call. When anything says otherwise, the call takes the whole path,
+//! which decides afresh and remembers anew. Signal handlers' calls neither use
+//! nor make memos.
+//!
+//! `tests/memo.rs` runs one random program of calls, faults, descriptor changes
+//! and corrupted records twice, once with every call on a fresh thread (which has
+//! no memo), and requires the same answers, values, counters, report and debug
+//! lines; `wsd_memo_hits` shows the memo answered.
 
 use crate::model::OptionId;
 use crate::model::options;
@@ -67,10 +71,10 @@ impl Memo {
         self.att.set(std::ptr::null());
     }
 
-    /// The segment, if the memo's key is this call's.
+    /// The segment, if the memo is of this option.
     #[inline(always)]
-    fn matches(&self, level: c_int, optname: c_int, optlen: i32) -> Option<&Attached> {
-        if self.option.get() != pack(level, optname) || self.optlen.get() != optlen {
+    fn of(&self, level: c_int, optname: c_int) -> Option<&Attached> {
+        if self.option.get() != pack(level, optname) {
             return None;
         }
         // SAFETY: null, or set by `remember` from the shim's attached segment,
@@ -114,7 +118,10 @@ pub fn set(
 ) -> Option<c_int> {
     let t = g.thread();
     let m = t.set_memo();
-    let att = m.matches(level, optname, optlen as i32)?;
+    let att = m.of(level, optname)?;
+    if m.optlen.get() != optlen as i32 {
+        return None;
+    }
     let rec = att.seg.endpoint(entry.endpoint()?)?;
     if att.seg.network_down()
         || rec.connection_state() != Connection::Healthy
@@ -123,7 +130,7 @@ pub fn set(
         return None;
     }
     let spec = options::spec(m.option_id.get());
-    let raw = g.memory().read::<4>(optval)?;
+    let raw = g.memory().read_on_stack::<4>(optval)?;
     let value = normalise(spec, i32::from_ne_bytes(raw)).ok()?;
     // Turning SO_DEBUG on writes a debug line; the whole path does that. So does
     // the call whose turn it is to look at the clock.
@@ -133,6 +140,7 @@ pub fn set(
     rec.store_option(spec.id, value);
     tally(&rec.sets);
     m.count(att);
+    t.memo_hit();
     Some(0)
 }
 
@@ -147,22 +155,26 @@ pub fn get(
     optlen: *mut socklen_t,
 ) -> Option<c_int> {
     let m = g.thread().get_memo();
+    let att = m.of(level, optname)?;
     let mem = g.memory();
-    let len = i32::from_ne_bytes(mem.read::<4>(optlen.cast())?);
-    let att = m.matches(level, optname, len)?;
+    if mem.read_on_stack::<4>(optlen.cast()).map(i32::from_ne_bytes) != Some(m.optlen.get()) {
+        return None;
+    }
     let rec = att.seg.endpoint(entry.endpoint()?)?;
     if att.seg.network_down() || rec.so_debug.load(Relaxed) != 0 {
         return None;
     }
     let spec = options::spec(m.option_id.get());
     let value = rec.option(spec.id).to_ne_bytes();
-    // As `provider::get_into`: the value, then its size. A write that fails leaves
-    // the call to the whole path, which makes the same writes and answers for them.
-    if !mem.write(optval, &value[..spec.size]) || !mem.write(optlen.cast(), &(spec.size as i32).to_ne_bytes())
+    // As `provider::get_into`: the value, then its size. A write it cannot make
+    // directly leaves the call to the whole path, which makes the same writes.
+    if !mem.write_on_stack(optval, &value[..spec.size])
+        || !mem.write_on_stack(optlen.cast(), &(spec.size as i32).to_ne_bytes())
     {
         return None;
     }
     tally(&rec.gets);
     m.count(att);
+    g.thread().memo_hit();
     Some(0)
 }

@@ -38,8 +38,9 @@ pub struct ThreadState {
     /// This thread's counting lane, 0 for the shared one, or [`LANE_UNASKED`].
     lane: Cell<u16>,
     rows: [CachedRow; ROW_CACHE],
-    /// The last SAN `setsockopt` and `getsockopt`.
+    /// The last SAN `setsockopt` and `getsockopt`, and how many calls they answered.
     memos: [Memo; 2],
+    memo_hits: Cell<u64>,
     clock: Cell<u8>,
 }
 
@@ -53,6 +54,7 @@ thread_local! {
             lane: Cell::new(LANE_UNASKED),
             rows: [const { [const { Cell::new(0) }; 4] }; ROW_CACHE],
             memos: [const { Memo::new() }; 2],
+            memo_hits: Cell::new(0),
             clock: Cell::new(0),
         }
     };
@@ -206,6 +208,12 @@ impl ThreadState {
         &self.memos[1]
     }
 
+    /// A memo answered a call.
+    #[inline(always)]
+    pub fn memo_hit(&self) {
+        self.memo_hits.set(self.memo_hits.get().wrapping_add(1));
+    }
+
     fn slot(key: &[u64; 3]) -> usize {
         let h = key[0] ^ key[1].rotate_left(17) ^ key[2].rotate_left(41);
         ((h ^ h >> 29 ^ h >> 47) as usize) % ROW_CACHE
@@ -251,6 +259,11 @@ impl ThreadState {
         self.clock.set(n - 1);
         true
     }
+}
+
+/// How many of this thread's calls a memo answered.
+pub fn memo_hits() -> u64 {
+    THREAD.try_with(|t| t.memo_hits.get()).unwrap_or(0)
 }
 
 /// Records the main thread's stack bounds (start-up; see `memory`).
