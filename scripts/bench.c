@@ -5,7 +5,8 @@
  *
  *   bench MODE N
  *   MODE: udp-set, tcp-set (TCP_NODELAY on a connected socket), set-debug,
- *         set-prio (SO_DEBUG / SO_GROUP_PRIORITY on a connected socket), get-prio,
+ *         set-prio (SO_DEBUG / SO_GROUP_PRIORITY on a connected socket),
+ *         set-alternate (the two in turn), get-prio,
  *         get-nodelay, threads2 / threads1 (SO_GROUP_PRIORITY, 2 or 1 threads, each
  *         on its own connection), connect (connect+accept+close loop)
  *   ADDR (env BENCH_ADDR, default 127.0.0.1): the address to connect to.
@@ -103,6 +104,15 @@ static double run(const char *mode, long n) {
         for (long i = 0; i < n; i++) {
             int v = (int)(i & 7);
             check(setsockopt(fd, SOL_SOCKET, 0x2002, &v, sizeof v), "set");
+        }
+    } else if (!strcmp(mode, "set-alternate")) {
+        /* Two options in turn: no call repeats the last one, so no memo answers. */
+        for (long i = 0; i < n; i++) {
+            int v = (int)(i & 7), zero = 0;
+            if (i & 1)
+                check(setsockopt(fd, SOL_SOCKET, 0x2002, &v, sizeof v), "set");
+            else
+                check(setsockopt(fd, SOL_SOCKET, SO_DEBUG, &zero, sizeof zero), "set");
         }
     } else if (!strcmp(mode, "get-prio")) {
         for (long i = 0; i < n; i++) {

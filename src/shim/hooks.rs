@@ -247,7 +247,7 @@ fn count_in_lane(shim: &Shim, g: &Guard, c: &Counted<'_>) -> Option<(u32, u8)> {
 /// nor when `SO_DEBUG` is on (every call then writes a line).
 fn memoise(
     g: &Guard,
-    memo: &crate::shim::recent::Memo,
+    memos: &crate::shim::recent::Memos,
     san: Option<SanSocket<'_>>,
     o: &Outcome,
     counted: Option<(u32, u8)>,
@@ -261,7 +261,7 @@ fn memoise(
         && rec.so_debug.load(Relaxed) == 0
         && let Some(spec) = options::lookup_raw(level, optname)
     {
-        memo.remember(level, optname, optlen, spec.id, att, row);
+        memos.remember(level, optname, optlen, spec.id, att, row);
     }
 }
 
@@ -332,7 +332,7 @@ pub fn setsockopt(
         outcome: &o,
     };
     let row = count(shim, g, san.map(|(att, _)| att), &counted);
-    memoise(g, g.thread().set_memo(), san, &o, row, (level, optname, len));
+    memoise(g, g.thread().set_memos(), san, &o, row, (level, optname, len));
     if let Some((_, rec)) = san {
         after_san_set(mem, rec, level, optname, optval, &o);
         if debug_before || rec.so_debug.load(Relaxed) != 0 {
@@ -468,7 +468,7 @@ pub fn getsockopt(
     };
     let row = count(shim, g, san.map(|(att, _)| att), &counted);
     if let Some(len) = len {
-        memoise(g, g.thread().get_memo(), san, &o, row, (level, optname, len));
+        memoise(g, g.thread().get_memos(), san, &o, row, (level, optname, len));
     }
     if let Some((_, rec)) = san {
         tally(&rec.gets);

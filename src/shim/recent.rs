@@ -1,8 +1,9 @@
-//! A thread's most recent SAN `setsockopt` and `getsockopt`, remembered so that the
-//! next call with the same option on a SAN socket (the same one, as a program
-//! setting an option in a loop makes, or another, as a server setting up each
-//! connection alike makes) is answered with a few loads and stores instead of the
-//! whole path (routing, the provider's option look-up, the report row's look-up).
+//! A thread's most recent SAN `setsockopt`s and `getsockopt`s (the last few
+//! options of each), remembered so that the next call with one of those options
+//! on a SAN socket (the same one, as a program setting an option in a loop makes,
+//! or another, as a server setting up each connection alike makes) is answered
+//! with a few loads and stores instead of the whole path (routing, the provider's
+//! option look-up, the report row's look-up).
 //!
 //! A memo is made only by the whole path (`hooks`), from a call that the provider
 //! answered with success on a SAN socket, outside a signal handler, with `SO_DEBUG`
@@ -40,8 +41,12 @@ use libc::{c_int, c_void, socklen_t};
 use std::cell::Cell;
 use std::sync::atomic::Ordering::Relaxed;
 
+/// Memos a thread keeps per call: a program that sets a few options on every
+/// connection finds each of them remembered.
+const MEMOS: usize = 4;
+
 /// One remembered call; empty while `att` is null.
-pub struct Memo {
+struct Memo {
     /// `level | optname << 32`.
     option: Cell<u64>,
     optlen: Cell<i32>,
@@ -57,7 +62,7 @@ fn pack(low: i32, high: i32) -> u64 {
 }
 
 impl Memo {
-    pub const fn new() -> Memo {
+    const fn new() -> Memo {
         Memo {
             option: Cell::new(0),
             optlen: Cell::new(0),
@@ -67,14 +72,10 @@ impl Memo {
         }
     }
 
-    pub fn forget(&self) {
-        self.att.set(std::ptr::null());
-    }
-
-    /// The segment, if the memo is of this option.
+    /// The segment, if the memo is of this option and length.
     #[inline(always)]
-    fn of(&self, level: c_int, optname: c_int) -> Option<&Attached> {
-        if self.option.get() != pack(level, optname) {
+    fn of(&self, option: u64, optlen: i32) -> Option<&Attached> {
+        if self.option.get() != option || self.optlen.get() != optlen {
             return None;
         }
         // SAFETY: null, or set by `remember` from the shim's attached segment,
@@ -82,7 +83,43 @@ impl Memo {
         unsafe { self.att.get().as_ref() }
     }
 
-    /// Remembers a call the whole path answered (see the module's docs for when).
+    fn count(&self, att: &Attached) {
+        let row = self.row.get();
+        att.seg.count_row(row as u32, (row >> 32) as u8);
+    }
+}
+
+/// A thread's memos of one call (`setsockopt` or `getsockopt`).
+pub struct Memos {
+    memos: [Memo; MEMOS],
+    /// The memo to replace next.
+    next: Cell<u8>,
+}
+
+impl Memos {
+    pub const fn new() -> Memos {
+        Memos {
+            memos: [const { Memo::new() }; MEMOS],
+            next: Cell::new(0),
+        }
+    }
+
+    pub fn forget(&self) {
+        for m in &self.memos {
+            m.att.set(std::ptr::null());
+        }
+    }
+
+    /// The memo of this option and length, and its segment.
+    #[inline(always)]
+    fn find(&self, level: c_int, optname: c_int, optlen: i32) -> Option<(&Memo, &Attached)> {
+        let option = pack(level, optname);
+        self.memos.iter().find_map(|m| Some((m, m.of(option, optlen)?)))
+    }
+
+    /// Remembers a call the whole path answered (see the module's docs for when),
+    /// in place of an older memo of the same option and length, else of the one
+    /// made longest ago.
     pub fn remember(
         &self,
         level: c_int,
@@ -92,16 +129,24 @@ impl Memo {
         att: &Attached,
         (row, lane): (u32, u8),
     ) {
-        self.option.set(pack(level, optname));
-        self.optlen.set(optlen);
-        self.option_id.set(option);
-        self.att.set(att);
-        self.row.set(u64::from(row) | u64::from(lane) << 32);
-    }
-
-    fn count(&self, att: &Attached) {
-        let row = self.row.get();
-        att.seg.count_row(row as u32, (row >> 32) as u8);
+        let key = pack(level, optname);
+        let m = match self
+            .memos
+            .iter()
+            .find(|m| m.option.get() == key && m.optlen.get() == optlen)
+        {
+            Some(m) => m,
+            None => {
+                let next = self.next.get();
+                self.next.set((next + 1) % MEMOS as u8);
+                &self.memos[usize::from(next)]
+            }
+        };
+        m.option.set(key);
+        m.optlen.set(optlen);
+        m.option_id.set(option);
+        m.att.set(att);
+        m.row.set(u64::from(row) | u64::from(lane) << 32);
     }
 }
 
@@ -117,11 +162,7 @@ pub fn set(
     optlen: socklen_t,
 ) -> Option<c_int> {
     let t = g.thread();
-    let m = t.set_memo();
-    let att = m.of(level, optname)?;
-    if m.optlen.get() != optlen as i32 {
-        return None;
-    }
+    let (m, att) = t.set_memos().find(level, optname, optlen as i32)?;
     let rec = att.seg.endpoint(entry.endpoint()?)?;
     if att.seg.network_down()
         || rec.connection_state() != Connection::Healthy
@@ -154,12 +195,9 @@ pub fn get(
     optval: *mut c_void,
     optlen: *mut socklen_t,
 ) -> Option<c_int> {
-    let m = g.thread().get_memo();
-    let att = m.of(level, optname)?;
     let mem = g.memory();
-    if mem.read_on_stack::<4>(optlen.cast()).map(i32::from_ne_bytes) != Some(m.optlen.get()) {
-        return None;
-    }
+    let len = i32::from_ne_bytes(mem.read_on_stack::<4>(optlen.cast())?);
+    let (m, att) = g.thread().get_memos().find(level, optname, len)?;
     let rec = att.seg.endpoint(entry.endpoint()?)?;
     if att.seg.network_down() || rec.so_debug.load(Relaxed) != 0 {
         return None;

@@ -15,11 +15,11 @@
 use crate::san::Segment;
 use crate::san::lanes;
 use crate::shim::memory::Memory;
-use crate::shim::recent::Memo;
+use crate::shim::recent::Memos;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-/// Report rows a thread remembers, by a hash of the call's key.
+/// Report rows a thread remembers.
 const ROW_CACHE: usize = 4;
 /// A thread looks at the clock on every this many SAN calls.
 const CLOCK_EVERY: u8 = 32;
@@ -38,8 +38,10 @@ pub struct ThreadState {
     /// This thread's counting lane, 0 for the shared one, or [`LANE_UNASKED`].
     lane: Cell<u16>,
     rows: [CachedRow; ROW_CACHE],
-    /// The last SAN `setsockopt` and `getsockopt`, and how many calls they answered.
-    memos: [Memo; 2],
+    /// The entry of `rows` to replace next.
+    next_row: Cell<u8>,
+    /// The last SAN `setsockopt`s and `getsockopt`s, and how many calls they answered.
+    memos: [Memos; 2],
     memo_hits: Cell<u64>,
     clock: Cell<u8>,
 }
@@ -53,7 +55,8 @@ thread_local! {
             stack: Cell::new((0, 0)),
             lane: Cell::new(LANE_UNASKED),
             rows: [const { [const { Cell::new(0) }; 4] }; ROW_CACHE],
-            memos: [const { Memo::new() }; 2],
+            next_row: Cell::new(0),
+            memos: [const { Memos::new() }; 2],
             memo_hits: Cell::new(0),
             clock: Cell::new(0),
         }
@@ -200,11 +203,11 @@ impl ThreadState {
         }
     }
 
-    pub fn set_memo(&self) -> &Memo {
+    pub fn set_memos(&self) -> &Memos {
         &self.memos[0]
     }
 
-    pub fn get_memo(&self) -> &Memo {
+    pub fn get_memos(&self) -> &Memos {
         &self.memos[1]
     }
 
@@ -214,22 +217,23 @@ impl ThreadState {
         self.memo_hits.set(self.memo_hits.get().wrapping_add(1));
     }
 
-    fn slot(key: &[u64; 3]) -> usize {
-        let h = key[0] ^ key[1].rotate_left(17) ^ key[2].rotate_left(41);
-        ((h ^ h >> 29 ^ h >> 47) as usize) % ROW_CACHE
-    }
-
     /// The row and lane this thread last counted a call with these key words in.
+    /// The few rows are all looked at: a program alternating two options must not
+    /// find them evicting each other.
     #[inline(always)]
     pub fn cached_row(&self, key: &[u64; 3]) -> Option<(u32, u8)> {
-        let c = &self.rows[Self::slot(key)];
-        let v = c[3].get();
-        (v != 0 && c[0].get() == key[0] && c[1].get() == key[1] && c[2].get() == key[2])
-            .then_some((v as u32, (v >> 32) as u8))
+        self.rows.iter().find_map(|c| {
+            let v = c[3].get();
+            (v != 0 && c[0].get() == key[0] && c[1].get() == key[1] && c[2].get() == key[2])
+                .then_some((v as u32, (v >> 32) as u8))
+        })
     }
 
+    /// Remembers the row of `key`, in place of the one remembered longest ago.
     pub fn cache_row(&self, key: [u64; 3], row: u32, lane: u8) {
-        let c = &self.rows[Self::slot(&key)];
+        let next = self.next_row.get();
+        self.next_row.set((next + 1) % ROW_CACHE as u8);
+        let c = &self.rows[usize::from(next)];
         for (cell, word) in c.iter().zip(key) {
             cell.set(word);
         }
