@@ -6,7 +6,7 @@
  *   bench MODE N
  *   MODE: udp-set, tcp-set (TCP_NODELAY on a connected socket), set-debug,
  *         set-prio (SO_DEBUG / SO_GROUP_PRIORITY on a connected socket),
- *         set-alternate (the two in turn), get-prio,
+ *         set-alternate (the two in turn), set-cycle (five calls in turn), get-prio,
  *         get-nodelay, threads2 / threads1 (SO_GROUP_PRIORITY, 2 or 1 threads, each
  *         on its own connection), connect (connect+accept+close loop)
  *   ADDR (env BENCH_ADDR, default 127.0.0.1): the address to connect to.
@@ -106,13 +106,26 @@ static double run(const char *mode, long n) {
             check(setsockopt(fd, SOL_SOCKET, 0x2002, &v, sizeof v), "set");
         }
     } else if (!strcmp(mode, "set-alternate")) {
-        /* Two options in turn: no call repeats the last one, so no memo answers. */
+        /* SO_DEBUG and SO_GROUP_PRIORITY in turn, as a program setting up each
+         * connection does: each is one of the thread's last four calls. */
         for (long i = 0; i < n; i++) {
             int v = (int)(i & 7), zero = 0;
             if (i & 1)
                 check(setsockopt(fd, SOL_SOCKET, 0x2002, &v, sizeof v), "set");
             else
                 check(setsockopt(fd, SOL_SOCKET, SO_DEBUG, &zero, sizeof zero), "set");
+        }
+    } else if (!strcmp(mode, "set-cycle")) {
+        /* Five different calls in turn (both numberings of SOL_SOCKET, two
+         * lengths): none is among the thread's last four, so every call takes
+         * the whole path. */
+        static const int levels[5] = {SOL_SOCKET, 0xffff, SOL_SOCKET, 0xffff, SOL_SOCKET};
+        static const int names[5] = {SO_DEBUG, SO_DEBUG, 0x2002, 0x2002, 0x2002};
+        static const socklen_t lens[5] = {4, 4, 4, 4, 8};
+        for (long i = 0; i < n; i++) {
+            long long v = 0;
+            int k = (int)(i % 5);
+            check(setsockopt(fd, levels[k], names[k], &v, lens[k]), "set");
         }
     } else if (!strcmp(mode, "get-prio")) {
         for (long i = 0; i < n; i++) {

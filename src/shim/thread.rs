@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 /// Report rows a thread remembers.
-const ROW_CACHE: usize = 4;
+const ROW_CACHE: usize = 8;
 /// A thread looks at the clock on every this many SAN calls.
 const CLOCK_EVERY: u8 = 32;
 
