@@ -15,6 +15,7 @@ use crate::san::report::CallKey;
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::memory::Memory;
 use crate::shim::provider::{self, OptName, facts};
+use crate::shim::recent::Memos;
 use crate::shim::state::{self, Attached, Shim};
 use crate::shim::switch::{self, associate};
 use crate::shim::thread::Guard;
@@ -247,7 +248,7 @@ fn count_in_lane(shim: &Shim, g: &Guard, c: &Counted<'_>) -> Option<(u32, u8)> {
 /// nor when `SO_DEBUG` is on (every call then writes a line).
 fn memoise(
     g: &Guard,
-    memos: &crate::shim::recent::Memos,
+    memos: &Memos,
     san: Option<SanSocket<'_>>,
     o: &Outcome,
     counted: Option<(u32, u8)>,
