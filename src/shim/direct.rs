@@ -105,7 +105,7 @@ pub fn get(
         level,
         optname,
         optval,
-        optlen,
+        provider::OptLen::read(mem, optlen),
         |id| rec.option(id),
     );
     tally(&rec.gets);

@@ -14,7 +14,7 @@ use crate::san::layout::{CALL_GET, CALL_SET, LAYER_KERNEL, LAYER_PROVIDER, LAYER
 use crate::san::report::CallKey;
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::memory::Memory;
-use crate::shim::provider::{self, OptName, facts};
+use crate::shim::provider::{self, OptLen, OptName, facts};
 use crate::shim::recent::Memos;
 use crate::shim::state::{self, Attached, Shim};
 use crate::shim::switch::{self, associate};
@@ -429,33 +429,25 @@ pub fn getsockopt(
     };
     let mem = g.memory();
     // The length the program passed (for the checks and the report).
-    let len = mem.read::<4>(optlen.cast()).map(i32::from_ne_bytes);
+    let len = OptLen::read(mem, optlen.cast());
     let remembered = entry.remembered();
     let value_of = |id| san.map_or_else(|| remembered.get(id), |(_, rec)| rec.option(id));
     let (rc, layer) = match route {
         Route::Kernel => (kernel(), LAYER_KERNEL),
         Route::Switch => (
             answer(
-                provider::get_into(
-                    mem,
-                    &Facts::healthy(true),
-                    level,
-                    optname,
-                    optval,
-                    optlen.cast(),
-                    value_of,
-                )
-                .map(|_| ()),
+                provider::get_into(mem, &Facts::healthy(true), level, optname, optval, len, value_of)
+                    .map(|_| ()),
             ),
             LAYER_SWITCH,
         ),
         Route::Provider => (
-            answer(provider::get_into(mem, &f, level, optname, optval, optlen.cast(), value_of).map(|_| ())),
+            answer(provider::get_into(mem, &f, level, optname, optval, len, value_of).map(|_| ())),
             LAYER_PROVIDER,
         ),
     };
     let o = Outcome::of(rc, layer, || {
-        checks::get_sock_opt(&f, level, optname, len, !optval.is_null())
+        checks::get_sock_opt(&f, level, optname, len.value, !optval.is_null())
             .map(|_| ())
             .map_err(|e| e.code)
     });
@@ -464,11 +456,11 @@ pub fn getsockopt(
         call: CALL_GET,
         level,
         optname,
-        optlen: len.unwrap_or(-1),
+        optlen: len.value.unwrap_or(-1),
         outcome: &o,
     };
     let row = count(shim, g, san.map(|(att, _)| att), &counted);
-    if let Some(len) = len {
+    if let Some(len) = len.value {
         memoise(g, g.thread().get_memos(), san, &o, row, (level, optname, len));
     }
     if let Some((_, rec)) = san {

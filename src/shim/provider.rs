@@ -59,6 +59,23 @@ pub fn set_remembered(
     Ok(())
 }
 
+/// The program's `optlen` argument of a `getsockopt`: where it points, and what
+/// was there when the call began (None when NULL or unreadable). Read once per call.
+#[derive(Clone, Copy)]
+pub struct OptLen {
+    pub at: *mut c_void,
+    pub value: Option<i32>,
+}
+
+impl OptLen {
+    pub fn read(mem: Memory, at: *mut c_void) -> OptLen {
+        OptLen {
+            at,
+            value: mem.read::<4>(at).map(i32::from_ne_bytes),
+        }
+    }
+}
+
 /// `WSPGetSockOpt`'s checks, then the value from `value_of`, written to `optval`
 /// and its size to `*optlen`. An `optval` that cannot be written is found by the
 /// write itself, the last step, and answers `WSAEFAULT` as row 5 would.
@@ -68,22 +85,21 @@ pub fn get_into(
     level: i32,
     optname: i32,
     optval: *mut c_void,
-    optlen: *mut c_void,
+    optlen: OptLen,
     value_of: impl FnOnce(OptionId) -> i32,
 ) -> Result<&'static OptionSpec, WsaError> {
-    let len = mem.read::<4>(optlen).map(i32::from_ne_bytes);
-    let spec = match checks::get_sock_opt(facts, level, optname, len, !optval.is_null()) {
+    let spec = match checks::get_sock_opt(facts, level, optname, optlen.value, !optval.is_null()) {
         Ok(spec) => spec,
         Err(e) => {
             if let Some(needed) = e.needed_len {
-                mem.write(optlen, &needed.to_ne_bytes());
+                mem.write(optlen.at, &needed.to_ne_bytes());
             }
             return Err(e.code);
         }
     };
     let value = value_of(spec.id);
     if !mem.write(optval, &value.to_ne_bytes()[..spec.size])
-        || !mem.write(optlen, &(spec.size as i32).to_ne_bytes())
+        || !mem.write(optlen.at, &(spec.size as i32).to_ne_bytes())
     {
         return Err(WsaError::EFAULT);
     }
