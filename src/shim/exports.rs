@@ -57,8 +57,6 @@ pub unsafe extern "C" fn setsockopt(
     setsockopt_ours(fd, level, name, val, len, entry)
 }
 
-/// A call on a descriptor of ours: from the thread's memo of its last call when
-/// that answers it (`recent`), else the whole path.
 #[inline(never)]
 fn setsockopt_ours(
     fd: c_int,
@@ -68,33 +66,41 @@ fn setsockopt_ours(
     len: socklen_t,
     entry: Entry,
 ) -> c_int {
-    // At any depth: a nested call comes from a signal handler (see `thread`).
+    answer_ours(
+        move |g| recent::set(g, entry, level, name, val, len),
+        move |shim, g| hooks::setsockopt(shim, g, fd, entry, level, name, val, len),
+        // SAFETY: the program's arguments, passed on unchanged.
+        move || unsafe { real::setsockopt(fd, level, name, val, len) },
+    )
+}
+
+/// A `setsockopt`/`getsockopt` on a descriptor of ours: from the thread's memos
+/// when one answers it (`recent`), else the whole path. At any depth: a nested
+/// call comes from a signal handler (see `thread`), and takes the whole path.
+#[inline(always)]
+fn answer_ours(
+    memo: impl FnOnce(&Guard) -> Option<c_int>,
+    whole: impl FnOnce(&'static Shim, &Guard) -> c_int,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
     let g = Guard::enter_nested();
     if !g.nested()
-        && let Some(rc) = shield(|| recent::set(&g, entry, level, name, val, len), || None)
+        && let Some(rc) = shield(|| memo(&g), || None)
     {
         return rc;
     }
-    setsockopt_whole(g, fd, level, name, val, len, entry)
+    answer_whole(g, whole, real)
 }
 
+/// [`answer_ours`]' whole path, out of line: the memo's path sets up no frame for it.
 #[inline(never)]
-fn setsockopt_whole(
+fn answer_whole(
     g: Guard,
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-    entry: Entry,
+    whole: impl FnOnce(&'static Shim, &Guard) -> c_int,
+    real: impl FnOnce() -> c_int,
 ) -> c_int {
-    // SAFETY (both calls): the program's arguments, passed on unchanged.
-    let real = || unsafe { real::setsockopt(fd, level, name, val, len) };
     match state::shim() {
-        Some(shim) => shield(
-            || hooks::setsockopt(shim, &g, fd, entry, level, name, val, len),
-            real,
-        ),
+        Some(shim) => shield(|| whole(shim, &g), real),
         None => real(),
     }
 }
@@ -116,7 +122,6 @@ pub unsafe extern "C" fn getsockopt(
     getsockopt_ours(fd, level, name, val, len, entry)
 }
 
-/// As [`setsockopt_ours`].
 #[inline(never)]
 fn getsockopt_ours(
     fd: c_int,
@@ -126,34 +131,12 @@ fn getsockopt_ours(
     len: *mut socklen_t,
     entry: Entry,
 ) -> c_int {
-    let g = Guard::enter_nested();
-    if !g.nested()
-        && let Some(rc) = shield(|| recent::get(&g, entry, level, name, val, len), || None)
-    {
-        return rc;
-    }
-    getsockopt_whole(g, fd, level, name, val, len, entry)
-}
-
-#[inline(never)]
-fn getsockopt_whole(
-    g: Guard,
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-    entry: Entry,
-) -> c_int {
-    // SAFETY: the program's arguments, passed on unchanged.
-    let real = || unsafe { real::getsockopt(fd, level, name, val, len) };
-    match state::shim() {
-        Some(shim) => shield(
-            || hooks::getsockopt(shim, &g, fd, entry, level, name, val, len),
-            real,
-        ),
-        None => real(),
-    }
+    answer_ours(
+        move |g| recent::get(g, entry, level, name, val, len),
+        move |shim, g| hooks::getsockopt(shim, g, fd, entry, level, name, val, len),
+        // SAFETY: the program's arguments, passed on unchanged.
+        move || unsafe { real::getsockopt(fd, level, name, val, len) },
+    )
 }
 
 #[unsafe(no_mangle)]
