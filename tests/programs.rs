@@ -456,8 +456,15 @@ fn rules_decide_and_a_syntax_error_runs_without_the_san() {
     // No rule covers servers: the listener and the socket it accepts follow the subnets.
     assert_eq!(doc["summary"]["san_accepts"], 1);
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert!(logged.contains("rule at line 2 matched: plain TCP"), "{logged}");
-    assert!(logged.contains("no rule matched; subnet table: SAN"), "{logged}");
+    assert!(
+        logged.contains("plain TCP: a `use tcp` rule (line 2) matched"),
+        "{logged}"
+    );
+    assert!(
+        logged.contains("SAN: no rule matched; the address is in the SAN subnet table"),
+        "{logged}"
+    );
+    assert!(!logged.contains("not in the SAN subnet table"), "{logged}");
 
     // A syntax error: the program still runs, without the SAN, and the report says why.
     std::fs::write(&rules, "use san client python3 127.0.0.1:80-70\n").unwrap();

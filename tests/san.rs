@@ -17,7 +17,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use support::{San, library, tool};
+use support::{San, is_debug_line, library, tool};
 use wsd::san::layout::{HEADER_SIZE, identity, segment_size};
 use wsd::san::reap::process_stat;
 use wsd::san::{EndpointRef, EndpointRole, NewEndpoint, Segment};
@@ -962,44 +962,15 @@ fn garbage_in_every_record_byte_crashes_nothing() {
 
 // 11 --------------------------------------------------------------------------
 
-/// `^wsd \d\d:\d\d:\d\d\.\d{6} pid=\d+ fd=\d+ ep=\d+ \S+ .* -> -?\d+`
-fn is_debug_line(line: &str) -> bool {
-    fn digits(s: &str, n: Option<usize>) -> Option<&str> {
-        let k = s.bytes().take_while(u8::is_ascii_digit).count();
-        (k > 0 && n.is_none_or(|n| n == k)).then(|| &s[k..])
-    }
-    fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
-        digits(s.strip_prefix(key)?, None)?.strip_prefix(' ')
-    }
-    let parse = || -> Option<()> {
-        let s = line.strip_prefix("wsd ")?;
-        let s = digits(s, Some(2))?.strip_prefix(':')?;
-        let s = digits(s, Some(2))?.strip_prefix(':')?;
-        let s = digits(s, Some(2))?.strip_prefix('.')?;
-        let s = digits(s, Some(6))?.strip_prefix(' ')?;
-        let s = field(s, "pid=")?;
-        let s = field(s, "fd=")?;
-        let s = field(s, "ep=")?;
-        let (call, rest) = s.split_once(' ')?;
-        if call.is_empty() {
-            return None;
-        }
-        rest.match_indices(" -> ")
-            .any(|(i, _)| {
-                let r = &rest[i + 4..];
-                digits(r.strip_prefix('-').unwrap_or(r), None).is_some()
-            })
-            .then_some(())
-    };
-    parse().is_some()
-}
-
 #[test]
 fn debug_line_shape() {
     assert!(is_debug_line(
         "wsd 12:00:01.123456 pid=4242 fd=5 ep=17 setsockopt SOL_SOCKET/SO_GROUP_PRIORITY len=4 -> 0"
     ));
-    assert!(is_debug_line("wsd 12:00:01.123456 pid=1 fd=5 ep=17 close  -> 0"));
+    assert!(is_debug_line("wsd 12:00:01.123456 pid=1 fd=5 ep=17 close -> 0"));
+    assert!(is_debug_line(
+        "wsd 12:00:01.123456 pid=1 fd=5 ep=17 dup fd=7 -> 7"
+    ));
     assert!(is_debug_line(
         "wsd 12:00:01.123456 pid=1 fd=5 ep=17 setsockopt x -> -1 WSAENOTCONN"
     ));

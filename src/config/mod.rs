@@ -294,13 +294,25 @@ impl Config {
     }
 
     /// Could a TCP socket of `program` ever reach the SAN? If not, nothing is a
-    /// candidate.
+    /// candidate (SPEC §4.3): its sockets are left to libc as if the library were
+    /// not there. For each side, the rules that apply to `program` are read in
+    /// order: a `use san` rule could route there; a `use tcp` rule for every
+    /// address and port hides everything after it, the subnet table included.
     pub fn could_route(&self, program: &str) -> bool {
-        !self.subnets.is_empty()
-            || self
+        [Side::Client, Side::Server].into_iter().any(|side| {
+            for r in self
                 .rules
                 .iter()
-                .any(|r| r.transport == Transport::San && rules::glob(&r.program, program))
+                .filter(|r| r.side.is_none_or(|s| s == side) && rules::glob(&r.program, program))
+            {
+                match r.transport {
+                    Transport::San => return true,
+                    Transport::Tcp if r.subnet.is_none() && r.ports.is_none() => return false,
+                    Transport::Tcp => {}
+                }
+            }
+            !self.subnets.is_empty()
+        })
     }
 }
 
@@ -359,6 +371,22 @@ mod tests {
         assert!(!env(&[("WSD_SUBNETS", "")]).unwrap().could_route("x"));
         let r = env(&[("WSD_SUBNETS", ""), ("WSD_RULES", "use san client py* *:*")]).unwrap();
         assert!(r.could_route("python3") && !r.could_route("curl"));
+    }
+
+    #[test]
+    fn a_catch_all_tcp_rule_routes_nothing() {
+        let rules = |r: &str| env(&[("WSD_RULES", r)]).unwrap();
+        assert!(!rules("use tcp * * *:*").could_route("python3"));
+        assert!(!rules("use tcp * * *").could_route("python3"));
+        assert!(!rules("use tcp * python3 *:*").could_route("python3"));
+        assert!(rules("use tcp * python3 *:*").could_route("curl"));
+        // Both sides must be closed off.
+        assert!(rules("use tcp client * *").could_route("x"));
+        assert!(!rules("use tcp client * *;use tcp server * *").could_route("x"));
+        // A rule before the catch-all, or a narrower one, still could.
+        assert!(rules("use san * * 127.0.0.1:80;use tcp * * *").could_route("x"));
+        assert!(rules("use tcp * * *:80").could_route("x"));
+        assert!(rules("use tcp * * 10.0.0.0/8:*").could_route("x"));
     }
 
     #[test]

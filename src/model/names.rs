@@ -5,6 +5,7 @@
 
 use super::codes::CODES;
 use super::options::{self, LINUX_SOL_SOCKET, WINSOCK_SOL_SOCKET};
+use std::fmt::Write;
 
 /// Linux `SOL_SOCKET` options (asm-generic/socket.h).
 const LINUX_SOCKET: &[(i32, &str)] = &[
@@ -106,21 +107,21 @@ fn find(table: &[(i32, &'static str)], n: i32) -> Option<&'static str> {
 }
 
 /// The name of a level: `SOL_SOCKET` (Linux), `SOL_SOCKET(0xffff)` (Winsock), …
-pub fn level(level: i32) -> String {
+pub fn level_name(level: i32) -> Option<&'static str> {
     match level {
-        LINUX_SOL_SOCKET => "SOL_SOCKET".into(),
-        WINSOCK_SOL_SOCKET => "SOL_SOCKET(0xffff)".into(),
-        libc::IPPROTO_TCP => "IPPROTO_TCP".into(),
-        libc::IPPROTO_IP => "IPPROTO_IP".into(),
-        libc::IPPROTO_IPV6 => "IPPROTO_IPV6".into(),
-        other => format!("{other:#x}"),
+        LINUX_SOL_SOCKET => Some("SOL_SOCKET"),
+        WINSOCK_SOL_SOCKET => Some("SOL_SOCKET(0xffff)"),
+        libc::IPPROTO_TCP => Some("IPPROTO_TCP"),
+        libc::IPPROTO_IP => Some("IPPROTO_IP"),
+        libc::IPPROTO_IPV6 => Some("IPPROTO_IPV6"),
+        _ => None,
     }
 }
 
 /// The name of an option at a level, in that level's numbering.
-pub fn option(level: i32, optname: i32) -> String {
+pub fn option_name(level: i32, optname: i32) -> Option<&'static str> {
     if let Some(spec) = options::lookup_raw(level, optname) {
-        return spec.name.into();
+        return Some(spec.name);
     }
     let table = match level {
         LINUX_SOL_SOCKET => LINUX_SOCKET,
@@ -130,7 +131,83 @@ pub fn option(level: i32, optname: i32) -> String {
         libc::IPPROTO_IPV6 => IPV6,
         _ => &[],
     };
-    find(table, optname).map_or_else(|| format!("{optname:#x}"), String::from)
+    find(table, optname)
+}
+
+/// A level and option as every output names them — `SO_DEBUG` lines, log lines,
+/// the report and the tool: `SOL_SOCKET/SO_KEEPALIVE`,
+/// `SOL_SOCKET(0xffff)/SO_GROUP_PRIORITY`; numbers in hex where there is no name.
+/// Formats without allocating (the library writes it from its hooks).
+#[derive(Clone, Copy, Debug)]
+pub struct OptionName {
+    pub level: i32,
+    pub optname: i32,
+}
+
+impl std::fmt::Display for OptionName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = Small::<64>::from_args(format_args!("{}/", LevelName(self.level)));
+        let _ = match option_name(self.level, self.optname) {
+            Some(n) => s.write_str(n),
+            None => write!(s, "{:#x}", self.optname),
+        };
+        // Padding and width apply to the whole name, as for a string.
+        f.pad(s.as_str())
+    }
+}
+
+/// A level's name, or its number in hex.
+#[derive(Clone, Copy, Debug)]
+pub struct LevelName(pub i32);
+
+impl std::fmt::Display for LevelName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match level_name(self.0) {
+            Some(n) => f.pad(n),
+            None => f.pad(Small::<16>::from_args(format_args!("{:#x}", self.0)).as_str()),
+        }
+    }
+}
+
+/// A short string on the stack, cut at `N` bytes (on a character boundary).
+struct Small<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Small<N> {
+    fn from_args(args: std::fmt::Arguments<'_>) -> Small<N> {
+        let mut s = Small { buf: [0; N], len: 0 };
+        let _ = s.write_fmt(args);
+        s
+    }
+
+    fn as_str(&self) -> &str {
+        // Only whole characters are ever copied in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> Write for Small<N> {
+    fn write_str(&mut self, t: &str) -> std::fmt::Result {
+        let mut n = t.len().min(N - self.len);
+        while !t.is_char_boundary(n) {
+            n -= 1;
+        }
+        self.buf[self.len..self.len + n].copy_from_slice(&t.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// The name of a level, as an owned string.
+pub fn level(level: i32) -> String {
+    LevelName(level).to_string()
+}
+
+/// The name of an option at a level, in that level's numbering, as an owned string.
+pub fn option(level: i32, optname: i32) -> String {
+    option_name(level, optname).map_or_else(|| format!("{optname:#x}"), String::from)
 }
 
 /// The name of an errno value.
@@ -160,6 +237,29 @@ mod tests {
         assert_eq!(errno(libc::EINVAL), "EINVAL");
         assert_eq!(errno(libc::EACCES), "EACCES");
         assert_eq!(errno(9999), "errno 9999");
+    }
+
+    #[test]
+    fn one_renderer_for_level_and_option() {
+        let n = |level, optname| OptionName { level, optname }.to_string();
+        assert_eq!(n(1, 9), "SOL_SOCKET/SO_KEEPALIVE");
+        assert_eq!(n(0xffff, 0x2002), "SOL_SOCKET(0xffff)/SO_GROUP_PRIORITY");
+        assert_eq!(n(6, 1), "IPPROTO_TCP/TCP_NODELAY");
+        assert_eq!(n(0x1234, 7), "0x1234/0x7");
+        assert_eq!(n(1, 0x7777), "SOL_SOCKET/0x7777");
+        // Width applies to the whole name, so columns line up.
+        assert_eq!(
+            format!(
+                "{:<40}|",
+                OptionName {
+                    level: 0xffff,
+                    optname: 0x2002
+                }
+            )
+            .len(),
+            41
+        );
+        assert_eq!(format!("{:>12}", LevelName(6)), " IPPROTO_TCP");
     }
 
     #[test]

@@ -1,42 +1,54 @@
 //! `wsd san check`: the segment's invariants, each violation reported on its own.
 //! Everything is read, bounds-checked and compared; nothing is trusted or changed.
+//! A message names a record as `wsd san status` does, by its endpoint id, with its
+//! table slot: `endpoint 17 in record 3: …` (a record that holds no id: `record 3: …`).
 
 use super::layout::{
-    CONN_RESET, EndpointRole, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK,
+    CONN_ALL, EndpointRole, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK,
 };
 use super::reap::alive;
 use super::segment::Segment;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 
+/// How a message names record `i`: by the endpoint id that `wsd san status` shows
+/// (`endpoint 17 in record 3`), or by its table slot alone when it holds no id.
+fn who(i: u32, r: &Record) -> String {
+    match r.id.load(Relaxed) {
+        0 => format!("record {i}"),
+        id => format!("endpoint {id} in record {i}"),
+    }
+}
+
 fn check_live(i: u32, r: &Record, next_id: u64, out: &mut Vec<String>) {
+    let who = who(i, r);
     let id = r.id.load(Relaxed);
     if id == 0 || id >= next_id {
-        out.push(format!("record {i}: live with id {id}, outside 1..{next_id}"));
+        out.push(format!("{who}: live with id {id}, outside 1..{next_id}"));
     }
     let role = r.role.load(Relaxed);
     if EndpointRole::from_raw(role).is_none() {
-        out.push(format!("record {i}: role {role} is not a role"));
+        out.push(format!("{who}: role {role} is not a role"));
     }
     let conn = r.connection.load(Relaxed);
-    if conn > CONN_RESET {
-        out.push(format!("record {i}: connection state {conn} is not a state"));
+    if conn & !CONN_ALL != 0 {
+        out.push(format!("{who}: connection state {conn} is not a state"));
     }
     let debug = r.so_debug.load(Relaxed);
     if debug > 1 {
-        out.push(format!("record {i}: SO_DEBUG stored as {debug}, not 0 or 1"));
+        out.push(format!("{who}: SO_DEBUG stored as {debug}, not 0 or 1"));
     }
     let prio = r.group_priority.load(Relaxed);
     if prio < 0 {
-        out.push(format!("record {i}: SO_GROUP_PRIORITY {prio} is negative"));
+        out.push(format!("{who}: SO_GROUP_PRIORITY {prio} is negative"));
     }
     if r.has_no_holder() {
-        out.push(format!("record {i}: live but held by no process"));
+        out.push(format!("{who}: live but held by no process"));
     }
     for h in r.holder_identities() {
         if !alive(h) {
             out.push(format!(
-                "record {i}: held by a dead process (pid {})",
+                "{who}: held by a dead process (pid {})",
                 super::layout::identity_pid(h)
             ));
         }
@@ -45,7 +57,7 @@ fn check_live(i: u32, r: &Record, next_id: u64, out: &mut Vec<String>) {
         let family = slot.words()[0] >> 16;
         if ![0, libc::AF_INET as u32, libc::AF_INET6 as u32].contains(&family) {
             out.push(format!(
-                "record {i}: {what} address family {family} is not an address family"
+                "{who}: {what} address family {family} is not an address family"
             ));
         }
     }
@@ -66,24 +78,21 @@ impl Segment {
             let state = r.state.load(Relaxed);
             match state & STATE_MASK {
                 STATE_FREE if r.id.load(Relaxed) != 0 => {
-                    out.push(format!(
-                        "record {i}: free but still has id {}",
-                        r.id.load(Relaxed)
-                    ));
+                    out.push(format!("{}: free but still has its id", who(i, r)));
                 }
                 STATE_FREE => {}
-                STATE_CLAIMED if state >> 8 == 0 => out.push(format!("record {i}: claimed by no process")),
+                STATE_CLAIMED if state >> 8 == 0 => {
+                    out.push(format!("{}: claimed by no process", who(i, r)));
+                }
                 STATE_CLAIMED => {}
                 STATE_LIVE => {
                     check_live(i, r, next_id, &mut out);
-                    if let Some(other) = ids.insert(r.id.load(Relaxed), i) {
-                        out.push(format!(
-                            "record {i}: id {} also used by record {other}",
-                            r.id.load(Relaxed)
-                        ));
+                    let id = r.id.load(Relaxed);
+                    if let Some(other) = ids.insert(id, i) {
+                        out.push(format!("{}: id {id} also used by record {other}", who(i, r)));
                     }
                 }
-                other => out.push(format!("record {i}: state {other} is not a state")),
+                other => out.push(format!("{}: state {other} is not a state", who(i, r))),
             }
         }
         for (i, r) in self.live() {
@@ -91,8 +100,14 @@ impl Segment {
             if let Some((j, p)) = self.by_id(peer)
                 && p.peer_id.load(Relaxed) != r.id.load(Relaxed)
             {
+                let theirs = match p.peer_id.load(Relaxed) {
+                    0 => "none".to_string(),
+                    id => format!("endpoint {id}"),
+                };
                 out.push(format!(
-                    "record {i}: peer is record {j}, whose peer is not record {i}"
+                    "{}: peer is {}, whose peer is {theirs}",
+                    who(i, r),
+                    who(j, p)
                 ));
             }
         }

@@ -45,8 +45,8 @@
 //! touches only that endpoint's record.
 
 use super::layout::{
-    AddrSlot, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE, NETWORK_DOWN,
-    Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, live_state,
+    AddrSlot, CONN_ALL, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE,
+    NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, live_state,
 };
 use super::segment::Segment;
 use crate::model::OptionId;
@@ -146,22 +146,35 @@ pub fn tally(counter: &std::sync::atomic::AtomicU64) {
 }
 
 impl Record {
+    /// The connection's state as the provider's checks see it. A connection keeps
+    /// every fault it met: after a keep-alive failure and then a reset it is still
+    /// the keep-alive failure that answers (SPEC §2.2: row 7 before row 8).
     pub fn connection_state(&self) -> Connection {
-        match self.connection.load(Acquire) {
-            CONN_HEALTHY => Connection::Healthy,
-            CONN_KEEPALIVE_FAILED => Connection::KeepAliveFailed,
-            // Reset, or garbage: a connection we cannot read is not usable.
-            _ => Connection::Reset,
+        let v = self.connection.load(Acquire);
+        if v & !CONN_ALL != 0 {
+            // Garbage: a connection we cannot read is not usable.
+            Connection::Reset
+        } else if v & CONN_KEEPALIVE_FAILED != 0 {
+            Connection::KeepAliveFailed
+        } else if v & CONN_RESET != 0 {
+            Connection::Reset
+        } else {
+            Connection::Healthy
         }
     }
 
+    /// Adds a fault to the connection's state (`Healthy` clears it: a fresh
+    /// connection on the same record).
     pub fn set_connection(&self, c: Connection) {
-        let v = match c {
-            Connection::Healthy => CONN_HEALTHY,
-            Connection::KeepAliveFailed => CONN_KEEPALIVE_FAILED,
-            Connection::Reset => CONN_RESET,
-        };
-        self.connection.store(v, Release);
+        match c {
+            Connection::Healthy => self.connection.store(CONN_HEALTHY, Release),
+            Connection::KeepAliveFailed => {
+                self.connection.fetch_or(CONN_KEEPALIVE_FAILED, Release);
+            }
+            Connection::Reset => {
+                self.connection.fetch_or(CONN_RESET, Release);
+            }
+        }
     }
 
     /// The stored value of an option (SO_GROUP_ID is always 0, SPEC §3).

@@ -141,10 +141,12 @@ impl EndpointRole {
     }
 }
 
-/// `Record::connection` values (SPEC §5).
+/// `Record::connection` bits (SPEC §5): each fault a connection met; 0 is healthy.
 pub const CONN_HEALTHY: u32 = 0;
 pub const CONN_KEEPALIVE_FAILED: u32 = 1;
 pub const CONN_RESET: u32 = 2;
+/// Every bit a connection's state may hold: the faults it met, together.
+pub const CONN_ALL: u32 = CONN_KEEPALIVE_FAILED | CONN_RESET;
 
 /// A socket address: `[family << 16 | port, addr[0..4], addr[4..8], addr[8..12], addr[12..16], scope]`,
 /// the port in host order, the address bytes in network order packed little-endian.

@@ -3,6 +3,7 @@
 //! is the provider's own: its endpoint is created in the segment on first use.
 
 use crate::model::WsaError;
+use crate::model::names::OptionName;
 use crate::san::EndpointRole;
 use crate::san::endpoint::tally;
 use crate::san::layout::Record;
@@ -10,8 +11,9 @@ use crate::shim::fdtable::{self, Remembered};
 use crate::shim::memory::Memory;
 use crate::shim::provider::{self, facts};
 use crate::shim::state::{self, Attached};
-use crate::shim::{net, switch};
+use crate::shim::{log, net, switch};
 use libc::c_void;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Rows 1 and 2 (SPEC §2.2) for a descriptor that has no endpoint and cannot get
 /// one: not a TCP socket, or the SAN cannot be used.
@@ -72,6 +74,7 @@ pub fn set(
     optlen: i32,
 ) -> Result<(), WsaError> {
     let (att, rec) = endpoint(fd)?;
+    let debug_before = rec.so_debug.load(Relaxed) != 0;
     let r = provider::set_on_record(
         mem,
         &facts(&att.seg, rec, groups()),
@@ -86,7 +89,18 @@ pub fn set(
         tally(&rec.set_errors);
         tally(&rec.provider_refusals);
     }
+    if debug_before || rec.so_debug.load(Relaxed) != 0 {
+        let what = format_args!("{} len={optlen}", OptionName { level, optname });
+        debug_line(rec, fd, "WSPSetSockOpt", what, r);
+    }
     r
+}
+
+/// The `SO_DEBUG` line of a direct call (SPEC §2.1, §6.4: every operation on
+/// the socket), with the provider's code by name.
+fn debug_line(rec: &Record, fd: i32, call: &str, what: std::fmt::Arguments<'_>, r: Result<(), WsaError>) {
+    let (rc, err) = r.map_or_else(|e| (-1, e.errno()), |()| (0, 0));
+    log::debug_line(rec.id.load(Relaxed), fd, call, what, rc, err);
 }
 
 /// `WSPGetSockOpt` (SPEC §3).
@@ -111,6 +125,10 @@ pub fn get(
     tally(&rec.gets);
     if r.is_err() {
         tally(&rec.get_errors);
+    }
+    if rec.so_debug.load(Relaxed) != 0 {
+        let what = format_args!("{}", OptionName { level, optname });
+        debug_line(rec, fd, "WSPGetSockOpt", what, r.map(|_| ()));
     }
     r.map(|_| ())
 }

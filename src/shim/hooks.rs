@@ -4,6 +4,7 @@
 //! Every function returns the C result, with `errno` set on failure.
 
 use crate::config::rules::Side;
+use crate::model::names::OptionName;
 use crate::model::provider::{self as checks, Facts};
 use crate::model::switch::{self as routing, Mode, Role, Route};
 use crate::model::{WsaError, options};
@@ -14,15 +15,14 @@ use crate::san::layout::{CALL_GET, CALL_SET, LAYER_KERNEL, LAYER_PROVIDER, LAYER
 use crate::san::report::CallKey;
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::memory::Memory;
-use crate::shim::provider::{self, OptLen, OptName, facts};
+use crate::shim::provider::{self, OptLen, facts};
 use crate::shim::recent::Memos;
 use crate::shim::state::{self, Attached, Shim};
-use crate::shim::switch::{self, associate};
+use crate::shim::switch::{self, Fallback, associate};
 use crate::shim::thread::Guard;
 use crate::shim::{log, net, real};
 use crate::wsd_log;
 use libc::{c_int, c_void, sockaddr, socklen_t};
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 fn set_errno(e: c_int) {
@@ -71,30 +71,9 @@ fn provider_view(shim: &Shim, entry: Entry, role: Role) -> Option<(Option<SanSoc
     }
 }
 
-/// One `SO_DEBUG` line (SPEC §6.4), when the socket's `SO_DEBUG` is TRUE.
+/// One `SO_DEBUG` line (SPEC §6.4) for a SAN socket's record.
 fn debug_line(rec: &Record, fd: c_int, call: &str, what: std::fmt::Arguments<'_>, rc: c_int) {
-    let mut line = log::Line::new();
-    let _ = line.write_str("wsd ");
-    log::write_time(&mut line);
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
-    let _ = write!(
-        line,
-        " pid={pid} fd={fd} ep={} {call} {what} -> {rc}",
-        rec.id.load(Relaxed)
-    );
-    if rc != 0 {
-        let e = errno();
-        match WsaError::from_errno(e) {
-            Some(w) => {
-                let _ = write!(line, " {}", w.name());
-            }
-            None => {
-                let _ = write!(line, " errno {e}");
-            }
-        }
-    }
-    line.emit();
+    log::debug_line(rec.id.load(Relaxed), fd, call, what, rc, errno());
 }
 
 /// Now and then (at most every 50 ms per process) a SAN call looks whether the
@@ -300,10 +279,17 @@ pub fn setsockopt(
             answer(remember(mem, fd, entry, level, optname, optval, len)),
             LAYER_SWITCH,
         ),
-        Some((_, rec)) => match (routing::san_gate(f.network, f.connection), route) {
-            (Err(e), _) => (answer(Err(e)), LAYER_SWITCH),
-            (Ok(()), Route::Kernel) => (kernel(), LAYER_KERNEL),
-            (Ok(()), Route::Switch) => (
+        // A call that reaches WSPSetSockOpt gets its verdict in §2.2's order
+        // (argument errors before the connection's state); one that the switch
+        // answers or passes on meets the SAN's state first (SPEC §4.3).
+        Some((_, rec)) => match (route, routing::san_gate(f.network, f.connection)) {
+            (Route::Provider, _) => (
+                answer(provider::set_on_record(mem, &f, rec, level, optname, optval, len)),
+                LAYER_PROVIDER,
+            ),
+            (_, Err(e)) => (answer(Err(e)), LAYER_SWITCH),
+            (Route::Kernel, Ok(())) => (kernel(), LAYER_KERNEL),
+            (Route::Switch, Ok(())) => (
                 answer(provider::set_on_record(
                     mem,
                     &Facts::healthy(true),
@@ -314,10 +300,6 @@ pub fn setsockopt(
                     len,
                 )),
                 LAYER_SWITCH,
-            ),
-            (Ok(()), Route::Provider) => (
-                answer(provider::set_on_record(mem, &f, rec, level, optname, optval, len)),
-                LAYER_PROVIDER,
             ),
         },
     };
@@ -342,7 +324,7 @@ pub fn setsockopt(
                     rec,
                     fd,
                     "setsockopt",
-                    format_args!("{} len={len}", OptName { level, optname }),
+                    format_args!("{} len={len}", OptionName { level, optname }),
                     rc,
                 )
             });
@@ -474,7 +456,7 @@ pub fn getsockopt(
                     rec,
                     fd,
                     "getsockopt",
-                    format_args!("{}", OptName { level, optname }),
+                    format_args!("{}", OptionName { level, optname }),
                     rc,
                 )
             });
@@ -484,26 +466,48 @@ pub fn getsockopt(
 }
 
 /// Does a socket in role `side` at `addr` go to the SAN? Rules first, then the
-/// subnet table (a listener on the wildcard address counts as on the SAN).
-fn decide(shim: &Shim, side: Side, addr: std::net::SocketAddr) -> bool {
+/// subnet table (a listener on the wildcard address counts as on the SAN). The
+/// error is why not. With `WSD_LOG=debug` the decision and its real reason are
+/// logged.
+fn decide(shim: &Shim, side: Side, addr: std::net::SocketAddr) -> Result<(), Fallback> {
     let (san, rule) = shim.config.decide(&shim.program, side, addr);
-    let san = san || (rule.is_none() && side == Side::Server && net::is_wildcard(addr));
+    let wildcard = rule.is_none() && side == Side::Server && net::is_wildcard(addr);
+    let verdict = match (san || wildcard, rule) {
+        (true, _) => Ok(()),
+        (false, Some(line)) => Err(Fallback::TcpRule(line)),
+        (false, None) => Err(Fallback::NotSanAddress),
+    };
     if log::enabled(crate::config::LogLevel::Debug) {
-        let verdict = if san { "SAN" } else { "plain TCP" };
-        match rule {
-            Some(line) => wsd_log!(
+        let to = if verdict.is_ok() { "SAN" } else { "plain TCP" };
+        let p = &shim.program;
+        match (rule, san, wildcard) {
+            (Some(line), true, _) => {
+                wsd_log!(
+                    Debug,
+                    "{p} {side:?} {addr}: {to}: a `use san` rule (line {line}) matched"
+                )
+            }
+            (Some(line), false, _) => {
+                wsd_log!(
+                    Debug,
+                    "{p} {side:?} {addr}: {to}: a `use tcp` rule (line {line}) matched"
+                )
+            }
+            (None, true, _) => wsd_log!(
                 Debug,
-                "{} {side:?} {addr}: rule at line {line} matched: {verdict}",
-                shim.program
+                "{p} {side:?} {addr}: {to}: no rule matched; the address is in the SAN subnet table"
             ),
-            None => wsd_log!(
+            (None, false, true) => wsd_log!(
                 Debug,
-                "{} {side:?} {addr}: no rule matched; subnet table: {verdict}",
-                shim.program
+                "{p} {side:?} {addr}: {to}: no rule matched; a listener on the wildcard address"
+            ),
+            (None, false, false) => wsd_log!(
+                Debug,
+                "{p} {side:?} {addr}: {to}: no rule matched; the address is not in the SAN subnet table"
             ),
         }
     }
-    san
+    verdict
 }
 
 /// Runs `f`, leaving `errno` as it was.
@@ -513,42 +517,63 @@ pub fn keeping_errno(f: impl FnOnce()) {
     set_errno(saved);
 }
 
+/// A candidate whose role is now known — `side`, at `addr` — goes to the SAN as
+/// what `ends` says (role, local and peer address), or stays plain TCP with the
+/// real reason. Returns the SAN socket, if it became one.
+fn hand_over<'a>(
+    shim: &'a Shim,
+    fd: c_int,
+    entry: Entry,
+    side: Side,
+    addr: Option<std::net::SocketAddr>,
+    ends: impl FnOnce() -> (
+        EndpointRole,
+        Option<std::net::SocketAddr>,
+        Option<std::net::SocketAddr>,
+    ),
+) -> Option<SanSocket<'a>> {
+    let verdict = addr
+        .ok_or(Fallback::NoAddress)
+        .and_then(|a| decide(shim, side, a));
+    if let Err(why) = verdict {
+        switch::not_san(shim, fd, entry, why);
+        return None;
+    }
+    let (role, local, peer) = ends();
+    let now = associate(shim, fd, entry, role, local, peer, Remembered::default());
+    san_record(shim, now)
+}
+
 /// After the real `connect` returned `rc`: a candidate connecting to a SAN
 /// address becomes a SAN socket. `errno` is left as `connect` set it.
 pub fn connected(shim: &Shim, fd: c_int, entry: Entry, addr: *const sockaddr, len: socklen_t, rc: c_int) {
-    let started = rc == 0 || errno() == libc::EINPROGRESS;
+    let err = errno();
+    let started = rc == 0 || err == libc::EINPROGRESS;
     keeping_errno(|| {
         if !started {
             return;
         }
         // SAFETY: the kernel has just accepted `len` bytes at `addr`.
         let dest = unsafe { net::decode(addr, len) };
-        match entry.role() {
-            Some(Role::Candidate) => match dest {
-                Some(d) if decide(shim, Side::Client, d) => {
-                    associate(
-                        shim,
-                        fd,
-                        entry,
-                        EndpointRole::Connector,
-                        net::local_addr(fd),
-                        Some(d),
-                        Remembered::default(),
-                    );
-                }
-                _ => switch::not_san(shim, fd, entry),
-            },
-            Some(Role::San) => {
-                if let Some((att, rec)) = san_record(shim, entry) {
-                    rec.local.store(net::local_addr(fd));
-                    rec.peer.store(dest);
-                    att.seg.link_peer(rec);
-                    if rec.so_debug.load(Relaxed) != 0 {
-                        debug_line(rec, fd, "connect", format_args!("{dest:?}"), rc);
-                    }
-                }
+        let rec = match entry.role() {
+            Some(Role::Candidate) => hand_over(shim, fd, entry, Side::Client, dest, || {
+                (EndpointRole::Connector, net::local_addr(fd), dest)
+            }),
+            Some(Role::San) => san_record(shim, entry).inspect(|(att, rec)| {
+                rec.local.store(net::local_addr(fd));
+                rec.peer.store(dest);
+                att.seg.link_peer(rec);
+            }),
+            _ => None,
+        };
+        if let Some((_, rec)) = rec
+            && rec.so_debug.load(Relaxed) != 0
+        {
+            let ep = rec.id.load(Relaxed);
+            match dest {
+                Some(d) => log::debug_line(ep, fd, "connect", format_args!("to {d}"), rc, err),
+                None => log::debug_line(ep, fd, "connect", format_args!(""), rc, err),
             }
-            _ => {}
         }
     })
 }
@@ -561,19 +586,13 @@ pub fn listening(shim: &Shim, fd: c_int, entry: Entry, rc: c_int) {
             return;
         }
         let local = net::local_addr(fd);
-        match local {
-            Some(a) if decide(shim, Side::Server, a) => {
-                associate(
-                    shim,
-                    fd,
-                    entry,
-                    EndpointRole::Listener,
-                    local,
-                    None,
-                    Remembered::default(),
-                );
-            }
-            _ => switch::not_san(shim, fd, entry),
+        let san = hand_over(shim, fd, entry, Side::Server, local, || {
+            (EndpointRole::Listener, local, None)
+        });
+        if let (Some((_, rec)), Some(local)) = (san, local)
+            && rec.so_debug.load(Relaxed) != 0
+        {
+            debug_line(rec, fd, "listen", format_args!("on {local}"), rc);
         }
     })
 }
@@ -600,7 +619,7 @@ pub fn accepted(shim: &Shim, listener: c_int, entry: Entry, newfd: c_int) {
                 inherit,
             );
             if lrec.so_debug.load(Relaxed) != 0 {
-                debug_line(lrec, listener, "accept", format_args!("fd={newfd}"), 0);
+                debug_line(lrec, listener, "accept", format_args!("fd={newfd}"), newfd);
             }
         }
     }
@@ -637,6 +656,11 @@ pub fn duplicated_entry(shim: &Shim, old: c_int, entry: Entry, new: c_int) {
     switch::share(shim, entry);
     let stale = fdtable::replace(new, entry);
     switch::release(shim, stale);
+    if let Some((_, rec)) = san_record(shim, entry)
+        && rec.so_debug.load(Relaxed) != 0
+    {
+        debug_line(rec, old, "dup", format_args!("fd={new}"), new);
+    }
 }
 
 /// Before closing `first..=last`.

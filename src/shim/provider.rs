@@ -3,7 +3,7 @@
 //! on the values it remembers. The checks themselves are `model::provider`'s; this
 //! file gathers the facts they look at and stores or writes their result.
 
-use crate::model::options::{self, OptionId};
+use crate::model::options::OptionId;
 use crate::model::provider::{self as checks, Facts, Network};
 use crate::model::{OptionSpec, WsaError};
 use crate::san::Segment;
@@ -104,28 +104,4 @@ pub fn get_into(
         return Err(WsaError::EFAULT);
     }
     Ok(spec)
-}
-
-/// A level/option pair as log and debug lines show it: names from the option table
-/// where it has them, numbers otherwise. Formats without allocating.
-pub struct OptName {
-    pub level: i32,
-    pub optname: i32,
-}
-
-impl std::fmt::Display for OptName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let level = options::Level::from_raw(self.level);
-        match level {
-            Some(l) => f.write_str(l.name())?,
-            None => write!(f, "{:#x}", self.level)?,
-        }
-        match (level, options::lookup_raw(self.level, self.optname)) {
-            (_, Some(spec)) => write!(f, "/{}", spec.name),
-            (Some(options::Level::Tcp), None) if self.optname == options::TCP_NODELAY => {
-                f.write_str("/TCP_NODELAY")
-            }
-            _ => write!(f, "/{:#x}", self.optname),
-        }
-    }
 }

@@ -5,6 +5,7 @@
 
 use crate::config::LogLevel;
 use crate::model::WsaError;
+use crate::model::names::OptionName;
 use crate::model::options::{self, WINSOCK_SOL_SOCKET};
 use crate::model::provider as checks;
 use crate::san::{EndpointRef, EndpointRole, NewEndpoint};
@@ -19,7 +20,11 @@ use std::sync::atomic::Ordering::Relaxed;
 /// Why a socket that could have gone to the SAN stayed plain TCP.
 #[derive(Clone, Copy, Debug)]
 pub enum Fallback {
+    /// A `use tcp` rule (at this line of the rules) matched.
+    TcpRule(usize),
     NotSanAddress,
+    /// The kernel gave no IPv4/IPv6 address to decide by.
+    NoAddress,
     Unusable,
     NetworkDown,
     Full,
@@ -29,7 +34,9 @@ pub enum Fallback {
 impl std::fmt::Display for Fallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Fallback::TcpRule(line) => write!(f, "a `use tcp` rule (line {line}) matched"),
             Fallback::NotSanAddress => f.write_str("address not in the SAN subnet table"),
+            Fallback::NoAddress => f.write_str("no IPv4 or IPv6 address to decide by"),
             Fallback::Unusable => f.write_str("the SAN segment cannot be used"),
             Fallback::NetworkDown => f.write_str("the SAN network is down"),
             Fallback::Full => f.write_str("the SAN segment is full"),
@@ -135,6 +142,18 @@ fn claim(
             rec.store_option(id, value);
         }
     }
+    // The replays are operations on the socket too (SPEC §6.4).
+    if rec.so_debug.load(Relaxed) != 0 {
+        for (id, _) in values.values() {
+            let spec = options::spec(id);
+            let name = OptionName {
+                level: WINSOCK_SOL_SOCKET,
+                optname: spec.winsock_optname,
+            };
+            let what = format_args!("{name} len={} (replayed)", spec.size);
+            log::debug_line(rec.id.load(Relaxed), fd, "setsockopt", what, 0, 0);
+        }
+    }
     att.take_ref(ep);
     seg.link_peer(rec);
     match role {
@@ -160,14 +179,14 @@ fn fall_back(shim: &Shim, fd: i32, current: Entry, values: Remembered, why: Fall
             Fallback::NetworkDown => Some(&stats.fallback_down),
             Fallback::Full => Some(&stats.fallback_full),
             Fallback::Replay(..) => Some(&stats.fallback_replay),
-            Fallback::NotSanAddress | Fallback::Unusable => None,
+            Fallback::TcpRule(_) | Fallback::NotSanAddress | Fallback::NoAddress | Fallback::Unusable => None,
         };
         if let Some(c) = counter {
             c.fetch_add(1, Relaxed);
         }
     }
     let level = match why {
-        Fallback::NotSanAddress => LogLevel::Debug,
+        Fallback::TcpRule(_) | Fallback::NotSanAddress | Fallback::NoAddress => LogLevel::Debug,
         _ => LogLevel::Info,
     };
     if log::enabled(level) {
@@ -202,9 +221,10 @@ pub fn for_each_sibling(fd: i32, entry: Entry, mut f: impl FnMut(i32, Entry)) {
     }
 }
 
-/// A candidate whose destination is not a SAN address becomes plain TCP.
-pub fn not_san(shim: &Shim, fd: i32, current: Entry) {
-    fall_back(shim, fd, current, current.remembered(), Fallback::NotSanAddress);
+/// A candidate that the rules or the subnet table send to plain TCP (`why`
+/// says which) becomes plain TCP.
+pub fn not_san(shim: &Shim, fd: i32, current: Entry, why: Fallback) {
+    fall_back(shim, fd, current, current.remembered(), why);
 }
 
 /// Lets go of whatever `entry` held (its descriptor is gone or reused).

@@ -1,6 +1,18 @@
 //! The `wsd` tool's command line (SPEC §6.3). Each verb lives in its own module;
 //! they reuse the library's `model`, `san` and `config` so that tables and layout
 //! are defined once.
+//!
+//! Everything the tool prints goes through [`out`] (standard output, by way of
+//! `outln!`) or [`fail`]/[`err`] (standard error), never `println!`/`eprintln!`:
+//! those panic when the reader has gone, and the tool is a Unix filter (SPEC §6.3:
+//! output to a closed pipe ends it quietly).
+
+/// `println!` for the tool's standard output: see [`out`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::tool::out(format_args!($($arg)*), true)
+    };
+}
 
 mod report;
 mod run;
@@ -8,7 +20,10 @@ mod san;
 mod tables;
 
 use clap::{Parser, Subcommand};
+use std::fmt;
+use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 #[derive(Parser)]
 #[command(
@@ -61,18 +76,61 @@ pub fn main() -> i32 {
             return if e.use_stderr() { USAGE } else { 0 };
         }
     };
-    match cli.command {
+    let status = match cli.command {
         Command::Run(args) => run::run(args),
         Command::San(args) => san::san(args),
         Command::Report { san, json } => report_of(san, json),
         Command::Options { json } => tables::options(json),
         Command::Errors { json } => tables::errors(json),
+    };
+    // A reader that went away is no failure of the verb; output that could not be
+    // written for any other reason (a full disk) is.
+    match STDOUT.load(Relaxed) {
+        STDOUT_FAILED if status == 0 => 1,
+        _ => status,
     }
 }
 
+/// What became of standard output: still open, closed by its reader (a pipe whose
+/// reader has gone: EPIPE, as SIGPIPE stays ignored in the tool), or failed.
+static STDOUT: AtomicU8 = AtomicU8::new(STDOUT_OPEN);
+const STDOUT_OPEN: u8 = 0;
+const STDOUT_CLOSED: u8 = 1;
+const STDOUT_FAILED: u8 = 2;
+
+/// Writes `args` (and a newline if `newline`) to standard output, as one locked,
+/// flushed write. Once the reader has closed the pipe, this and every later call
+/// write nothing and say nothing, and the verb goes on to return its own status,
+/// as any Unix filter does; any other write error is reported once on standard
+/// error and makes the tool's status 1 ([`main`]). Never panics.
+pub fn out(args: fmt::Arguments<'_>, newline: bool) {
+    if STDOUT.load(Relaxed) != STDOUT_OPEN {
+        return;
+    }
+    let mut stdout = io::stdout().lock();
+    let written = stdout
+        .write_fmt(args)
+        .and_then(|()| if newline { stdout.write_all(b"\n") } else { Ok(()) })
+        .and_then(|()| stdout.flush());
+    if let Err(e) = written {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            STDOUT.store(STDOUT_CLOSED, Relaxed);
+        } else {
+            STDOUT.store(STDOUT_FAILED, Relaxed);
+            err(format_args!("wsd: standard output: {e}\n"));
+        }
+    }
+}
+
+/// Writes `args` to standard error, ignoring any error (there is nowhere left to
+/// report it). Never panics.
+pub fn err(args: fmt::Arguments<'_>) {
+    let _ = io::stderr().lock().write_fmt(args);
+}
+
 /// Prints `wsd: message` to standard error and returns `status`.
-pub fn fail(status: i32, message: impl std::fmt::Display) -> i32 {
-    eprintln!("wsd: {message}");
+pub fn fail(status: i32, message: impl fmt::Display) -> i32 {
+    err(format_args!("wsd: {message}\n"));
     status
 }
 
@@ -100,9 +158,9 @@ fn report_of(san: Option<String>, json: bool) -> i32 {
     };
     let doc = report::build(&seg, &info);
     if json {
-        println!("{doc}");
+        outln!("{doc}");
     } else {
-        print!("{}", report::render(&doc));
+        out(format_args!("{}", report::render(&doc)), false);
     }
     0
 }

@@ -12,6 +12,7 @@
 //!   `kernel`}, `provider_would_refuse`, `dropped`
 //! - `rows`: array of {`program`, `call` ("setsockopt"/"getsockopt"), `socket`
 //!   ("candidate"/"san"/"plain"), `level`, `level_name`, `option`, `option_name`,
+//!   `name` (level and option as every output shows them: `SOL_SOCKET/SO_KEEPALIVE`),
 //!   `optlen`, `answered_by` ("switch"/"provider"/"kernel"), `verdict` ("ok" or a
 //!   WSAE* name), `errno` (null or a name), `provider` ("ok" or a WSAE* name), `count`}
 
@@ -60,6 +61,7 @@ pub fn build(seg: &Segment, info: &RunInfo) -> Value {
                 "level_name": names::level(k.level),
                 "option": k.optname,
                 "option_name": names::option(k.level, k.optname),
+                "name": names::OptionName { level: k.level, optname: k.optname }.to_string(),
                 "optlen": k.optlen,
                 "answered_by": layer,
                 "verdict": match k.errno {
@@ -155,9 +157,7 @@ pub fn render(r: &Value) -> String {
     if rows.is_empty() {
         return out;
     }
-    let _ = writeln!(
-        out,
-        "  {:<15} {:<10} {:<9} {:<34} {:>6} {:<8} {:<28} {:<15} {:>7}",
+    let header = [
         "program",
         "call",
         "socket",
@@ -166,27 +166,56 @@ pub fn render(r: &Value) -> String {
         "answered",
         "verdict",
         "bare provider",
-        "count"
-    );
-    for row in rows {
-        let s = |k: &str| row[k].as_str().unwrap_or("").to_string();
-        let verdict = match row["errno"].as_str() {
-            Some(e) if s("verdict") != e => format!("{} ({e})", s("verdict")),
-            _ => s("verdict"),
-        };
-        let _ = writeln!(
-            out,
-            "  {:<15} {:<10} {:<9} {:<34} {:>6} {:<8} {:<28} {:<15} {:>7}",
-            s("program"),
-            s("call"),
-            s("socket"),
-            format!("{}/{}", s("level_name"), s("option_name")),
-            row["optlen"].as_i64().unwrap_or(0),
-            s("answered_by"),
-            verdict,
-            s("provider"),
-            row["count"].as_u64().unwrap_or(0)
-        );
+        "count",
+    ];
+    let cells: Vec<[String; 9]> = rows
+        .iter()
+        .map(|row| {
+            let s = |k: &str| row[k].as_str().unwrap_or("").to_string();
+            let verdict = match row["errno"].as_str() {
+                Some(e) if s("verdict") != e => format!("{} ({e})", s("verdict")),
+                _ => s("verdict"),
+            };
+            let int = |k: &str| row[k].as_i64().unwrap_or(0);
+            [
+                s("program"),
+                s("call"),
+                s("socket"),
+                names::OptionName {
+                    level: int("level") as i32,
+                    optname: int("option") as i32,
+                }
+                .to_string(),
+                int("optlen").to_string(),
+                s("answered_by"),
+                verdict,
+                s("provider"),
+                row["count"].as_u64().unwrap_or(0).to_string(),
+            ]
+        })
+        .collect();
+    // Each column as wide as its widest cell; numbers to the right.
+    let mut width = header.map(str::len);
+    for row in &cells {
+        for (w, c) in width.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let numeric = [false, false, false, false, true, false, false, false, true];
+    let line = |out: &mut String, cells: &[&str]| {
+        let mut text = String::from(" ");
+        for ((c, w), right) in cells.iter().zip(width).zip(numeric) {
+            let _ = if right {
+                write!(text, " {c:>w$}")
+            } else {
+                write!(text, " {c:<w$}")
+            };
+        }
+        let _ = writeln!(out, "{}", text.trim_end());
+    };
+    line(&mut out, &header);
+    for row in &cells {
+        line(&mut out, &row.each_ref().map(String::as_str));
     }
     out
 }

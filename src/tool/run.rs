@@ -6,12 +6,12 @@
 //! `--san` names one to share.
 
 use super::report::{self, RunInfo};
-use super::{USAGE, fail, library_beside_tool};
+use super::{USAGE, err, fail, library_beside_tool};
 use clap::Args;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use wsd::config::{Config, ConfigError, Subnet, valid_san_name};
 use wsd::model::switch::Mode;
 use wsd::san::Segment;
@@ -127,6 +127,16 @@ pub fn run(args: RunArgs) -> i32 {
     cmd.args(&args.command[1..])
         .envs(vars.iter().map(|(k, v)| (k, v)))
         .env("LD_PRELOAD", preload);
+    if SIGPIPE_IGNORED_AT_START.load(Relaxed) {
+        // SAFETY: the closure runs in the child between fork and exec; it only calls
+        // signal(2), which is async-signal-safe, and touches no shared memory.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    }
     let status = run_to_the_end(&mut cmd);
     let code = match &status {
         Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
@@ -153,13 +163,36 @@ pub fn run(args: RunArgs) -> i32 {
                 fail(1, format_args!("--report {}: {e}", path.display()));
             }
         }
-        None => eprint!("{text}"),
+        // A closed standard error loses the report, not the program's status.
+        None => err(format_args!("{text}")),
     }
     if fresh {
         let _ = Segment::destroy(&san);
     }
     code
 }
+
+/// Whether SIGPIPE was ignored when the tool was started. The Rust runtime ignores
+/// SIGPIPE in the tool before `main` (so that output to a closed pipe is an EPIPE
+/// error, which the tool ends on quietly), and `Command` resets it to the default
+/// in the program it starts; the program is given back the disposition the tool
+/// was given, as if the shell had started it directly.
+static SIGPIPE_IGNORED_AT_START: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn note_sigpipe_at_start() {
+    // SAFETY: an all-zero sigaction is a valid out-parameter.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `old`, a valid pointer.
+    let r = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) };
+    if r == 0 && old.sa_sigaction == libc::SIG_IGN {
+        SIGPIPE_IGNORED_AT_START.store(true, Relaxed);
+    }
+}
+
+/// Called by the C runtime before `main`, and so before the Rust runtime's set-up.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static NOTE_SIGPIPE_AT_START: extern "C" fn() = note_sigpipe_at_start;
 
 /// The program's pid, for the signal handler to pass SIGTERM and SIGHUP on.
 static CHILD: AtomicI32 = AtomicI32::new(0);

@@ -121,9 +121,9 @@ fn refused(name: &str, e: &SegmentError) -> i32 {
 
 fn say(json: bool, value: Value, text: impl FnOnce() -> String) -> i32 {
     if json {
-        println!("{value}");
+        outln!("{value}");
     } else {
-        println!("{}", text());
+        outln!("{}", text());
     }
     0
 }
@@ -215,10 +215,10 @@ fn status(seg: &Segment, json: bool) -> i32 {
             "reaped": {"holders": reaped.holders, "endpoints": reaped.endpoints, "claims": reaped.claims},
             "endpoints": live.iter().map(|r| endpoint_json(r)).collect::<Vec<_>>(),
         });
-        println!("{doc}");
+        outln!("{doc}");
         return 0;
     }
-    println!(
+    outln!(
         "SAN {:?}: network {network}, {} of {} endpoints live, {} created; fallbacks to TCP: {} network down, {} table full, {} replay refused",
         seg.name(),
         live.len(),
@@ -229,15 +229,17 @@ fn status(seg: &Segment, json: bool) -> i32 {
         s.fallback_replay.load(Relaxed),
     );
     if reaped != Reaped::default() {
-        println!(
+        outln!(
             "reclaimed: {} endpoints of dead processes, {} dead holders, {} abandoned claims",
-            reaped.endpoints, reaped.holders, reaped.claims
+            reaped.endpoints,
+            reaped.holders,
+            reaped.claims
         );
     }
     if live.is_empty() {
         return 0;
     }
-    println!(
+    outln!(
         "{:>5} {:>7} {:<15} {:>4} {:<9} {:<22} {:<22} {:<16} {:>5} {:>5} {:>5} {:>6} {:>6}",
         "id",
         "pid",
@@ -255,7 +257,7 @@ fn status(seg: &Segment, json: bool) -> i32 {
     );
     for r in live {
         let peer_id = r.peer_id.load(Relaxed);
-        println!(
+        outln!(
             "{:>5} {:>7} {:<15} {:>4} {:<9} {:<22} {:<22} {:<16} {:>5} {:>5} {:>5} {:>6} {:>6}",
             r.id.load(Relaxed),
             r.pid.load(Relaxed),
@@ -286,15 +288,15 @@ fn check(seg: &Segment, json: bool) -> i32 {
 
 fn report_violations(name: &str, violations: &[String], json: bool) -> i32 {
     if json {
-        println!(
+        outln!(
             "{}",
             json!({"san": name, "ok": violations.is_empty(), "violations": violations})
         );
     } else if violations.is_empty() {
-        println!("SAN {name:?}: no violation");
+        outln!("SAN {name:?}: no violation");
     } else {
         for v in violations {
-            println!("SAN {name:?}: {v}");
+            outln!("SAN {name:?}: {v}");
         }
     }
     i32::from(!violations.is_empty())

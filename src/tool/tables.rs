@@ -35,15 +35,22 @@ pub fn options(json: bool) -> i32 {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::from(rows));
+        outln!("{}", serde_json::Value::from(rows));
         return 0;
     }
-    println!(
+    outln!(
         "{:<18} {:<10} {:>8} {:>6} {:<13} {:>4} {:<9} {:<5} doc",
-        "option", "level", "winsock", "linux", "type", "size", "access", "group"
+        "option",
+        "level",
+        "winsock",
+        "linux",
+        "type",
+        "size",
+        "access",
+        "group"
     );
     for o in OPTIONS {
-        println!(
+        outln!(
             "{:<18} {:<10} {:>#8x} {:>6} {:<13} {:>4} {:<9} {:<5} {}",
             o.name,
             o.level.name(),
@@ -73,15 +80,18 @@ pub fn errors(json: bool) -> i32 {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::from(rows));
+        outln!("{}", serde_json::Value::from(rows));
         return 0;
     }
-    println!(
+    outln!(
         "{:<15} {:>5}  {:<12} {:>5}  description",
-        "code", "value", "errno", ""
+        "code",
+        "value",
+        "errno",
+        ""
     );
     for c in CODES {
-        println!(
+        outln!(
             "{:<15} {:>5}  {:<12} {:>5}  {}",
             c.name,
             c.code.code(),
