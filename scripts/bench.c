@@ -8,17 +8,27 @@
  *         set-prio (SO_DEBUG / SO_GROUP_PRIORITY on a connected socket),
  *         set-alternate (the two in turn), set-cycle (five calls in turn), get-prio,
  *         get-nodelay, threads2 / threads1 (SO_GROUP_PRIORITY, 2 or 1 threads, each
- *         on its own connection), connect (connect+accept+close loop)
+ *         on its own connection), connect (connect+accept+close loop),
+ *         connect-prio (connect+accept, SO_GROUP_PRIORITY set on the client, close
+ *         both: one connection per loop), hold (holds N connections open, prints
+ *         "ready N" and waits for the end of its standard input; nothing timed)
  *   ADDR (env BENCH_ADDR, default 127.0.0.1): the address to connect to.
+ *   SECONDS (env BENCH_SECONDS, connect-prio only): stop the loop once it has run
+ *         this long (the warm-up a tenth of it) and report ns/loop over the loops
+ *         made: a bound on the time a slow loop (a full table, say) takes.
+ *   hold exits with status 3 when the connections asked for cannot be held (out
+ *   of descriptors or ephemeral ports), saying why on standard error.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,7 +50,9 @@ static int listener(struct sockaddr_in *sa) {
     memset(sa, 0, sizeof *sa);
     sa->sin_family = AF_INET;
     inet_pton(AF_INET, addr(), &sa->sin_addr);
-    if (l < 0 || bind(l, (struct sockaddr *)sa, sizeof *sa) || listen(l, 128) ||
+    /* A backlog large enough for connections held by the thousand (each is
+       accepted as it is made; the kernel caps it at somaxconn). */
+    if (l < 0 || bind(l, (struct sockaddr *)sa, sizeof *sa) || listen(l, 4096) ||
         getsockname(l, (struct sockaddr *)sa, &len)) {
         perror("listener");
         exit(2);
@@ -69,6 +81,73 @@ static void check(int r, const char *what) {
     }
 }
 
+/* Raises the descriptor limit to hold `held` connections (two descriptors each):
+ * to 1 << 20 (root may raise the hard limit), else to fs.nr_open, else to the hard
+ * limit. Exits with status 3, saying why, when that is not enough. scripts/bench
+ * raises the limit before exec as well: libwsd.so sizes its descriptor table from
+ * the limit at start-up, and a descriptor beyond the table is never a SAN socket. */
+static void raise_nofile(long held) {
+    struct rlimit r;
+    long need = 2 * held + 64, nr_open = -1;
+    FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &nr_open) != 1) nr_open = -1;
+        fclose(f);
+    }
+    getrlimit(RLIMIT_NOFILE, &r);
+    if ((long)r.rlim_cur < need) {
+        struct rlimit big = {1 << 20, 1 << 20}, nr = {(rlim_t)nr_open, (rlim_t)nr_open};
+        if (setrlimit(RLIMIT_NOFILE, &big) && (nr_open <= 0 || setrlimit(RLIMIT_NOFILE, &nr))) {
+            r.rlim_cur = r.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &r);
+        }
+        getrlimit(RLIMIT_NOFILE, &r);
+    }
+    if ((long)r.rlim_cur < need) {
+        fprintf(stderr, "cannot hold %ld connections in one process: %ld descriptors needed, RLIMIT_NOFILE %ld "
+                "(hard %ld, fs.nr_open %ld)\n", held, need, (long)r.rlim_cur, (long)r.rlim_max, nr_open);
+        exit(3);
+    }
+}
+
+static int *held_fds;
+static long n_held;
+
+/* Makes n connections to one listener of its own and keeps both ends open. */
+static void hold(long n) {
+    struct sockaddr_in sa;
+    int l;
+    if (n <= 0) return;
+    raise_nofile(n);
+    held_fds = malloc(2 * n * sizeof *held_fds);
+    if (!held_fds) {
+        perror("malloc");
+        exit(2);
+    }
+    l = listener(&sa);
+    for (long i = 0; i < n; i++) {
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        int a = c < 0 || connect(c, (struct sockaddr *)&sa, sizeof sa) ? -1 : accept(l, NULL, NULL);
+        if (a < 0) {
+            /* Out of descriptors or of ephemeral ports: N cannot be reached here. */
+            int e = errno;
+            fprintf(stderr, "cannot hold %ld connections: connection %ld: %s\n", n, i + 1, strerror(e));
+            exit(e == EMFILE || e == ENFILE || e == EADDRNOTAVAIL ? 3 : 2);
+        }
+        held_fds[2 * i] = c;
+        held_fds[2 * i + 1] = a;
+        n_held = i + 1;
+    }
+    close(l);
+}
+
+/* The server ends first, as in the loops: TIME_WAIT stays on the listener's side. */
+static void release(void) {
+    for (long i = 0; i < n_held; i++) close(held_fds[2 * i + 1]);
+    for (long i = 0; i < n_held; i++) close(held_fds[2 * i]);
+    n_held = 0;
+}
+
 static long n_ops;
 
 static void *prio_loop(void *arg) {
@@ -83,12 +162,12 @@ static void *prio_loop(void *arg) {
     return NULL;
 }
 
-static double run(const char *mode, long n) {
+static double run(const char *mode, long n, double max_ns) {
     int server = -1, fd = -1, one = 1;
     socklen_t len = sizeof one;
     if (!strcmp(mode, "udp-set"))
         fd = socket(AF_INET, SOCK_DGRAM, 0);
-    else if (strcmp(mode, "connect") && strncmp(mode, "threads", 7))
+    else if (strncmp(mode, "connect", 7) && strncmp(mode, "threads", 7))
         fd = connection(&server);
     double t0 = now();
     if (!strcmp(mode, "udp-set")) {
@@ -161,6 +240,25 @@ static double run(const char *mode, long n) {
             close(c);
         }
         close(l);
+    } else if (!strcmp(mode, "connect-prio")) {
+        /* One loopback connection per loop, its client given a SO_GROUP_PRIORITY
+           as a program setting up each connection does. The answer is not checked:
+           the kernel refuses the option (natively, or after a fallback to plain
+           TCP); the figure is the loop's cost. */
+        struct sockaddr_in sa;
+        int l = listener(&sa);
+        long i;
+        t0 = now();
+        for (i = 0; i < n && (max_ns <= 0 || now() - t0 < max_ns); i++) {
+            int c = socket(AF_INET, SOCK_STREAM, 0), v = (int)(i & 7);
+            check(connect(c, (struct sockaddr *)&sa, sizeof sa), "connect");
+            int a = accept(l, NULL, NULL);
+            (void)setsockopt(c, SOL_SOCKET, 0x2002, &v, sizeof v);
+            close(a);
+            close(c);
+        }
+        n = i;
+        close(l);
     } else {
         fprintf(stderr, "bench: unknown mode %s\n", mode);
         exit(2);
@@ -177,8 +275,20 @@ int main(int argc, char **argv) {
         return 2;
     }
     long n = atol(argv[2]);
-    run(argv[1], n / 10 + 1); /* warm-up */
-    double ns = run(argv[1], n);
+    if (!strcmp(argv[1], "hold")) {
+        char buf[64];
+        hold(n);
+        printf("ready %ld\n", n_held);
+        fflush(stdout);
+        while (read(0, buf, sizeof buf) > 0) {
+        }
+        release();
+        return 0;
+    }
+    const char *s = getenv("BENCH_SECONDS");
+    double max_ns = s ? atof(s) * 1e9 : 0;
+    run(argv[1], n / 10 + 1, max_ns / 10); /* warm-up */
+    double ns = run(argv[1], n, max_ns);
     printf("%.2f %.0f\n", ns, 1e9 / ns);
     return 0;
 }

@@ -991,6 +991,8 @@ fn reaping_never_frees_an_endpoint_that_is_still_held() {
         local: None,
         peer: None,
         comm: *b"aba\0\0\0\0\0\0\0\0\0\0\0\0\0",
+        cookie: 0,
+        netns: 0,
     };
     let stop = AtomicBool::new(false);
     let (rounds, lost, passes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
@@ -999,7 +1001,9 @@ fn reaping_never_frees_an_endpoint_that_is_still_held() {
         for _ in 0..3 {
             s.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
-                    let Some(ep) = seg.allocate(&new) else { continue };
+                    let Some(ep) = seg.allocate(&new).map(|c| c.endpoint()) else {
+                        continue;
+                    };
                     for _ in 0..50 {
                         std::hint::spin_loop();
                     }

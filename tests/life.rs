@@ -904,6 +904,21 @@ fn hostile_cases() -> Vec<Hostile> {
         Hostile::new("header_size wrong", Some("geometry"), |h| {
             h.header_size.store(u32::MAX, Relaxed)
         }),
+        Hostile::new("index buckets wrong", Some("geometry"), |h| {
+            h.key_buckets.store(3, Relaxed);
+            h.addr_buckets.store(u32::MAX, Relaxed);
+        }),
+        Hostile::new("free list, index lock and reaping cursor hostile", None, |h| {
+            h.free_head.store(u32::MAX, Relaxed);
+            // A lock held by a thread that does not exist: taken over.
+            h.index_lock.store(u64::MAX, Relaxed);
+            h.reap_cursor.store(u32::MAX, Relaxed);
+            h.reap_due_ms.store(0, Relaxed);
+        }),
+        Hostile::new("free list pointing at itself", None, |h| {
+            h.free_head.store(1, Relaxed)
+        })
+        .fill(0x00),
         Hostile::new("high_water 0xffffffff", None, |h| {
             h.high_water.store(u32::MAX, Relaxed)
         }),
@@ -1129,6 +1144,8 @@ fn a_release_racing_a_fork_childs_settle_never_frees_what_the_child_holds() {
         local: None,
         peer: None,
         comm: *b"settle-race\0\0\0\0\0",
+        cookie: 0,
+        netns: 0,
     };
     // The endpoint of the current round (index << 32 | tag), and the round number
     // (STOP ends the other thread, however this one ends).
@@ -1163,7 +1180,11 @@ fn a_release_racing_a_fork_childs_settle_never_frees_what_the_child_holds() {
             if Instant::now() > deadline {
                 break;
             }
-            let Some(ep) = seg.allocate(&new).filter(|&ep| seg.hold_pending(ep)) else {
+            let Some(ep) = seg
+                .allocate(&new)
+                .map(|c| c.endpoint())
+                .filter(|&ep| seg.hold_pending(ep))
+            else {
                 break;
             };
             current.store(u64::from(ep.index) << 32 | u64::from(ep.tag), Ordering::Release);

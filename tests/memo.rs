@@ -250,7 +250,7 @@ fn tool(san: &San, args: &[&str]) -> std::process::Output {
 /// addresses or holders).
 fn endpoint_facts(e: &Value) -> Value {
     let mut e = e.clone();
-    for k in ["pid", "local", "peer", "holders"] {
+    for k in ["pid", "local", "peer", "holders", "held_by"] {
         e.as_object_mut().unwrap().remove(k);
     }
     e

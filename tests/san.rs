@@ -708,6 +708,8 @@ fn new_endpoint(holder: u64, pid: u32) -> NewEndpoint {
         local: Some("127.0.0.1:40000".parse().unwrap()),
         peer: Some("127.0.0.1:40001".parse().unwrap()),
         comm: *b"pid-reuse\0\0\0\0\0\0\0",
+        cookie: 0,
+        netns: 0,
     }
 }
 
@@ -721,7 +723,8 @@ fn a_reused_pid_does_not_inherit_a_dead_processs_endpoints() {
     // Same pid, another start time: another process, which is not running.
     let other = seg
         .allocate(&new_endpoint(identity(pid, start + 1), pid))
-        .unwrap();
+        .unwrap()
+        .endpoint();
     assert!(seg.endpoint(other).is_some());
     let r = seg.reap();
     assert_eq!((r.endpoints, r.holders), (1, 1), "{r:?}");
@@ -729,7 +732,10 @@ fn a_reused_pid_does_not_inherit_a_dead_processs_endpoints() {
     assert_eq!(seg.live().count(), 0);
 
     // This very process: kept.
-    let mine = seg.allocate(&new_endpoint(identity(pid, start), pid)).unwrap();
+    let mine = seg
+        .allocate(&new_endpoint(identity(pid, start), pid))
+        .unwrap()
+        .endpoint();
     let r = seg.reap();
     assert_eq!((r.endpoints, r.holders), (0, 0), "{r:?}");
     assert!(seg.endpoint(mine).is_some(), "not freed");
@@ -858,7 +864,7 @@ fn check_reports_each_planted_violation() {
     let (start, _) = process_stat(pid).unwrap().unwrap();
     let me = identity(pid, start);
     let refs: Vec<EndpointRef> = (0..6)
-        .map(|_| seg.allocate(&new_endpoint(me, pid)).unwrap())
+        .map(|_| seg.allocate(&new_endpoint(me, pid)).unwrap().endpoint())
         .collect();
     let rec = |i: usize| seg.record(refs[i].index).unwrap();
     let out = wsd_san(&san, &["check"]);

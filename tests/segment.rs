@@ -123,7 +123,8 @@ fn untrusted_segments_are_refused_once_and_sockets_stay_plain() {
     wrong_version[8..12].copy_from_slice(&(LAYOUT_VERSION + 1).to_le_bytes());
     for (tag, bytes, mode, reason) in [
         ("magic", vec![0xa5u8; good_size], 0o600, "bad magic"),
-        ("version", wrong_version, 0o600, "layout version"),
+        // An older (or newer) layout: said so, with how to replace it.
+        ("version", wrong_version, 0o600, "made by another version of wsd"),
         ("short", vec![0u8; 16], 0o600, "size 16"),
         ("mode", vec![0u8; good_size], 0o644, "permissions 0644"),
     ] {
@@ -132,6 +133,9 @@ fn untrusted_segments_are_refused_once_and_sockets_stay_plain() {
         assert_eq!(stdout, "ENOPROTOOPT", "{tag}");
         assert_eq!(stderr.matches("cannot be used").count(), 1, "{tag}: {stderr}");
         assert!(stderr.contains(reason), "{tag}: {stderr}");
+        if tag == "version" {
+            assert!(stderr.contains("`wsd san destroy`"), "{stderr}");
+        }
     }
 }
 

@@ -198,13 +198,15 @@ fn check_names_a_bad_record_by_the_id_status_shows() {
         local: Some("127.0.0.1:40000".parse().unwrap()),
         peer: Some("127.0.0.1:40001".parse().unwrap()),
         comm: *b"check-ids\0\0\0\0\0\0\0",
+        cookie: 0,
+        netns: 0,
     };
     // Ids and table slots part ways: the first ids go to endpoints already gone.
     for _ in 0..5 {
-        let gone = seg.allocate(&new).unwrap();
+        let gone = seg.allocate(&new).unwrap().endpoint();
         seg.release(gone, me, pid);
     }
-    let refs: Vec<_> = (0..3).map(|_| seg.allocate(&new).unwrap()).collect();
+    let refs: Vec<_> = (0..3).map(|_| seg.allocate(&new).unwrap().endpoint()).collect();
     let bad = seg.record(refs[1].index).unwrap();
     bad.so_debug.store(9, Relaxed);
     bad.fd.store(12345, Relaxed);

@@ -3,6 +3,7 @@
 //! A message names a record as `wsd san status` does, by its endpoint id, with its
 //! table slot: `endpoint 17 in record 3: …` (a record that holds no id: `record 3: …`).
 
+use super::index::Index;
 use super::layout::{
     CONN_ALL, EndpointRole, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK,
 };
@@ -94,6 +95,44 @@ impl Segment {
                 }
                 other => out.push(format!("{}: state {other} is not a state", who(i, r))),
             }
+        }
+        // The indexes: every live record is found by its cookie, id and address
+        // pair; the free list holds free records only, each once.
+        let duplicated: std::collections::HashSet<u64> = {
+            let mut seen = std::collections::HashSet::new();
+            self.live()
+                .map(|(_, r)| r.id.load(Relaxed))
+                .filter(|&id| !seen.insert(id))
+                .collect()
+        };
+        for (i, r) in self.live() {
+            for (which, name) in [
+                (Index::Cookie, "cookie"),
+                (Index::Id, "id"),
+                (Index::Addr, "address pair"),
+            ] {
+                // A duplicated id is reported above; a record that shares it is
+                // not found by it, which need not be said twice.
+                if which == Index::Id && duplicated.contains(&r.id.load(Relaxed)) {
+                    continue;
+                }
+                if !self.indexed(which, i) {
+                    out.push(format!("{}: not found in the index by {name}", who(i, r)));
+                }
+            }
+        }
+        let free = self.free_list();
+        let mut on_list = std::collections::HashSet::new();
+        for &i in &free {
+            let Some(r) = self.record(i) else { continue };
+            if !on_list.insert(i) {
+                out.push(format!("{}: on the free list twice", who(i, r)));
+            } else if r.state.load(Relaxed) & STATE_MASK == STATE_LIVE {
+                out.push(format!("{}: live, yet on the free list", who(i, r)));
+            }
+        }
+        if free.len() as u32 >= self.capacity() {
+            out.push("header: the free list does not end".to_string());
         }
         for (i, r) in self.live() {
             let peer = r.peer_id.load(Relaxed);

@@ -44,6 +44,7 @@
 //! Option values and counters are single atomics: setting or reading an option
 //! touches only that endpoint's record.
 
+use super::index::{Index, IndexLock};
 use super::layout::{
     AddrSlot, CONN_ALL, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE,
     NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, live_state,
@@ -52,7 +53,7 @@ use super::segment::Segment;
 use crate::model::OptionId;
 use crate::model::provider::Connection;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 /// A process's handle on a record: its index and the low 32 bits of the id it had
 /// when taken (its tag), so that a freed and reused record is told apart.
@@ -60,6 +61,23 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 pub struct EndpointRef {
     pub index: u32,
     pub tag: u32,
+}
+
+/// What claiming a record for a socket found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claimed {
+    /// A new record, this process its only holder.
+    New(EndpointRef),
+    /// The socket had a record already (it is known by its cookie).
+    Existing(EndpointRef),
+}
+
+impl Claimed {
+    pub fn endpoint(self) -> EndpointRef {
+        match self {
+            Claimed::New(ep) | Claimed::Existing(ep) => ep,
+        }
+    }
 }
 
 /// What a new record starts with.
@@ -73,6 +91,10 @@ pub struct NewEndpoint {
     pub local: Option<SocketAddr>,
     pub peer: Option<SocketAddr>,
     pub comm: [u8; 16],
+    /// The socket's cookie (`SO_COOKIE`), 0 if unknown.
+    pub cookie: u64,
+    /// Its network namespace's cookie (`SO_NETNS_COOKIE`), 0 if unknown.
+    pub netns: u64,
 }
 
 impl AddrSlot {
@@ -261,63 +283,131 @@ impl Segment {
         self.header().network.load(Acquire) == NETWORK_DOWN
     }
 
-    /// Claims a free record and fills it in; `None` when the table is full.
-    pub fn allocate(&self, new: &NewEndpoint) -> Option<EndpointRef> {
+    /// The record for a new SAN socket: the socket's own record if another
+    /// process (or another descriptor) made one already — found by its cookie, so
+    /// that a socket is never adopted twice — else a new record, filled in, put in
+    /// the indexes and paired with its peer. `None` when the table is full, or
+    /// the index lock cannot be taken (a signal handler interrupting its holder).
+    /// Constant cost: no scan of the table.
+    pub fn allocate(&self, new: &NewEndpoint) -> Option<Claimed> {
+        let lock = self.lock_index()?;
+        if new.cookie != 0
+            && let Some((index, rec)) = self.find_in(Index::Cookie, new.cookie as u32, |r| {
+                r.cookie.load(Relaxed) == new.cookie && r.state.load(Acquire) & STATE_MASK == STATE_LIVE
+            })
+        {
+            return Some(Claimed::Existing(EndpointRef {
+                index,
+                tag: rec.id.load(Relaxed) as u32,
+            }));
+        }
         let h = self.header();
         let claimed = STATE_CLAIMED | new.pid << 8;
-        for index in 0..self.capacity() {
+        // A record on the free list that is not free (a corrupt segment) is left
+        // out of it; a list that goes round in circles gives up after a few.
+        let (index, rec) = (0..16).find_map(|_| {
+            let index = self.pop_free(&lock)?;
             let rec = self.record(index)?;
-            if rec.state.load(Relaxed) != STATE_FREE
-                || rec
-                    .state
-                    .compare_exchange(STATE_FREE, claimed, Acquire, Relaxed)
-                    .is_err()
-            {
-                continue;
-            }
-            let id = h.next_id.fetch_add(1, Relaxed);
-            rec.extra_holders.store(0, Relaxed);
-            rec.holders[0].store(new.holder, Relaxed);
-            for slot in &rec.holders[1..] {
-                slot.store(0, Relaxed);
-            }
-            rec.pid.store(new.pid, Relaxed);
-            rec.fd.store(new.fd, Relaxed);
-            rec.role.store(new.role as u32, Relaxed);
-            rec.connection.store(CONN_HEALTHY, Relaxed);
-            rec.so_debug.store(0, Relaxed);
-            rec.group_priority.store(0, Relaxed);
-            rec.flags.store(0, Relaxed);
-            rec.local.store(new.local);
-            rec.peer.store(new.peer);
-            rec.peer_id.store(0, Relaxed);
-            rec.comm[0].store(
-                u64::from_le_bytes(new.comm[..8].try_into().unwrap_or([0; 8])),
-                Relaxed,
-            );
-            rec.comm[1].store(
-                u64::from_le_bytes(new.comm[8..].try_into().unwrap_or([0; 8])),
-                Relaxed,
-            );
-            for c in [
-                &rec.sets,
-                &rec.gets,
-                &rec.set_errors,
-                &rec.get_errors,
-                &rec.provider_refusals,
-            ] {
-                c.store(0, Relaxed);
-            }
-            rec.id.store(id, Relaxed);
-            rec.state.store(live_state(id), Release);
-            h.high_water.fetch_max(index + 1, Relaxed);
-            h.stats.endpoints_created.fetch_add(1, Relaxed);
-            return Some(EndpointRef {
-                index,
-                tag: id as u32,
-            });
+            rec.state
+                .compare_exchange(STATE_FREE, claimed, Acquire, Relaxed)
+                .is_ok()
+                .then_some((index, rec))
+        })?;
+        let id = h.next_id.fetch_add(1, Relaxed);
+        rec.extra_holders.store(0, Relaxed);
+        rec.holders[0].store(new.holder, Relaxed);
+        for slot in &rec.holders[1..] {
+            slot.store(0, Relaxed);
         }
-        None
+        rec.pid.store(new.pid, Relaxed);
+        rec.fd.store(new.fd, Relaxed);
+        rec.role.store(new.role as u32, Relaxed);
+        rec.connection.store(CONN_HEALTHY, Relaxed);
+        rec.so_debug.store(0, Relaxed);
+        rec.group_priority.store(0, Relaxed);
+        rec.flags.store(0, Relaxed);
+        rec.local.store(new.local);
+        rec.peer.store(new.peer);
+        rec.peer_id.store(0, Relaxed);
+        rec.comm[0].store(
+            u64::from_le_bytes(new.comm[..8].try_into().unwrap_or([0; 8])),
+            Relaxed,
+        );
+        rec.comm[1].store(
+            u64::from_le_bytes(new.comm[8..].try_into().unwrap_or([0; 8])),
+            Relaxed,
+        );
+        for c in [
+            &rec.sets,
+            &rec.gets,
+            &rec.set_errors,
+            &rec.get_errors,
+            &rec.provider_refusals,
+        ] {
+            c.store(0, Relaxed);
+        }
+        rec.cookie.store(new.cookie, Relaxed);
+        rec.netns.store(new.netns, Relaxed);
+        rec.id.store(id, Relaxed);
+        for which in [Index::Cookie, Index::Id, Index::Addr] {
+            self.insert(&lock, which, index);
+        }
+        // Paired before it is published: a claimer killed in between leaves a
+        // claim whose peer knows it, and whoever undoes the claim resets that peer.
+        self.pair(&lock, index, rec);
+        rec.state.store(live_state(id), Release);
+        h.stats.endpoints_created.fetch_add(1, Relaxed);
+        Some(Claimed::New(EndpointRef {
+            index,
+            tag: id as u32,
+        }))
+    }
+
+    /// Pairs `rec` with the other end of its connection, if that end is a record
+    /// too: the record in its address-pair chain whose local address is `rec`'s
+    /// peer and whose peer is `rec`'s local address (under the lock).
+    fn pair(&self, lock: &IndexLock<'_>, index: u32, rec: &Record) {
+        let _ = lock;
+        let (local, peer) = (rec.local.words(), rec.peer.words());
+        if local[0] == 0 || peer[0] == 0 {
+            return;
+        }
+        let other = self.find_in(Index::Addr, rec.addr_key.load(Relaxed), |r| {
+            !std::ptr::eq(r, rec)
+                && r.state.load(Acquire) & STATE_MASK == STATE_LIVE
+                && r.local.words() == peer
+                && r.peer.words() == local
+        });
+        if let Some((other_index, other)) = other
+            && other_index != index
+        {
+            other.peer_id.store(rec.id.load(Relaxed), Release);
+            rec.peer_id.store(other.id.load(Relaxed), Release);
+        }
+    }
+
+    /// A SAN socket connected again (or disconnected: `peer` None): it is a new
+    /// connection, paired with its new peer only, healthy, and its old peer no
+    /// longer names it.
+    pub fn readdress(&self, ep: EndpointRef, local: Option<SocketAddr>, peer: Option<SocketAddr>) {
+        let Some(rec) = self.endpoint(ep) else { return };
+        let Some(lock) = self.lock_index() else { return };
+        self.remove(&lock, Index::Addr, ep.index);
+        self.unpair(&lock, rec);
+        rec.local.store(local);
+        rec.peer.store(peer);
+        rec.set_connection(Connection::Healthy);
+        self.insert(&lock, Index::Addr, ep.index);
+        self.pair(&lock, ep.index, rec);
+    }
+
+    /// `rec`'s peer forgets it, and it its peer (under the lock).
+    fn unpair(&self, lock: &IndexLock<'_>, rec: &Record) {
+        let me = rec.id.load(Relaxed);
+        if let Some((_, peer)) = self.by_id_locked(lock, rec.peer_id.load(Relaxed)) {
+            let _ = peer.peer_id.compare_exchange(me, 0, AcqRel, Relaxed);
+        }
+        rec.peer_id.store(0, Release);
     }
 
     /// The live record `ep` refers to, if it is still that endpoint.
@@ -327,12 +417,58 @@ impl Segment {
             .then_some(rec)
     }
 
-    /// The live record with id `id`.
+    /// The live record with id `id` (from the index by id: constant cost).
     pub fn by_id(&self, id: u64) -> Option<(u32, &Record)> {
+        let lock = self.lock_index()?;
+        self.by_id_locked(&lock, id)
+    }
+
+    fn by_id_locked(&self, _lock: &IndexLock<'_>, id: u64) -> Option<(u32, &Record)> {
         if id == 0 {
             return None;
         }
-        self.live().find(|(_, r)| r.id.load(Relaxed) == id)
+        self.find_in(Index::Id, id as u32, |r| {
+            r.id.load(Relaxed) == id && r.state.load(Acquire) & STATE_MASK == STATE_LIVE
+        })
+    }
+
+    /// The record with id `id`, live or still (or again) claimed, and its state.
+    pub(super) fn by_id_any(&self, _lock: &IndexLock<'_>, id: u64) -> Option<(&Record, u32)> {
+        if id == 0 {
+            return None;
+        }
+        self.find_in(Index::Id, id as u32, |r| r.id.load(Relaxed) == id)
+            .map(|(_, r)| (r, r.state.load(Acquire)))
+    }
+
+    /// The live record of the socket with cookie `cookie`.
+    pub fn by_cookie(&self, cookie: u64) -> Option<EndpointRef> {
+        if cookie == 0 {
+            return None;
+        }
+        let _lock = self.lock_index()?;
+        self.find_in(Index::Cookie, cookie as u32, |r| {
+            r.cookie.load(Relaxed) == cookie && r.state.load(Acquire) & STATE_MASK == STATE_LIVE
+        })
+        .map(|(index, r)| EndpointRef {
+            index,
+            tag: r.id.load(Relaxed) as u32,
+        })
+    }
+
+    /// Process `identity` holds `ep` too (it joined a socket that has a record
+    /// already, e.g. one it inherited through `WSD_FDS`). False if the record is
+    /// gone.
+    pub fn join(&self, ep: EndpointRef, identity: u64) -> bool {
+        match self.endpoint(ep) {
+            Some(rec) => {
+                if !rec.holder_identities().any(|h| h == identity) {
+                    rec.add_holder(identity);
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// Before a fork: a holder whose identity is not known yet (the child) is
@@ -373,51 +509,77 @@ impl Segment {
     }
 
     /// Frees a live record that has no holder left, if it is still in the state
-    /// `seen` (the same incarnation); only one caller wins.
+    /// `seen` (the same incarnation); only one caller wins. Its peer is reset if
+    /// `reset_peer`, and forgets it either way; the record leaves the indexes and
+    /// goes back to the free list. False if someone else freed it, or the index
+    /// lock could not be taken (a signal handler interrupting its holder: the
+    /// reaper frees it later).
     pub(super) fn free(&self, rec: &Record, seen: u32, pid: u32, reset_peer: bool) -> bool {
-        if seen & STATE_MASK != STATE_LIVE
-            || rec
-                .state
-                .compare_exchange(seen, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
-                .is_err()
+        if seen & STATE_MASK != STATE_LIVE {
+            return false;
+        }
+        let Some(lock) = self.lock_index() else {
+            return false;
+        };
+        if rec
+            .state
+            .compare_exchange(seen, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
+            .is_err()
         {
             return false;
         }
-        if reset_peer && let Some((_, peer)) = self.by_id(rec.peer_id.load(Relaxed)) {
+        if reset_peer && let Some((_, peer)) = self.by_id_locked(&lock, rec.peer_id.load(Relaxed)) {
             peer.set_connection(Connection::Reset);
         }
+        self.unpair(&lock, rec);
+        let Some(index) = self.index_of(rec) else {
+            return false;
+        };
+        for which in [Index::Cookie, Index::Id, Index::Addr] {
+            self.remove(&lock, which, index);
+        }
         rec.id.store(0, Relaxed);
+        rec.cookie.store(0, Relaxed);
         rec.state.store(STATE_FREE, Release);
+        self.push_free(&lock, index);
         true
     }
 
-    /// Records `rec`'s peer if its other end is already in the segment: the record
-    /// whose local address is `rec`'s peer address and whose peer is `rec`'s local.
-    /// Both ends look after publishing themselves, so at least one finds the other.
-    pub fn link_peer(&self, rec: &Record) {
-        std::sync::atomic::fence(SeqCst);
-        let (local, peer) = (rec.local.words(), rec.peer.words());
-        if local[0] == 0 || peer[0] == 0 {
-            return;
+    /// A claimed record whose claimer died goes back to the free list.
+    pub(super) fn unclaim(&self, rec: &Record, seen: u32, me: u32) -> bool {
+        let Some(lock) = self.lock_index() else {
+            return false;
+        };
+        if rec
+            .state
+            .compare_exchange(seen, STATE_CLAIMED | me << 8, AcqRel, Relaxed)
+            .is_err()
+        {
+            return false;
         }
-        let me = rec.id.load(Relaxed);
-        let other = self
-            .live()
-            .find(|(_, r)| r.id.load(Relaxed) != me && r.local.words() == peer && r.peer.words() == local);
-        if let Some((_, other)) = other {
-            let other_id = other.id.load(Relaxed);
-            rec.peer_id.store(other_id, Release);
-            other.peer_id.store(me, Release);
-            // Freed and reused meanwhile? Then the new endpoint is not our peer.
-            if other.id.load(Acquire) != other_id || other.state.load(Acquire) & STATE_MASK != STATE_LIVE {
-                let _ = other.peer_id.compare_exchange(me, 0, AcqRel, Relaxed);
-                rec.peer_id.store(0, Release);
-            }
+        // A claimer that died after pairing: its peer's connection ends with it.
+        if let Some((_, peer)) = self.by_id_locked(&lock, rec.peer_id.load(Relaxed))
+            && peer.peer_id.load(Relaxed) == rec.id.load(Relaxed)
+        {
+            peer.set_connection(Connection::Reset);
         }
+        self.unpair(&lock, rec);
+        let Some(index) = self.index_of(rec) else {
+            return false;
+        };
+        // It may or may not have reached the indexes: take it out of any it is in.
+        for which in [Index::Cookie, Index::Id, Index::Addr] {
+            self.remove(&lock, which, index);
+        }
+        rec.id.store(0, Relaxed);
+        rec.cookie.store(0, Relaxed);
+        rec.state.store(STATE_FREE, Release);
+        self.push_free(&lock, index);
+        true
     }
 
     /// Live records, with their index, below the high-water mark (no record above
-    /// it was ever made live; `check` and `reap` look at every record).
+    /// it was ever handed out). For the tool and `check`: no call's path scans.
     pub fn live(&self) -> impl Iterator<Item = (u32, &Record)> {
         let high = self.header().high_water.load(Relaxed).min(self.capacity());
         (0..high)

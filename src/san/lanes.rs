@@ -71,7 +71,7 @@ impl Segment {
 }
 
 /// Does the thread of lane owner `owner` exist? Only a certain "no" counts.
-fn thread_alive(owner: u64) -> bool {
+pub(super) fn thread_alive(owner: u64) -> bool {
     let (pid, tid) = (
         (owner >> 32) as libc::c_long,
         (owner & 0xffff_ffff) as libc::c_long,
@@ -83,10 +83,42 @@ fn thread_alive(owner: u64) -> bool {
     r == 0 || unsafe { *libc::__errno_location() } != libc::ESRCH
 }
 
-/// This thread's lane owner word.
+thread_local! {
+    /// This thread's owner word once asked, with the pid it was asked in: a fork
+    /// child's copy of the thread has another pid and tid, and asks again.
+    static OWNER: std::cell::Cell<(u64, u32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// The pid of this process as this library last learned it: set by
+/// [`note_fork_child`], so that the owner word cache needs no system call to
+/// know it is still right.
+static OWN_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A fork child: owner words cached by its threads (the forking one) are its
+/// parent's. Call from the child's fork handler.
+pub fn note_fork_child() {
+    // SAFETY: getpid has no preconditions.
+    OWN_PID.store(unsafe { libc::getpid() } as u32, Relaxed);
+}
+
+/// This thread's lane owner word, (pid, tid): asked of the kernel once per thread
+/// (and again in a fork child).
 pub fn this_thread() -> u64 {
+    let own = OWN_PID.load(Relaxed);
+    let cached = OWNER.try_with(|c| c.get()).unwrap_or((0, 0));
+    if cached.0 != 0 && own != 0 && cached.1 == own {
+        return cached.0;
+    }
     // SAFETY: getpid and gettid have no preconditions.
-    unsafe { lane_owner(libc::getpid() as u32, libc::gettid() as u32) }
+    let (pid, tid) = unsafe { (libc::getpid() as u32, libc::gettid() as u32) };
+    let owner = lane_owner(pid, tid);
+    if own == 0 {
+        OWN_PID.store(pid, Relaxed);
+    }
+    if OWN_PID.load(Relaxed) == pid {
+        let _ = OWNER.try_with(|c| c.set((owner, pid)));
+    }
+    owner
 }
 
 #[cfg(test)]

@@ -4,21 +4,28 @@
 //! that every process — and the `wsd` tool — reads the same bytes the same way.
 //!
 //! ```text
-//! offset 0            Header (256 bytes): magic, layout version, geometry, network state, statistics
-//! offset 256          Record[0]   (192 bytes each)
-//! offset 256 + 192·i  Record[i]   for i < capacity
+//! offset 0            Header (512 bytes): magic, layout version, geometry, network state,
+//!                     the index lock, the free list, statistics
+//! offset 512          Record[0]   (256 bytes each)
+//! offset 512 + 256·i  Record[i]   for i < capacity
 //! then                ReportRow[j] (64 bytes each) for j < REPORT_ROWS
 //! then                lane owners (8 bytes each) for LANES lanes
+//! then                index buckets (4 bytes each): by cookie, by id, by address pair
 //! ```
+//!
+//! The segment is a sparse file: a page costs memory only once it is written.
+//! Records are handed out from the lowest never-used index (`high_water`) or from
+//! the free list, and ids and cookies are handed out in sequence, so the pages
+//! touched grow with the endpoints in use, not with the capacity.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 
 /// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
 /// Bumped whenever anything in this file changes meaning or place.
-pub const LAYOUT_VERSION: u32 = 2;
-pub const HEADER_SIZE: usize = 256;
-pub const RECORD_SIZE: usize = 192;
+pub const LAYOUT_VERSION: u32 = 3;
+pub const HEADER_SIZE: usize = 512;
+pub const RECORD_SIZE: usize = 256;
 pub const ROW_SIZE: usize = 64;
 /// Rows of the report table: one per distinct (program, call, option, length,
 /// answer) and counting lane, so a program that sets one option ten thousand
@@ -32,11 +39,32 @@ pub const LANES: u32 = 256;
 pub const fn lane_owner(pid: u32, tid: u32) -> u64 {
     (pid as u64) << 32 | tid as u64
 }
-/// Records in a segment that a program creates on first use.
-pub const DEFAULT_CAPACITY: u32 = 1024;
-/// The largest capacity a segment may declare (the descriptor table holds an
-/// endpoint index in 24 bits).
-pub const MAX_CAPACITY: u32 = 1 << 20;
+/// Records in a segment that a program creates on first use (a sparse file: an
+/// unused record costs no memory).
+pub const DEFAULT_CAPACITY: u32 = 1 << 16;
+/// The largest capacity a segment may declare (Onload's limit; the descriptor
+/// table holds an endpoint index in 24 bits).
+pub const MAX_CAPACITY: u32 = 1 << 21;
+
+/// Buckets of the index by cookie and of the index by id: one per record (both
+/// keys are handed out in sequence, so they fill neighbouring buckets).
+pub const fn key_buckets(capacity: u32) -> u32 {
+    capacity.next_power_of_two()
+}
+
+/// Buckets of the index by address pair: one per eight records, at least 1,024
+/// and at most 2^18 (addresses hash anywhere, so this index's pages are touched
+/// at random: it is kept small, and its chains stay short).
+pub const fn addr_buckets(capacity: u32) -> u32 {
+    let b = capacity.next_power_of_two() / 8;
+    if b < 1024 {
+        1024
+    } else if b > 1 << 18 {
+        1 << 18
+    } else {
+        b
+    }
+}
 
 /// `Header::network` values.
 pub const NETWORK_UP: u32 = 0;
@@ -74,10 +102,24 @@ pub struct Header {
     pub next_id: AtomicU64,
     /// Rows of the report table ([`REPORT_ROWS`]).
     pub report_rows: AtomicU32,
-    /// One more than the highest record index ever made live: scans stop there.
-    /// (Allocation takes the lowest free record, so live records stay low.)
+    /// One more than the highest record index ever handed out: records at and
+    /// above it have never been touched, and scans stop there.
     pub high_water: AtomicU32,
-    pub _reserved: [AtomicU64; 9],
+    /// Buckets of the indexes ([`key_buckets`], [`addr_buckets`]), for validation.
+    pub key_buckets: AtomicU32,
+    pub addr_buckets: AtomicU32,
+    /// The index lock (see `san::index`): the owning thread's
+    /// [`lane_owner`] word, 0 when free.
+    pub index_lock: AtomicU64,
+    /// Freed records, a stack linked through `Record::next_free` (index + 1; 0 ends
+    /// it). Changed only under the index lock.
+    pub free_head: AtomicU32,
+    /// Where the next bounded reaping pass starts (a record index).
+    pub reap_cursor: AtomicU32,
+    /// When (CLOCK_MONOTONIC milliseconds) a process may next run a bounded
+    /// reaping pass because the table was full.
+    pub reap_due_ms: AtomicU64,
+    pub _reserved: [AtomicU64; 37],
     pub stats: Stats,
 }
 
@@ -186,6 +228,22 @@ pub struct Record {
     pub set_errors: AtomicU64,
     pub get_errors: AtomicU64,
     pub provider_refusals: AtomicU64,
+    /// The kernel's cookie of the socket (`SO_COOKIE`): what identifies it in every
+    /// process, unique while the system runs. 0 if the kernel would not say.
+    pub cookie: AtomicU64,
+    /// The cookie of the network namespace the socket lives in (`SO_NETNS_COOKIE`).
+    pub netns: AtomicU64,
+    /// Links of the index chains (record index + 1; 0 ends a chain), and of the
+    /// free list. Changed only under the index lock.
+    pub next_by_cookie: AtomicU32,
+    pub next_by_id: AtomicU32,
+    pub next_by_addr: AtomicU32,
+    pub next_free: AtomicU32,
+    /// The address-pair hash the record is filed under in that index (computed
+    /// once, when it is filed).
+    pub addr_key: AtomicU32,
+    pub _pad2: AtomicU32,
+    pub _reserved: [AtomicU64; 3],
 }
 
 /// A process's identity in holder slots: its pid (22 bits, Linux's largest) and
@@ -246,6 +304,11 @@ const _: () = assert!(align_of::<Record>() == 8 && align_of::<Header>() == 8);
 
 /// Bytes of a segment with `capacity` records.
 pub const fn segment_size(capacity: u32) -> usize {
+    buckets_offset(capacity) + (2 * key_buckets(capacity) + addr_buckets(capacity)) as usize * 4
+}
+
+/// Where the index buckets start (by cookie, then by id, then by address pair).
+pub const fn buckets_offset(capacity: u32) -> usize {
     lanes_offset(capacity) + LANES as usize * 8
 }
 

@@ -1,12 +1,15 @@
 //! The emulated SAN: a shared-memory segment that every process sees (SPEC §5).
-//! `layout` says what lies where, `segment` maps and validates it, `endpoint`
-//! manages the records in it, `faults` injects failures, `reap` reclaims what dead
-//! processes left, `check` verifies the invariants. Nothing here knows about hooks
-//! or descriptors.
+//! `layout` says what lies where, `segment` maps and validates it, `index` finds
+//! records by cookie, id and address pair (and keeps the free list), `endpoint`
+//! manages the records, `faults` injects failures, `reap` reclaims what dead
+//! processes left, `check` verifies the invariants, `report` counts calls in the
+//! report table and `lanes` lets threads count without contending. Nothing here
+//! knows about hooks or descriptors.
 
 pub mod check;
 pub mod endpoint;
 pub mod faults;
+pub mod index;
 pub mod lanes;
 pub mod layout;
 pub mod reap;

@@ -1,14 +1,17 @@
 //! Reclaiming what dead processes left in the segment (SPEC §5), without a daemon:
-//! whoever next touches the segment — a program attaching, a full table, a SAN
-//! call noticing its peer, or `wsd san status`/`check` — runs [`Segment::reap`].
+//! whoever next touches the segment reaps. A program attaching, or finding the
+//! table full, runs a bounded pass ([`Segment::reap_some`]: a fixed number of
+//! records from a cursor that goes round the table; when the table is full, at
+//! most every 100 ms per segment); a SAN call now and then looks at its own peer;
+//! `wsd san status`/`check` run [`Segment::reap`] over every record.
 //!
 //! A process is alive when its pid exists, is not a zombie, and started at the
 //! time its identity records; a process that reuses a dead one's pid has another
 //! start time, so it never inherits the dead one's endpoints.
 
-use super::layout::{STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, identity_pid, identity_start};
+use super::layout::{STATE_CLAIMED, STATE_LIVE, STATE_MASK, identity_pid, identity_start};
 use super::segment::Segment;
-use std::sync::atomic::Ordering::{AcqRel, Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// The start time (clock ticks after boot, field 22 of `/proc/PID/stat`) and the
 /// state letter of a process: `Ok(None)` if it does not exist, `Err` if that could
@@ -96,40 +99,111 @@ pub struct Reaped {
     pub lanes: usize,
 }
 
+/// Identities found alive or dead in one reaping pass, so that a process holding
+/// many records is looked up once (a small direct-mapped cache on the stack).
+struct Seen([(u64, bool); 64]);
+
+impl Seen {
+    fn new() -> Seen {
+        Seen([(0, false); 64])
+    }
+
+    fn alive(&mut self, identity: u64) -> bool {
+        let slot = &mut self.0[(identity ^ identity >> 29) as usize % 64];
+        if slot.0 != identity {
+            *slot = (identity, alive(identity));
+        }
+        slot.1
+    }
+}
+
+/// Records a bounded reaping pass looks at (see [`Segment::reap_some`]).
+pub const REAP_BATCH: u32 = 1024;
+/// How often a process may run a bounded pass because the table was full.
+const REAP_EVERY_MS: u64 = 100;
+
+fn now_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
 impl Segment {
     /// Clears dead holders, frees records no live process holds (resetting their
-    /// peers), undoes claims of dead processes, and frees dead threads' lanes.
+    /// peers), undoes claims of dead processes, and frees dead threads' lanes, over
+    /// every record ever handed out. For the tool (`status`, `check`): no call's
+    /// path runs this.
     pub fn reap(&self) -> Reaped {
-        let mut done = Reaped::default();
-        // SAFETY: getpid has no preconditions.
-        let me = unsafe { libc::getpid() } as u32;
-        for (_, rec) in self.records() {
-            let state = rec.state.load(Relaxed);
-            match state & STATE_MASK {
-                STATE_CLAIMED
-                    if !pid_alive(state >> 8)
-                        && rec
-                            .state
-                            .compare_exchange(state, STATE_CLAIMED | me << 8, AcqRel, Relaxed)
-                            .is_ok() =>
-                {
-                    rec.id.store(0, Relaxed);
-                    rec.state.store(STATE_FREE, Relaxed);
-                    done.claims += 1;
-                }
-                STATE_LIVE => done = self.reap_record(rec, state, me, done),
-                _ => {}
-            }
-        }
+        let high = self.header().high_water.load(Relaxed).min(self.capacity());
+        let mut done = self.reap_range(0, high);
         done.lanes = self.reap_lanes();
         done
     }
 
-    fn reap_record(&self, rec: &super::layout::Record, seen: u32, me: u32, mut done: Reaped) -> Reaped {
+    /// A bounded pass: [`REAP_BATCH`] records from where the last pass stopped,
+    /// so that reaping costs the same whatever the table holds.
+    pub fn reap_some(&self) -> Reaped {
+        let h = self.header();
+        let high = h.high_water.load(Relaxed).min(self.capacity());
+        if high == 0 {
+            return Reaped::default();
+        }
+        let start = h.reap_cursor.fetch_add(REAP_BATCH, Relaxed) % high;
+        let end = (start + REAP_BATCH).min(high);
+        self.reap_range(start, end)
+    }
+
+    /// [`Segment::reap_some`], at most every 100 ms per segment (all processes
+    /// together): what a process does when the table is full, so that a full
+    /// table costs a new socket nothing but the fall-back.
+    pub fn reap_some_now_and_then(&self) -> Reaped {
+        let due = &self.header().reap_due_ms;
+        let (now, next) = (now_ms(), due.load(Relaxed));
+        if now < next
+            || due
+                .compare_exchange(next, now + REAP_EVERY_MS, Relaxed, Relaxed)
+                .is_err()
+        {
+            return Reaped::default();
+        }
+        self.reap_some()
+    }
+
+    fn reap_range(&self, start: u32, end: u32) -> Reaped {
+        let mut done = Reaped::default();
+        let mut seen = Seen::new();
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() } as u32;
+        for index in start..end {
+            let Some(rec) = self.record(index) else { break };
+            let state = rec.state.load(Relaxed);
+            match state & STATE_MASK {
+                STATE_CLAIMED if !pid_alive(state >> 8) && self.unclaim(rec, state, me) => {
+                    done.claims += 1;
+                }
+                STATE_LIVE => done = self.reap_record(rec, state, me, done, &mut seen),
+                _ => {}
+            }
+        }
+        done
+    }
+
+    fn reap_record(
+        &self,
+        rec: &super::layout::Record,
+        seen_state: u32,
+        me: u32,
+        mut done: Reaped,
+        seen: &mut Seen,
+    ) -> Reaped {
         let mut cleared = false;
         for (slot, h) in rec.holders.iter().enumerate() {
             let identity = h.load(Relaxed);
-            if identity != 0 && !alive(identity) && rec.clear_holder(slot, identity) {
+            if identity != 0 && !seen.alive(identity) && rec.clear_holder(slot, identity) {
                 done.holders += 1;
                 cleared = true;
             }
@@ -140,19 +214,30 @@ impl Segment {
         // between letting go and freeing (its peer is reset only if it asked for an
         // abortive close).
         let abortive = rec.flags.load(Relaxed) & super::layout::FLAG_ABORTIVE != 0;
-        if empty && self.free(rec, seen, me, cleared || abortive) {
+        if empty && self.free(rec, seen_state, me, cleared || abortive) {
             done.endpoints += 1;
         }
         done
     }
 
     /// Reaps only the peer of `rec` (cheap enough for a SAN call to do now and then):
-    /// if no live process holds it any more, it is freed and `rec` is reset.
+    /// if no live process holds it any more — or its claimer died before it was
+    /// published — it is freed and `rec` is reset.
     pub fn reap_peer_of(&self, rec: &super::layout::Record) {
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() } as u32;
-        if let Some((_, peer)) = self.by_id(rec.peer_id.load(Relaxed)) {
-            self.reap_record(peer, peer.state.load(Relaxed), me, Reaped::default());
+        let peer = {
+            let Some(lock) = self.lock_index() else { return };
+            self.by_id_any(&lock, rec.peer_id.load(Relaxed))
+        };
+        match peer {
+            Some((peer, state)) if state & STATE_MASK == STATE_LIVE => {
+                self.reap_record(peer, state, me, Reaped::default(), &mut Seen::new());
+            }
+            Some((peer, state)) if state & STATE_MASK == STATE_CLAIMED && !pid_alive(state >> 8) => {
+                self.unclaim(peer, state, me);
+            }
+            _ => {}
         }
     }
 }

@@ -10,7 +10,7 @@
 
 use super::layout::{
     HEADER_SIZE, Header, LANES, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, RECORD_SIZE, REPORT_ROWS, ROW_SIZE,
-    Record, ReportRow, lanes_offset, rows_offset, segment_size,
+    Record, ReportRow, addr_buckets, key_buckets, lanes_offset, rows_offset, segment_size,
 };
 use std::ffi::{CStr, CString};
 use std::fmt;
@@ -51,7 +51,9 @@ impl fmt::Display for SegmentError {
             BadMagic => write!(f, "not a wsd segment (bad magic)"),
             BadVersion { found } => write!(
                 f,
-                "layout version {found}, this wsd uses {LAYOUT_VERSION} (destroy and recreate it)"
+                "made by another version of wsd (layout {found}, this wsd uses {LAYOUT_VERSION}); \
+                 replace it with `wsd san destroy` once no program uses it (the next program \
+                 creates it anew)"
             ),
             BadGeometry => write!(f, "header geometry is corrupt"),
             BadCapacity { capacity } => {
@@ -185,8 +187,14 @@ impl Segment {
         if capacity == 0 || capacity > MAX_CAPACITY {
             return Err(SegmentError::BadCapacity { capacity });
         }
+
         if h.total_size.load(Relaxed) != size || segment_size(capacity) as u64 != size {
             return Err(SegmentError::BadSize { size });
+        }
+        if h.key_buckets.load(Relaxed) != key_buckets(capacity)
+            || h.addr_buckets.load(Relaxed) != addr_buckets(capacity)
+        {
+            return Err(SegmentError::BadGeometry);
         }
         Ok(capacity)
     }
@@ -242,6 +250,8 @@ impl Segment {
         h.record_size.store(RECORD_SIZE as u32, Relaxed);
         h.capacity.store(capacity, Relaxed);
         h.report_rows.store(REPORT_ROWS, Relaxed);
+        h.key_buckets.store(key_buckets(capacity), Relaxed);
+        h.addr_buckets.store(addr_buckets(capacity), Relaxed);
         h.total_size.store(size as u64, Relaxed);
         h.next_id.store(1, Relaxed);
         h.magic.store(MAGIC, Release);
@@ -359,8 +369,29 @@ impl Segment {
         Some(unsafe { &*(self.base.add(offset) as *const AtomicU64) })
     }
 
+    /// The index of record `rec`, if it is one of this segment's records.
+    pub fn index_of(&self, rec: &Record) -> Option<u32> {
+        let at = (rec as *const Record as usize).checked_sub(self.base as usize + HEADER_SIZE)?;
+        let index = u32::try_from(at / RECORD_SIZE).ok()?;
+        (at % RECORD_SIZE == 0 && index < self.capacity).then_some(index)
+    }
+
+    /// The 4-byte word at `offset` (an index bucket).
+    pub(super) fn word_at(&self, offset: usize) -> &std::sync::atomic::AtomicU32 {
+        assert!(
+            offset % 4 == 0 && offset + 4 <= self.len,
+            "index bucket outside the segment"
+        );
+        // SAFETY: inside the mapping (checked above) and 4-aligned (the mapping is
+        // page-aligned); an atomic valid for any bit pattern.
+        unsafe { &*(self.base.add(offset) as *const std::sync::atomic::AtomicU32) }
+    }
+
+    /// The records ever handed out (below the high-water mark; the rest have
+    /// never been touched).
     pub fn records(&self) -> impl Iterator<Item = (u32, &Record)> {
-        (0..self.capacity).filter_map(|i| self.record(i).map(|r| (i, r)))
+        let high = self.header().high_water.load(Relaxed).min(self.capacity);
+        (0..high).filter_map(|i| self.record(i).map(|r| (i, r)))
     }
 }
 

@@ -559,10 +559,11 @@ pub fn connected(shim: &Shim, fd: c_int, entry: Entry, addr: *const sockaddr, le
             Some(Role::Candidate) => hand_over(shim, fd, entry, Side::Client, dest, || {
                 (EndpointRole::Connector, net::local_addr(fd), dest)
             }),
-            Some(Role::San) => san_record(shim, entry).inspect(|(att, rec)| {
-                rec.local.store(net::local_addr(fd));
-                rec.peer.store(dest);
-                att.seg.link_peer(rec);
+            // Connected again, or disconnected (AF_UNSPEC): a new connection.
+            Some(Role::San) => san_record(shim, entry).inspect(|(att, _)| {
+                if let Some(ep) = entry.endpoint() {
+                    att.seg.readdress(ep, net::local_addr(fd), dest);
+                }
             }),
             _ => None,
         };

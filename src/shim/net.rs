@@ -1,5 +1,6 @@
-//! Socket facts the switch needs from the kernel: a descriptor's type, its local
-//! and peer addresses, and the address a program passed to `connect`.
+//! Socket facts the switch needs from the kernel: a descriptor's type, its cookie
+//! and network namespace, its local and peer addresses, and the address a program
+//! passed to `connect`.
 
 use crate::shim::real;
 use libc::{c_int, sockaddr, sockaddr_storage, socklen_t};
@@ -27,6 +28,31 @@ fn int_opt(fd: c_int, name: c_int) -> Option<c_int> {
     };
     (r == 0).then_some(v)
 }
+
+fn u64_opt(fd: c_int, name: c_int) -> u64 {
+    let mut v: u64 = 0;
+    let mut len = size_of::<u64>() as socklen_t;
+    // SAFETY: `v` and `len` are valid out-pointers of the sizes given.
+    let r = unsafe { real::getsockopt(fd, libc::SOL_SOCKET, name, (&mut v as *mut u64).cast(), &mut len) };
+    if r == 0 { v } else { 0 }
+}
+
+/// `SO_COOKIE`: what the kernel says identifies a socket, the same through every
+/// descriptor in every process (SPEC §5); 0 if it would not say. `errno` may change.
+pub fn cookie(fd: c_int) -> u64 {
+    u64_opt(fd, SO_COOKIE)
+}
+
+/// `SO_NETNS_COOKIE`: the network namespace of a socket; 0 if the kernel would
+/// not say. `errno` may change.
+pub fn netns_cookie(fd: c_int) -> u64 {
+    u64_opt(fd, SO_NETNS_COOKIE)
+}
+
+/// `SO_COOKIE` (asm-generic/socket.h; Linux 4.13) and `SO_NETNS_COOKIE` (5.14),
+/// which the libc crate does not define for this target.
+const SO_COOKIE: c_int = 57;
+const SO_NETNS_COOKIE: c_int = 71;
 
 /// Is `fd` an open TCP stream socket? (SPEC §2.2 row 1.) Preserves `errno`.
 pub fn is_tcp_stream(fd: c_int) -> bool {

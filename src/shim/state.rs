@@ -99,8 +99,9 @@ impl Shim {
             return r.as_ref();
         }
         let r = Segment::open_or_create(&self.config.san, DEFAULT_CAPACITY).map(|seg| {
-            // First use in this process: reclaim what dead processes left.
-            seg.reap();
+            // First use in this process: reclaim some of what dead processes left
+            // (a bounded pass: attaching costs the same whatever the table holds).
+            seg.reap_some();
             Attached::new(seg)
         });
         let failed = r.as_ref().err().cloned();
@@ -125,10 +126,25 @@ impl Shim {
 
 impl Attached {
     fn new(seg: Segment) -> Attached {
+        // Zeroed memory from the allocator (`vec!` of zeros asks for fresh zeroed
+        // pages, not written here), so a large capacity costs memory only for the
+        // endpoints this process holds.
+        let zeros = Box::into_raw(vec![0u64; seg.capacity() as usize].into_boxed_slice());
         Attached {
-            refs: (0..seg.capacity()).map(|_| AtomicU64::new(0)).collect(),
+            // SAFETY: AtomicU64 has the size, alignment and representation of u64,
+            // so the allocation is a valid [AtomicU64] of the same length, owned
+            // by the new box alone.
+            refs: unsafe { Box::from_raw(zeros as *mut [AtomicU64]) },
             seg,
         }
+    }
+
+    /// Does this process hold `ep` already (through some descriptor)?
+    pub fn holds(&self, ep: EndpointRef) -> bool {
+        self.refs.get(ep.index as usize).is_some_and(|slot| {
+            let v = slot.load(Acquire);
+            (v >> 32) as u32 == ep.tag && v & 0xffff_ffff != 0
+        })
     }
 
     /// One more descriptor of this process refers to `ep`.
@@ -159,18 +175,23 @@ impl Attached {
         }
     }
 
-    /// The endpoints this process holds, and their per-record slots.
+    /// The endpoints this process holds, and their per-record slots (below the
+    /// segment's high-water mark: records above it were never handed out).
     fn held(&self) -> impl Iterator<Item = (EndpointRef, &AtomicU64)> {
-        self.refs.iter().enumerate().filter_map(|(index, slot)| {
-            let v = slot.load(Acquire);
-            (v & 0xffff_ffff != 0).then_some((
-                EndpointRef {
-                    index: index as u32,
-                    tag: (v >> 32) as u32,
-                },
-                slot,
-            ))
-        })
+        let high = self.seg.header().high_water.load(Acquire) as usize;
+        self.refs[..high.min(self.refs.len())]
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| {
+                let v = slot.load(Acquire);
+                (v & 0xffff_ffff != 0).then_some((
+                    EndpointRef {
+                        index: index as u32,
+                        tag: (v >> 32) as u32,
+                    },
+                    slot,
+                ))
+            })
     }
 }
 
@@ -185,6 +206,7 @@ extern "C" fn before_fork() {
 extern "C" fn after_fork_in_child() {
     IDENTITY.store(0, Release);
     own_memory();
+    crate::san::lanes::note_fork_child();
     crate::shim::thread::forget_lane_after_fork();
     if let Some(att) = shim().and_then(Shim::san_if_attached) {
         let (_, me) = identity();
@@ -194,6 +216,20 @@ extern "C" fn after_fork_in_child() {
             }
         }
     }
+}
+
+/// The network namespace of socket `fd` (`SO_NETNS_COOKIE`). Asked once per
+/// process and remembered: sockets a process makes live in its namespace. 0 when
+/// the kernel would not say.
+pub fn netns_of(fd: i32) -> u64 {
+    static NETNS: AtomicU64 = AtomicU64::new(0);
+    let known = NETNS.load(Relaxed);
+    if known != 0 {
+        return known;
+    }
+    let ns = crate::shim::net::netns_cookie(fd);
+    NETNS.store(ns, Relaxed);
+    ns
 }
 
 /// This process's pid and identity for holder slots (pid and start time, see

@@ -8,6 +8,7 @@ use crate::model::WsaError;
 use crate::model::names::OptionName;
 use crate::model::options::{self, WINSOCK_SOL_SOCKET};
 use crate::model::provider as checks;
+use crate::san::endpoint::Claimed;
 use crate::san::{EndpointRef, EndpointRole, NewEndpoint};
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::provider::facts;
@@ -103,18 +104,29 @@ fn claim(
         local,
         peer,
         comm: shim.comm,
+        cookie: net::cookie(fd),
+        netns: state::netns_of(fd),
     };
-    let ep = match seg.allocate(&new) {
-        Some(ep) => ep,
-        // Full: reclaim what dead processes left, then try once more.
+    let claimed = match seg.allocate(&new) {
+        Some(c) => c,
+        // Full: a bounded pass reclaims what dead processes left (at most every
+        // 100 ms for the whole segment, so a full table costs nothing more), then
+        // one more try.
         None => {
-            let reaped = seg.reap();
+            let reaped = seg.reap_some_now_and_then();
             if reaped.endpoints + reaped.claims == 0 {
                 return Err(Fallback::Full);
             }
             seg.allocate(&new).ok_or(Fallback::Full)?
         }
     };
+    let ep = claimed.endpoint();
+    let existing = matches!(claimed, Claimed::Existing(_));
+    // The socket had a record already (it came through WSD_FDS, a fork, an exec or
+    // SCM_RIGHTS): this process holds it too, and replays onto it.
+    if existing && !att.holds(ep) && !seg.join(ep, holder) {
+        return Err(Fallback::Full);
+    }
     let Some(rec) = seg.endpoint(ep) else {
         return Err(Fallback::Full);
     };
@@ -132,6 +144,11 @@ fn claim(
             );
             match replay {
                 Ok(a) => rec.store_option(a.option, a.value),
+                // A socket that is a SAN socket already (in another process)
+                // stays one: there is no fall-back from an established connection.
+                Err(e) if existing => {
+                    wsd_log!(Info, "fd {fd}: replaying {} failed with {e}", spec.name);
+                }
                 Err(e) => {
                     seg.release(ep, holder, pid);
                     return Err(Fallback::Replay(spec.name, e));
@@ -155,8 +172,8 @@ fn claim(
         }
     }
     att.take_ref(ep);
-    seg.link_peer(rec);
     match role {
+        _ if existing => 0,
         EndpointRole::Connector => seg.header().stats.connections.fetch_add(1, Relaxed),
         EndpointRole::Accepted => seg.header().stats.accepts.fetch_add(1, Relaxed),
         _ => 0,

@@ -1,0 +1,233 @@
+//! Issue 12: an endpoint is the kernel socket — one record however the socket is
+//! reached, found through indexes at constant cost. The in-process tests drive
+//! the segment's API directly; the others use real processes under the library.
+
+mod support;
+
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::time::Duration;
+use support::{San, tool};
+use wsd::san::endpoint::Claimed;
+use wsd::san::layout::identity;
+use wsd::san::reap::process_stat;
+use wsd::san::{EndpointRole, NewEndpoint, Segment};
+
+fn me() -> (u32, u64) {
+    let pid = std::process::id();
+    let (start, _) = process_stat(pid).unwrap().unwrap();
+    (pid, identity(pid, start))
+}
+
+fn end(pid: u32, holder: u64, cookie: u64, role: EndpointRole, local: &str, peer: &str) -> NewEndpoint {
+    NewEndpoint {
+        holder,
+        pid,
+        fd: 3,
+        role,
+        local: Some(local.parse().unwrap()),
+        peer: Some(peer.parse().unwrap()),
+        comm: *b"identity\0\0\0\0\0\0\0\0",
+        cookie,
+        netns: 0,
+    }
+}
+
+#[test]
+fn indexes_find_every_record_pair_both_ends_and_reuse_freed_ones() {
+    let san = San::new("indexes");
+    let seg = Segment::create(&san.name, 4096).unwrap();
+    let (pid, holder) = me();
+    const PAIRS: u64 = 1500;
+    let mut eps = Vec::new();
+    for i in 0..PAIRS {
+        let (a, b) = (
+            format!("127.0.0.1:{}", 10_000 + i),
+            format!("127.0.0.2:{}", 40_000 + i),
+        );
+        let c = seg
+            .allocate(&end(pid, holder, 1_000 + 2 * i, EndpointRole::Connector, &a, &b))
+            .unwrap();
+        let s = seg
+            .allocate(&end(pid, holder, 1_001 + 2 * i, EndpointRole::Accepted, &b, &a))
+            .unwrap();
+        let (Claimed::New(c), Claimed::New(s)) = (c, s) else {
+            panic!("fresh cookies make new records")
+        };
+        eps.push((c, s));
+    }
+    for (i, &(c, s)) in eps.iter().enumerate() {
+        let (rc, rs) = (seg.endpoint(c).unwrap(), seg.endpoint(s).unwrap());
+        let (ic, is) = (
+            rc.id.load(std::sync::atomic::Ordering::Relaxed),
+            rs.id.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        assert_eq!(
+            rc.peer_id.load(std::sync::atomic::Ordering::Relaxed),
+            is,
+            "pair {i}"
+        );
+        assert_eq!(
+            rs.peer_id.load(std::sync::atomic::Ordering::Relaxed),
+            ic,
+            "pair {i}"
+        );
+        assert_eq!(seg.by_id(ic).map(|(x, _)| x), Some(c.index));
+        assert_eq!(seg.by_cookie(1_000 + 2 * i as u64), Some(c));
+        // The same socket claimed again (another process, another descriptor) is
+        // the same record: never adopted twice.
+        let again = seg
+            .allocate(&end(
+                pid,
+                holder,
+                1_001 + 2 * i as u64,
+                EndpointRole::Adopted,
+                "127.0.0.9:1",
+                "127.0.0.9:2",
+            ))
+            .unwrap();
+        assert_eq!(again, Claimed::Existing(s));
+    }
+    assert_eq!(seg.check(), Vec::<String>::new());
+    let high = seg.header().high_water.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(high as u64, 2 * PAIRS, "records handed out from the bottom");
+
+    // Freed records go back to the free list and are taken again first: the
+    // high-water mark (and the memory touched) does not grow.
+    for &(c, s) in &eps[..500] {
+        seg.release(c, holder, pid);
+        seg.release(s, holder, pid);
+    }
+    assert_eq!(seg.live().count() as u64, 2 * PAIRS - 1000);
+    assert_eq!(seg.by_cookie(1_000), None, "a freed record leaves the indexes");
+    for i in 0..1000u64 {
+        let a = format!("10.1.0.1:{}", 1 + i);
+        seg.allocate(&end(
+            pid,
+            holder,
+            90_000 + i,
+            EndpointRole::Connector,
+            &a,
+            "10.1.0.2:80",
+        ))
+        .unwrap();
+    }
+    assert_eq!(
+        seg.header().high_water.load(std::sync::atomic::Ordering::Relaxed),
+        high
+    );
+    assert_eq!(seg.check(), Vec::<String>::new());
+    // And a corrupted link is found by check.
+    let (_, victim) = seg.live().next().unwrap();
+    victim.cookie.store(7, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        seg.check()
+            .iter()
+            .any(|v| v.contains("not found in the index by cookie")),
+        "{:?}",
+        seg.check()
+    );
+}
+
+#[test]
+fn a_full_table_falls_back_without_scanning_and_frees_what_the_dead_left() {
+    let san = San::new("full");
+    let seg = Segment::create(&san.name, 64).unwrap();
+    let (pid, holder) = me();
+    for i in 0..64u64 {
+        let a = format!("127.0.0.1:{}", 2000 + i);
+        seg.allocate(&end(
+            pid,
+            holder,
+            5_000 + i,
+            EndpointRole::Connector,
+            &a,
+            "127.0.0.1:1",
+        ))
+        .unwrap();
+    }
+    assert!(
+        seg.allocate(&end(
+            pid,
+            holder,
+            9_999,
+            EndpointRole::Connector,
+            "127.0.0.1:9",
+            "127.0.0.1:1"
+        ))
+        .is_none()
+    );
+    // A dead process's records: a bounded pass frees them.
+    let dead = identity(pid, 1);
+    for (_, r) in seg.live().take(10) {
+        r.holders[0].store(dead, std::sync::atomic::Ordering::Relaxed);
+    }
+    let r = seg.reap_some();
+    assert_eq!(r.endpoints, 10, "{r:?}");
+    assert!(
+        seg.allocate(&end(
+            pid,
+            holder,
+            9_999,
+            EndpointRole::Connector,
+            "127.0.0.1:9",
+            "127.0.0.1:1"
+        ))
+        .is_some()
+    );
+    assert_eq!(seg.check(), Vec::<String>::new());
+}
+
+/// A python3 client connected over the SAN runs `sh -c true` with its socket
+/// named in `WSD_FDS` (as a program started that way passes its sockets on): the
+/// shell must join the socket's record, not adopt it a second time, and its exit
+/// must leave the connection healthy on both ends.
+#[test]
+fn a_shell_given_the_socket_through_wsd_fds_joins_it_and_resets_nothing() {
+    let san = San::new("fds-system");
+    let script = r#"
+import os, socket, subprocess, sys, json
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+c = socket.socket(); c.connect(srv.getsockname()); s, _ = srv.accept()
+fd = c.fileno(); os.set_inheritable(fd, True)
+env = dict(os.environ, WSD_FDS=str(fd))
+subprocess.run(["sh", "-c", "true"], env=env, pass_fds=(fd,), check=True)
+# The tool reaps what dead processes left (the shell is gone): nothing of the
+# connection may be reset by that.
+st = subprocess.run([sys.argv[1], "san", "status", "--json", "--san", sys.argv[2]], capture_output=True, text=True)
+out = {}
+for name, sock in (("client", c), ("server", s)):
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, 0x2002, 3); out[name] = "ok"
+    except OSError as e:
+        out[name] = os.strerror(e.errno)
+print(json.dumps(out), flush=True)
+print(st.stdout, flush=True)
+"#;
+    let mut cmd = support::preloaded("python3", &san);
+    cmd.args(["-c", script, env!("CARGO_BIN_EXE_wsd"), &san.name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let (status, hung, out, err) = support::run_guarded(cmd, Duration::from_secs(60));
+    assert!(!hung && status.success(), "{status:?}\n{out}\n{err}");
+    let mut lines = out.lines();
+    let verdict: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(verdict["client"], "ok", "{out}");
+    assert_eq!(verdict["server"], "ok", "{out}");
+    let status: serde_json::Value = serde_json::from_str(&lines.collect::<Vec<_>>().join("\n")).unwrap();
+    let eps = status["endpoints"].as_array().unwrap();
+    // Listener, client, server: one record each, the client's adopted by nobody.
+    assert_eq!(eps.len(), 3, "{status:#}");
+    assert!(eps.iter().all(|e| e["role"] != "adopted"), "{status:#}");
+    assert!(eps.iter().all(|e| e["state"] == "healthy"), "{status:#}");
+    let check = tool()
+        .args(["san", "check", "--san", &san.name])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
