@@ -915,6 +915,12 @@ fn hostile_cases() -> Vec<Hostile> {
             h.reap_cursor.store(u32::MAX, Relaxed);
             h.reap_due_ms.store(0, Relaxed);
         }),
+        // Held "by" init's thread, which lives for ever: every call does without
+        // the lock (the program runs, its sockets stay plain TCP), and only the
+        // first waits for it.
+        Hostile::new("index lock held by a thread that never lets go", None, |h| {
+            h.index_lock.store(wsd::san::layout::lane_owner(1, 1), Relaxed)
+        }),
         Hostile::new("free list pointing at itself", None, |h| {
             h.free_head.store(1, Relaxed)
         })

@@ -49,8 +49,9 @@ impl Drop for IndexLock<'_> {
 }
 
 /// Rounds of [`Segment::lock_index`]'s wait before it gives up: each a yield, so
-/// about a second on a busy machine, far more than any holder needs.
-const LOCK_SPINS: u32 = 200_000;
+/// a tenth of a second or so — far more than any holder needs (a few hundred
+/// instructions, or a time slice if it is preempted).
+const LOCK_SPINS: u32 = 50_000;
 
 /// Could the owner word `owner` name a thread that still runs? Pids and tids are
 /// below 2^22 on Linux: a word beyond that is garbage, and nobody's.
@@ -73,16 +74,24 @@ pub fn addr_hash(local: &[u32; 6], peer: &[u32; 6]) -> u32 {
 
 impl Segment {
     /// Takes the index lock (see the module docs); `None` if this thread holds it
-    /// already, or if it could not be had within about a second (its holder is
-    /// stopped, or the word is garbage naming no thread that could exist):
-    /// callers then do without, as when the table is full.
+    /// already, or if it could not be had within [`LOCK_SPINS`] rounds (its
+    /// holder is stopped, or the word is garbage): callers then do without, as
+    /// when the table is full. After such a wait, later calls of this process try
+    /// only briefly until the lock is taken again.
     pub fn lock_index(&self) -> Option<IndexLock<'_>> {
         let word = &self.header().index_lock;
         let me = this_thread();
-        for spins in 0u32..LOCK_SPINS {
+        // Once it was found stuck, a call tries briefly and does without.
+        let rounds = if self.lock_stuck.load(Relaxed) {
+            512
+        } else {
+            LOCK_SPINS
+        };
+        for spins in 0u32..rounds {
             let cur = word.load(Relaxed);
             if cur == 0 {
                 if word.compare_exchange_weak(0, me, Acquire, Relaxed).is_ok() {
+                    self.lock_stuck.store(false, Relaxed);
                     return Some(IndexLock { word, owner: me });
                 }
                 continue;
@@ -96,6 +105,7 @@ impl Segment {
                 // The owner died mid-update: take over (its updates are each
                 // complete or not made at all).
                 if word.compare_exchange(cur, me, Acquire, Relaxed).is_ok() {
+                    self.lock_stuck.store(false, Relaxed);
                     return Some(IndexLock { word, owner: me });
                 }
             } else {
@@ -103,6 +113,7 @@ impl Segment {
                 unsafe { libc::sched_yield() };
             }
         }
+        self.lock_stuck.store(true, Relaxed);
         None
     }
 

@@ -88,6 +88,10 @@ pub struct Segment {
     len: usize,
     capacity: u32,
     name: String,
+    /// This process waited for the index lock until it gave up: the lock is
+    /// stuck (its holder stopped, or the word is garbage), and later calls do not
+    /// wait for it again until it is taken once more (see `san::index`).
+    pub(super) lock_stuck: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics (`Header` and
@@ -300,6 +304,7 @@ impl Segment {
             len,
             capacity: 0,
             name: name.to_string(),
+            lock_stuck: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
