@@ -993,6 +993,7 @@ fn reaping_never_frees_an_endpoint_that_is_still_held() {
         comm: *b"aba\0\0\0\0\0\0\0\0\0\0\0\0\0",
         cookie: 0,
         netns: 0,
+        inode: 0,
     };
     let stop = AtomicBool::new(false);
     let (rounds, lost, passes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));

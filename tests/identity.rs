@@ -30,6 +30,7 @@ fn end(pid: u32, holder: u64, cookie: u64, role: EndpointRole, local: &str, peer
         comm: *b"identity\0\0\0\0\0\0\0\0",
         cookie,
         netns: 0,
+        inode: 0,
     }
 }
 
@@ -127,6 +128,39 @@ fn indexes_find_every_record_pair_both_ends_and_reuse_freed_ones() {
         "{:?}",
         seg.check()
     );
+}
+
+/// A connection's ends are claimed without their cookie (connect and accept ask
+/// the kernel for nothing more); a later claim of the same socket with its cookie
+/// (another process adopting it) finds the record by its address pair, and the
+/// record learns the cookie.
+#[test]
+fn a_record_made_without_its_cookie_is_found_by_its_address_pair_and_learns_it() {
+    let san = San::new("lazy-cookie");
+    let seg = Segment::create(&san.name, 64).unwrap();
+    let (pid, holder) = me();
+    let (a, b) = ("127.0.0.1:5001", "127.0.0.1:6001");
+    let Claimed::New(c) = seg
+        .allocate(&end(pid, holder, 0, EndpointRole::Connector, a, b))
+        .unwrap()
+    else {
+        panic!("new")
+    };
+    assert_eq!(seg.by_cookie(777), None);
+    // The other end of the connection has the swapped pair: not the same socket.
+    let Claimed::New(s) = seg
+        .allocate(&end(pid, holder, 0, EndpointRole::Accepted, b, a))
+        .unwrap()
+    else {
+        panic!("new")
+    };
+    let again = seg
+        .allocate(&end(pid, holder, 777, EndpointRole::Adopted, a, b))
+        .unwrap();
+    assert_eq!(again, Claimed::Existing(c));
+    assert_eq!(seg.by_cookie(777), Some(c));
+    assert_ne!(c, s);
+    assert_eq!(seg.check(), Vec::<String>::new());
 }
 
 #[test]
@@ -229,5 +263,184 @@ print(st.stdout, flush=True)
         check.status.success(),
         "{}",
         String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+/// Runs a python3 program under the library on `san` (the tool's path is its
+/// first argument, the segment's name its second); returns its standard output.
+fn python(san: &San, script: &str) -> String {
+    let mut cmd = support::preloaded("python3", san);
+    cmd.args(["-c", script, env!("CARGO_BIN_EXE_wsd"), &san.name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let (status, hung, out, err) = support::run_guarded(cmd, Duration::from_secs(60));
+    assert!(!hung && status.success(), "{status:?}\n{out}\n{err}");
+    out
+}
+
+/// The helpers the python programs below share: the tool's status as JSON, and
+/// a setsockopt that answers "ok" or the error's name.
+const PY_COMMON: &str = r#"
+import ctypes, errno, json, os, select, socket, subprocess, sys
+def status():
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    out = subprocess.run([sys.argv[1], "san", "status", "--json", "--san", sys.argv[2]],
+                         capture_output=True, text=True, env=env).stdout
+    return json.loads(out)
+def prio(sock):
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, 0x2002, 1); return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+def ports(st):
+    return sorted((e["role"], e["state"]) for e in st["endpoints"])
+"#;
+
+/// node (libuv) closes sockets with a raw `close` system call: the library never
+/// sees it, the kernel does. The endpoint ends — no phantom in `status` — and
+/// the connection's other end is not reset.
+#[test]
+fn a_raw_close_ends_the_endpoint_and_resets_nothing() {
+    let san = San::new("raw-close");
+    let script = format!(
+        "{PY_COMMON}{}",
+        r#"
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+c = socket.socket(); c.connect(srv.getsockname()); s, _ = srv.accept()
+before = ports(status())
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.syscall(3, c.detach()) == 0   # SYS_close, behind the library's back
+after = status()
+print(json.dumps({"before": before, "after": ports(after), "server": prio(s)}))
+"#
+    );
+    let out = python(&san, &script);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["before"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(
+        v["after"],
+        serde_json::json!([["accepted", "healthy"], ["listener", "healthy"]]),
+        "the client's endpoint ended, the server's end is not reset: {v}"
+    );
+    assert_eq!(v["server"], "ok", "{v}");
+}
+
+/// A socket made before `fork` and connected in the child (as servers that hand
+/// a socket to a worker do), the child exiting without closing it while the
+/// parent still holds it: the connection lives on, and nothing is reset.
+#[test]
+fn a_socket_connected_in_a_forked_child_lives_while_the_parent_holds_it() {
+    let san = San::new("fork-connect");
+    let script = format!(
+        "{PY_COMMON}{}",
+        r#"
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+c = socket.socket()
+pid = os.fork()
+if pid == 0:
+    c.connect(srv.getsockname())
+    os._exit(0)                       # the kernel closes the child's copy
+os.waitpid(pid, 0)
+s, _ = srv.accept()
+st = status()                         # reaps what the dead child left
+print(json.dumps({"endpoints": ports(st), "server": prio(s), "client": prio(c)}))
+"#
+    );
+    let out = python(&san, &script);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["server"], "ok", "{v}");
+    assert!(
+        v["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e[1] == "healthy"),
+        "{v}"
+    );
+    assert!(
+        v["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e[0] == "connector"),
+        "the child's connection is the parent's too: it stays: {v}"
+    );
+}
+
+/// A non-blocking `connect` that the peer refuses leaves no endpoint behind.
+#[test]
+fn a_refused_nonblocking_connect_leaves_no_endpoint() {
+    let san = San::new("refused");
+    let script = format!(
+        "{PY_COMMON}{}",
+        r#"
+closed = socket.socket(); closed.bind(("127.0.0.1", 0)); port = closed.getsockname()[1]; closed.close()
+c = socket.socket(); c.setblocking(False)
+rc = c.connect_ex(("127.0.0.1", port))
+if rc == errno.EINPROGRESS:
+    select.select([], [c], [], 10)
+err = c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if rc == errno.EINPROGRESS else rc
+print(json.dumps({"error": errno.errorcode.get(err, str(err)), "endpoints": ports(status())}))
+"#
+    );
+    let out = python(&san, &script);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["error"], "ECONNREFUSED", "{v}");
+    assert_eq!(v["endpoints"], serde_json::json!([]), "no phantom: {v}");
+}
+
+/// An abortive close resets the other end on the SAN however `SO_LINGER {1, 0}`
+/// was set — before `connect` (on a candidate), inherited from the listener, or
+/// by a process without the library — because the kernel says so: the surviving
+/// end's connection is in `TCP_CLOSE` after the reset.
+#[test]
+fn an_abortive_close_resets_the_peer_however_its_linger_was_set() {
+    let san = San::new("linger");
+    let script = format!(
+        "{PY_COMMON}{}",
+        r#"
+import struct, time
+LINGER0 = struct.pack("ii", 1, 0)
+def until_reset(sock):
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        r = prio(sock)
+        if r != "ok":
+            return r
+    return "still ok"
+out = {}
+# Set before connect, on the client while it was a candidate.
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER0)
+c.connect(srv.getsockname()); s, _ = srv.accept()
+c.close(); out["before connect"] = until_reset(s)
+# Inherited from the listener by the accepted socket.
+srv2 = socket.socket(); srv2.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER0)
+srv2.bind(("127.0.0.1", 0)); srv2.listen()
+c2 = socket.socket(); c2.connect(srv2.getsockname()); s2, _ = srv2.accept()
+s2.close(); out["from the listener"] = until_reset(c2)
+# Set by another process, which runs without the library.
+c3 = socket.socket(); c3.connect(srv.getsockname()); s3, _ = srv.accept()
+env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+subprocess.run([sys.executable, "-c",
+    "import socket, struct, sys; s = socket.socket(fileno=int(sys.argv[1])); "
+    "s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); s.detach()",
+    str(c3.fileno())], pass_fds=(c3.fileno(),), env=env, check=True, stdin=subprocess.DEVNULL)
+c3.close()
+out["by another process"] = until_reset(s3)
+st = status()
+out["states"] = sorted(e["state"] for e in st["endpoints"] if e["role"] != "listener")
+print(json.dumps(out))
+"#
+    );
+    let out = python(&san, &script);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for case in ["before connect", "from the listener", "by another process"] {
+        assert_eq!(v[case], "ENOTCONN", "{case}: {v}");
+    }
+    assert!(
+        v["states"].as_array().unwrap().iter().all(|s| s == "reset"),
+        "the survivors show reset: {v}"
     );
 }

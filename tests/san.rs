@@ -710,6 +710,7 @@ fn new_endpoint(holder: u64, pid: u32) -> NewEndpoint {
         comm: *b"pid-reuse\0\0\0\0\0\0\0",
         cookie: 0,
         netns: 0,
+        inode: 0,
     }
 }
 

@@ -605,6 +605,7 @@ fn status_of_40000_endpoints_is_fast() {
             comm: *b"timing\0\0\0\0\0\0\0\0\0\0",
             cookie: 0,
             netns: 0,
+            inode: 0,
         };
         seg.allocate(&new).expect("room for every endpoint");
     }

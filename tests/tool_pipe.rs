@@ -200,6 +200,7 @@ fn check_names_a_bad_record_by_the_id_status_shows() {
         comm: *b"check-ids\0\0\0\0\0\0\0",
         cookie: 0,
         netns: 0,
+        inode: 0,
     };
     // Ids and table slots part ways: the first ids go to endpoints already gone.
     for _ in 0..5 {

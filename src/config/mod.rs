@@ -99,6 +99,35 @@ pub struct Config {
     pub fds: Vec<i32>,
     /// `use` rules from `WSD_CONFIG` then `WSD_RULES`, first match wins.
     pub rules: Vec<Rule>,
+    /// `WSD_REPORT_FD` (set by `wsd run`): the pipe to tell the tool about
+    /// sockets the report cannot learn from the segment.
+    pub report_fd: Option<ReportFd>,
+}
+
+/// `WSD_REPORT_FD=FD:DEV:INO`: an inherited descriptor, the write end of a pipe
+/// that `wsd run` reads, and the device and inode that pipe has, so that a
+/// descriptor number the program closed and reused is never written to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportFd {
+    pub fd: i32,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl ReportFd {
+    pub fn parse(s: &str) -> Option<ReportFd> {
+        let mut parts = s.split(':');
+        let fd = parts.next()?.parse::<i32>().ok().filter(|fd| *fd >= 0)?;
+        let dev = parts.next()?.parse().ok()?;
+        let ino = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some(ReportFd { fd, dev, ino })
+    }
+}
+
+impl fmt::Display for ReportFd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.fd, self.dev, self.ino)
+    }
 }
 
 impl Default for Config {
@@ -112,6 +141,7 @@ impl Default for Config {
             log_file: None,
             fds: Vec::new(),
             rules: Vec::new(),
+            report_fd: None,
         }
     }
 }
@@ -272,6 +302,15 @@ impl Config {
             c.fds = parse_fds(&v)
                 .ok_or_else(|| bad("WSD_FDS", &v, "comma-separated descriptor numbers such as 3,4"))?;
         }
+        if let Some(v) = get("WSD_REPORT_FD") {
+            c.report_fd = Some(ReportFd::parse(&v).ok_or_else(|| {
+                bad(
+                    "WSD_REPORT_FD",
+                    &v,
+                    "FD:DEV:INO, as `wsd run` sets it (not a variable to set by hand)",
+                )
+            })?);
+        }
         c.subnets.extend(from_rules.subnets);
         c.fds.extend(from_rules.fds);
         c.rules = from_rules.rules;
@@ -353,8 +392,17 @@ mod tests {
             ("WSD_LOG", "debug"),
             ("WSD_LOG_FILE", "/tmp/x"),
             ("WSD_FDS", "3,4"),
+            ("WSD_REPORT_FD", "9:15:123456"),
         ])
         .unwrap();
+        assert_eq!(
+            c.report_fd,
+            Some(ReportFd {
+                fd: 9,
+                dev: 15,
+                ino: 123456
+            })
+        );
         assert_eq!(c.mode, Mode::Observe);
         assert_eq!(c.san, "t-1.x");
         assert_eq!(c.subnets.len(), 2);
@@ -401,6 +449,9 @@ mod tests {
             ("WSD_LOG", "loud"),
             ("WSD_FDS", "3,x"),
             ("WSD_FDS", "-1"),
+            ("WSD_REPORT_FD", "9"),
+            ("WSD_REPORT_FD", "9:1:2:3"),
+            ("WSD_REPORT_FD", "-1:1:2"),
         ] {
             let e = env(&[(var, value)]).unwrap_err();
             assert_eq!(e.var(), var);

@@ -98,24 +98,8 @@ impl Segment {
         }
         // The indexes: every live record is found by its cookie, id and address
         // pair; the free list holds free records only, each once.
-        let duplicated: std::collections::HashSet<u64> = {
-            let mut seen = std::collections::HashSet::new();
-            self.live()
-                .map(|(_, r)| r.id.load(Relaxed))
-                .filter(|&id| !seen.insert(id))
-                .collect()
-        };
         for (i, r) in self.live() {
-            for (which, name) in [
-                (Index::Cookie, "cookie"),
-                (Index::Id, "id"),
-                (Index::Addr, "address pair"),
-            ] {
-                // A duplicated id is reported above; a record that shares it is
-                // not found by it, which need not be said twice.
-                if which == Index::Id && duplicated.contains(&r.id.load(Relaxed)) {
-                    continue;
-                }
+            for (which, name) in [(Index::Cookie, "cookie"), (Index::Addr, "address pair")] {
                 if !self.indexed(which, i) {
                     out.push(format!("{}: not found in the index by {name}", who(i, r)));
                 }
@@ -136,7 +120,13 @@ impl Segment {
         }
         for (i, r) in self.live() {
             let peer = r.peer_id.load(Relaxed);
-            if let Some((j, p)) = self.by_id(peer)
+            if peer != 0 && self.peer_of(r).is_none() {
+                out.push(format!(
+                    "{}: peer endpoint {peer} is not where the record says",
+                    who(i, r)
+                ));
+            }
+            if let Some((j, p)) = ids.get(&peer).and_then(|&j| self.record(j).map(|p| (j, p)))
                 && p.peer_id.load(Relaxed) != r.id.load(Relaxed)
             {
                 let theirs = match p.peer_id.load(Relaxed) {

@@ -44,10 +44,10 @@
 //! Option values and counters are single atomics: setting or reading an option
 //! touches only that endpoint's record.
 
-use super::index::{Index, IndexLock};
+use super::index::{Index, IndexLock, addr_hash};
 use super::layout::{
     AddrSlot, CONN_ALL, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE,
-    NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, live_state,
+    FLAG_PAIRED, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, live_state,
 };
 use super::segment::Segment;
 use crate::model::OptionId;
@@ -95,6 +95,8 @@ pub struct NewEndpoint {
     pub cookie: u64,
     /// Its network namespace's cookie (`SO_NETNS_COOKIE`), 0 if unknown.
     pub netns: u64,
+    /// Its inode (`fstat`), 0 if unknown.
+    pub inode: u64,
 }
 
 impl AddrSlot {
@@ -291,15 +293,8 @@ impl Segment {
     /// Constant cost: no scan of the table.
     pub fn allocate(&self, new: &NewEndpoint) -> Option<Claimed> {
         let lock = self.lock_index()?;
-        if new.cookie != 0
-            && let Some((index, rec)) = self.find_in(Index::Cookie, new.cookie as u32, |r| {
-                r.cookie.load(Relaxed) == new.cookie && r.state.load(Acquire) & STATE_MASK == STATE_LIVE
-            })
-        {
-            return Some(Claimed::Existing(EndpointRef {
-                index,
-                tag: rec.id.load(Relaxed) as u32,
-            }));
+        if let Some(ep) = self.existing(&lock, new) {
+            return Some(Claimed::Existing(ep));
         }
         let h = self.header();
         let claimed = STATE_CLAIMED | new.pid << 8;
@@ -329,6 +324,7 @@ impl Segment {
         rec.local.store(new.local);
         rec.peer.store(new.peer);
         rec.peer_id.store(0, Relaxed);
+        rec.peer_index.store(0, Relaxed);
         rec.comm[0].store(
             u64::from_le_bytes(new.comm[..8].try_into().unwrap_or([0; 8])),
             Relaxed,
@@ -348,8 +344,9 @@ impl Segment {
         }
         rec.cookie.store(new.cookie, Relaxed);
         rec.netns.store(new.netns, Relaxed);
+        rec.inode.store(new.inode, Relaxed);
         rec.id.store(id, Relaxed);
-        for which in [Index::Cookie, Index::Id, Index::Addr] {
+        for which in [Index::Cookie, Index::Addr] {
             self.insert(&lock, which, index);
         }
         // Paired before it is published: a claimer killed in between leaves a
@@ -361,6 +358,40 @@ impl Segment {
             index,
             tag: id as u32,
         }))
+    }
+
+    /// The record `new`'s socket has already, if any: found by its cookie, or —
+    /// for a record made without one (a connection's two ends are claimed without
+    /// asking the kernel for their cookie: their address pair names them, in their
+    /// network namespace) — by its address pair, which then learns the cookie.
+    fn existing(&self, lock: &IndexLock<'_>, new: &NewEndpoint) -> Option<EndpointRef> {
+        let live = |r: &Record| r.state.load(Acquire) & STATE_MASK == STATE_LIVE;
+        let as_ref = |(index, r): (u32, &Record)| EndpointRef {
+            index,
+            tag: r.id.load(Relaxed) as u32,
+        };
+        if new.cookie == 0 {
+            return None;
+        }
+        if let Some(found) = self.find_in(Index::Cookie, new.cookie as u32, |r| {
+            live(r) && r.cookie.load(Relaxed) == new.cookie
+        }) {
+            return Some(as_ref(found));
+        }
+        let (Some(local), Some(peer)) = (new.local, new.peer) else {
+            return None;
+        };
+        let (local, peer) = (encode(local), encode(peer));
+        let (index, rec) = self.find_in(Index::Addr, addr_hash(&local, &peer), |r| {
+            live(r)
+                && r.cookie.load(Relaxed) == 0
+                && r.netns.load(Relaxed) == new.netns
+                && r.local.words() == local
+                && r.peer.words() == peer
+        })?;
+        rec.cookie.store(new.cookie, Relaxed);
+        self.insert(lock, Index::Cookie, index);
+        Some(as_ref((index, rec)))
     }
 
     /// Pairs `rec` with the other end of its connection, if that end is a record
@@ -382,7 +413,11 @@ impl Segment {
             && other_index != index
         {
             other.peer_id.store(rec.id.load(Relaxed), Release);
+            other.peer_index.store(index + 1, Release);
+            other.flags.fetch_or(FLAG_PAIRED, Relaxed);
+            rec.flags.fetch_or(FLAG_PAIRED, Relaxed);
             rec.peer_id.store(other.id.load(Relaxed), Release);
+            rec.peer_index.store(other_index + 1, Release);
         }
     }
 
@@ -397,17 +432,21 @@ impl Segment {
         rec.local.store(local);
         rec.peer.store(peer);
         rec.set_connection(Connection::Healthy);
+        rec.flags.fetch_and(!FLAG_PAIRED, Relaxed);
         self.insert(&lock, Index::Addr, ep.index);
         self.pair(&lock, ep.index, rec);
     }
 
     /// `rec`'s peer forgets it, and it its peer (under the lock).
-    fn unpair(&self, lock: &IndexLock<'_>, rec: &Record) {
+    fn unpair(&self, _lock: &IndexLock<'_>, rec: &Record) {
         let me = rec.id.load(Relaxed);
-        if let Some((_, peer)) = self.by_id_locked(lock, rec.peer_id.load(Relaxed)) {
-            let _ = peer.peer_id.compare_exchange(me, 0, AcqRel, Relaxed);
+        if let Some((peer, _)) = self.peer_of(rec)
+            && peer.peer_id.compare_exchange(me, 0, AcqRel, Relaxed).is_ok()
+        {
+            peer.peer_index.store(0, Release);
         }
         rec.peer_id.store(0, Release);
+        rec.peer_index.store(0, Release);
     }
 
     /// The live record `ep` refers to, if it is still that endpoint.
@@ -417,28 +456,30 @@ impl Segment {
             .then_some(rec)
     }
 
-    /// The live record with id `id` (from the index by id: constant cost).
+    /// The live record with id `id`. A scan, for the tool (`wsd san reset ID`,
+    /// `check`): calls find a record's peer through [`Segment::peer_of`].
     pub fn by_id(&self, id: u64) -> Option<(u32, &Record)> {
-        let lock = self.lock_index()?;
-        self.by_id_locked(&lock, id)
-    }
-
-    fn by_id_locked(&self, _lock: &IndexLock<'_>, id: u64) -> Option<(u32, &Record)> {
         if id == 0 {
             return None;
         }
-        self.find_in(Index::Id, id as u32, |r| {
-            r.id.load(Relaxed) == id && r.state.load(Acquire) & STATE_MASK == STATE_LIVE
-        })
+        self.live().find(|(_, r)| r.id.load(Relaxed) == id)
     }
 
-    /// The record with id `id`, live or still (or again) claimed, and its state.
-    pub(super) fn by_id_any(&self, _lock: &IndexLock<'_>, id: u64) -> Option<(&Record, u32)> {
-        if id == 0 {
-            return None;
-        }
-        self.find_in(Index::Id, id as u32, |r| r.id.load(Relaxed) == id)
-            .map(|(_, r)| (r, r.state.load(Acquire)))
+    /// `rec`'s peer record, if it is still the endpoint `rec` was paired with:
+    /// its index is in `rec`, checked against the peer's id. With its state, live
+    /// or (a claimer that died after pairing) claimed.
+    pub fn peer_of(&self, rec: &Record) -> Option<(&Record, u32)> {
+        let id = rec.peer_id.load(Acquire);
+        let peer = self.record(rec.peer_index.load(Acquire).checked_sub(1)?)?;
+        let state = peer.state.load(Acquire);
+        (id != 0 && peer.id.load(Relaxed) == id && state & STATE_MASK != STATE_FREE).then_some((peer, state))
+    }
+
+    /// [`Segment::peer_of`], live only.
+    fn live_peer_of(&self, rec: &Record) -> Option<&Record> {
+        self.peer_of(rec)
+            .filter(|(_, state)| state & STATE_MASK == STATE_LIVE)
+            .map(|(p, _)| p)
     }
 
     /// The live record of the socket with cookie `cookie`.
@@ -465,6 +506,7 @@ impl Segment {
                 if !rec.holder_identities().any(|h| h == identity) {
                     rec.add_holder(identity);
                 }
+                rec.flags.fetch_and(!super::layout::FLAG_HOLDERS_DIED, Relaxed);
                 true
             }
             None => false,
@@ -528,14 +570,14 @@ impl Segment {
         {
             return false;
         }
-        if reset_peer && let Some((_, peer)) = self.by_id_locked(&lock, rec.peer_id.load(Relaxed)) {
+        if reset_peer && let Some(peer) = self.live_peer_of(rec) {
             peer.set_connection(Connection::Reset);
         }
         self.unpair(&lock, rec);
         let Some(index) = self.index_of(rec) else {
             return false;
         };
-        for which in [Index::Cookie, Index::Id, Index::Addr] {
+        for which in [Index::Cookie, Index::Addr] {
             self.remove(&lock, which, index);
         }
         rec.id.store(0, Relaxed);
@@ -558,7 +600,7 @@ impl Segment {
             return false;
         }
         // A claimer that died after pairing: its peer's connection ends with it.
-        if let Some((_, peer)) = self.by_id_locked(&lock, rec.peer_id.load(Relaxed))
+        if let Some(peer) = self.live_peer_of(rec)
             && peer.peer_id.load(Relaxed) == rec.id.load(Relaxed)
         {
             peer.set_connection(Connection::Reset);
@@ -568,7 +610,7 @@ impl Segment {
             return false;
         };
         // It may or may not have reached the indexes: take it out of any it is in.
-        for which in [Index::Cookie, Index::Id, Index::Addr] {
+        for which in [Index::Cookie, Index::Addr] {
             self.remove(&lock, which, index);
         }
         rec.id.store(0, Relaxed);

@@ -64,7 +64,7 @@ impl Segment {
     pub fn fault(&self, rec: &Record, state: Connection) -> Vec<u64> {
         rec.set_connection(state);
         let mut ids = vec![rec.id.load(Relaxed)];
-        if let Some((_, peer)) = self.by_id(rec.peer_id.load(Relaxed)) {
+        if let Some((peer, _)) = self.peer_of(rec) {
             peer.set_connection(state);
             ids.push(peer.id.load(Relaxed));
         }

@@ -1,10 +1,11 @@
 //! The segment's indexes (SPEC §5, "Scale"): a record is found by its socket's
-//! cookie, by its id, or by the address pair of its connection in constant time,
-//! and a free record is taken from a free list — no call's path scans the table.
+//! cookie or by the address pair of its connection in constant time, a record
+//! names its peer's record directly, and a free record is taken from a free list
+//! — no call's path scans the table.
 //!
 //! Each index is an array of buckets holding the first record of a chain (record
 //! index + 1; 0 ends a chain), chained through a link field of each record. Keys
-//! handed out in sequence (cookies, ids) map to neighbouring buckets, so the pages
+//! handed out in sequence (cookies) map to neighbouring buckets, so the pages
 //! an index touches grow with the records in use. The address-pair index hashes
 //! both ends of a connection to one bucket (the hash is symmetric), so a socket
 //! finds its peer in its own chain.
@@ -32,7 +33,6 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Index {
     Cookie,
-    Id,
     Addr,
 }
 
@@ -48,16 +48,23 @@ impl Drop for IndexLock<'_> {
     }
 }
 
-/// Rounds of [`Segment::lock_index`]'s wait before it gives up: each a yield, so
-/// a tenth of a second or so — far more than any holder needs (a few hundred
-/// instructions, or a time slice if it is preempted).
+/// Rounds of [`Segment::lock_index`]'s wait for one owner before it gives up:
+/// each a yield, so a tenth of a second or so — far more than any holder needs (a
+/// few hundred instructions, or a time slice if it is preempted).
 const LOCK_SPINS: u32 = 50_000;
 
 /// Could the owner word `owner` name a thread that still runs? Pids and tids are
-/// below 2^22 on Linux: a word beyond that is garbage, and nobody's.
+/// below 2^22 on Linux: a word beyond that is garbage, and nobody's. A thread of
+/// a process that has exited but is not reaped yet (a zombie) runs no more.
 fn owner_alive(owner: u64) -> bool {
     let (pid, tid) = (owner >> 32, owner & 0xffff_ffff);
-    (1..1 << 22).contains(&pid) && (1..1 << 22).contains(&tid) && thread_alive(owner)
+    (1..1 << 22).contains(&pid)
+        && (1..1 << 22).contains(&tid)
+        && thread_alive(owner)
+        && !matches!(
+            super::reap::process_stat(pid as u32),
+            Ok(None | Some((_, 'Z' | 'X')))
+        )
 }
 
 /// The symmetric hash of a connection's two ends: both ends land in one bucket.
@@ -74,24 +81,21 @@ pub fn addr_hash(local: &[u32; 6], peer: &[u32; 6]) -> u32 {
 
 impl Segment {
     /// Takes the index lock (see the module docs); `None` if this thread holds it
-    /// already, or if it could not be had within [`LOCK_SPINS`] rounds (its
-    /// holder is stopped, or the word is garbage): callers then do without, as
-    /// when the table is full. After such a wait, later calls of this process try
-    /// only briefly until the lock is taken again.
+    /// already, or if one owner kept it for [`LOCK_SPINS`] rounds (its holder is
+    /// stopped, or the word is garbage naming a live thread): callers then do
+    /// without, as when the table is full. After such a wait, a call that finds
+    /// the same owner still there tries only briefly.
     pub fn lock_index(&self) -> Option<IndexLock<'_>> {
         let word = &self.header().index_lock;
         let me = this_thread();
-        // Once it was found stuck, a call tries briefly and does without.
-        let rounds = if self.lock_stuck.load(Relaxed) {
-            512
-        } else {
-            LOCK_SPINS
-        };
-        for spins in 0u32..rounds {
+        let stuck = self.stuck_owner.load(Relaxed);
+        // Rounds the current owner has held it for, as far as this waiter saw: a
+        // lock that changes hands is busy, not stuck, and is waited for.
+        let (mut owner, mut held_for) = (0u64, 0u32);
+        loop {
             let cur = word.load(Relaxed);
             if cur == 0 {
                 if word.compare_exchange_weak(0, me, Acquire, Relaxed).is_ok() {
-                    self.lock_stuck.store(false, Relaxed);
                     return Some(IndexLock { word, owner: me });
                 }
                 continue;
@@ -99,13 +103,23 @@ impl Segment {
             if cur == me {
                 return None;
             }
-            if spins < 64 {
+            if cur != owner {
+                (owner, held_for) = (cur, 0);
+            }
+            held_for += 1;
+            // Found stuck by this process before, still with the same owner: a
+            // brief try, then do without.
+            let limit = if cur == stuck { 512 } else { LOCK_SPINS };
+            if held_for >= limit {
+                self.stuck_owner.store(cur, Relaxed);
+                return None;
+            }
+            if held_for < 64 {
                 std::hint::spin_loop();
-            } else if spins % 256 == 0 && !owner_alive(cur) {
+            } else if held_for % 256 == 0 && !owner_alive(cur) {
                 // The owner died mid-update: take over (its updates are each
                 // complete or not made at all).
                 if word.compare_exchange(cur, me, Acquire, Relaxed).is_ok() {
-                    self.lock_stuck.store(false, Relaxed);
                     return Some(IndexLock { word, owner: me });
                 }
             } else {
@@ -113,8 +127,6 @@ impl Segment {
                 unsafe { libc::sched_yield() };
             }
         }
-        self.lock_stuck.store(true, Relaxed);
-        None
     }
 
     fn buckets(&self, which: Index) -> (usize, u32) {
@@ -122,8 +134,7 @@ impl Segment {
         let keys = key_buckets(cap);
         match which {
             Index::Cookie => (buckets_offset(cap), keys),
-            Index::Id => (buckets_offset(cap) + keys as usize * 4, keys),
-            Index::Addr => (buckets_offset(cap) + 2 * keys as usize * 4, addr_buckets(cap)),
+            Index::Addr => (buckets_offset(cap) + keys as usize * 4, addr_buckets(cap)),
         }
     }
 
@@ -138,7 +149,6 @@ impl Segment {
     fn link(rec: &Record, which: Index) -> &AtomicU32 {
         match which {
             Index::Cookie => &rec.next_by_cookie,
-            Index::Id => &rec.next_by_id,
             Index::Addr => &rec.next_by_addr,
         }
     }
@@ -149,10 +159,6 @@ impl Segment {
             Index::Cookie => {
                 let c = rec.cookie.load(Relaxed);
                 (c != 0).then_some(c as u32)
-            }
-            Index::Id => {
-                let id = rec.id.load(Relaxed);
-                (id != 0).then_some(id as u32)
             }
             // Filed under the key computed when it was inserted.
             Index::Addr => {

@@ -10,20 +10,20 @@
 //! offset 512 + 256·i  Record[i]   for i < capacity
 //! then                ReportRow[j] (64 bytes each) for j < REPORT_ROWS
 //! then                lane owners (8 bytes each) for LANES lanes
-//! then                index buckets (4 bytes each): by cookie, by id, by address pair
+//! then                index buckets (4 bytes each): by cookie, by address pair
 //! ```
 //!
 //! The segment is a sparse file: a page costs memory only once it is written.
 //! Records are handed out from the lowest never-used index (`high_water`) or from
-//! the free list, and ids and cookies are handed out in sequence, so the pages
-//! touched grow with the endpoints in use, not with the capacity.
+//! the free list, and cookies are handed out in sequence, so the pages touched
+//! grow with the endpoints in use, not with the capacity.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 
 /// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
 /// Bumped whenever anything in this file changes meaning or place.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 pub const HEADER_SIZE: usize = 512;
 pub const RECORD_SIZE: usize = 256;
 pub const ROW_SIZE: usize = 64;
@@ -46,17 +46,18 @@ pub const DEFAULT_CAPACITY: u32 = 1 << 16;
 /// table holds an endpoint index in 24 bits).
 pub const MAX_CAPACITY: u32 = 1 << 21;
 
-/// Buckets of the index by cookie and of the index by id: one per record (both
-/// keys are handed out in sequence, so they fill neighbouring buckets).
+/// Buckets of the index by cookie: one per record (the kernel hands cookies out
+/// in sequence, so they fill neighbouring buckets).
 pub const fn key_buckets(capacity: u32) -> u32 {
     capacity.next_power_of_two()
 }
 
-/// Buckets of the index by address pair: one per eight records, at least 1,024
-/// and at most 2^18 (addresses hash anywhere, so this index's pages are touched
-/// at random: it is kept small, and its chains stay short).
+/// Buckets of the index by address pair: one per two records, at least 1,024 and
+/// at most 2^18 (addresses hash anywhere, so this index's pages are touched at
+/// random: capped, it costs at most 1 MiB however large the capacity; its chains
+/// stay short up to a few hundred thousand endpoints).
 pub const fn addr_buckets(capacity: u32) -> u32 {
-    let b = capacity.next_power_of_two() / 8;
+    let b = capacity.next_power_of_two() / 2;
     if b < 1024 {
         1024
     } else if b > 1 << 18 {
@@ -145,6 +146,12 @@ pub const HOLDER_SLOTS: usize = 4;
 
 /// `Record::flags`: the socket asked for an abortive close (`SO_LINGER` on, 0 s).
 pub const FLAG_ABORTIVE: u32 = 1;
+/// `Record::flags`: the endpoint was paired with a peer once (a connection that
+/// was established, as opposed to a `connect` that never was).
+pub const FLAG_PAIRED: u32 = 2;
+/// `Record::flags`: its last known holder died holding it (set by the reaper
+/// that found it so, for whichever pass frees it: its peer is then reset).
+pub const FLAG_HOLDERS_DIED: u32 = 4;
 
 /// `Record::role` values: how the socket became a SAN socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,14 +243,18 @@ pub struct Record {
     /// Links of the index chains (record index + 1; 0 ends a chain), and of the
     /// free list. Changed only under the index lock.
     pub next_by_cookie: AtomicU32,
-    pub next_by_id: AtomicU32,
+    /// The peer's record (index + 1; 0 if none), whose id is `peer_id`.
+    pub peer_index: AtomicU32,
     pub next_by_addr: AtomicU32,
     pub next_free: AtomicU32,
     /// The address-pair hash the record is filed under in that index (computed
     /// once, when it is filed).
     pub addr_key: AtomicU32,
     pub _pad2: AtomicU32,
-    pub _reserved: [AtomicU64; 3],
+    /// The socket's inode (`fstat`), to recognise it in a holder's descriptors
+    /// when the kernel's lookup cannot find it (a connection in `TCP_CLOSE`).
+    pub inode: AtomicU64,
+    pub _reserved: [AtomicU64; 2],
 }
 
 /// A process's identity in holder slots: its pid (22 bits, Linux's largest) and
@@ -304,10 +315,10 @@ const _: () = assert!(align_of::<Record>() == 8 && align_of::<Header>() == 8);
 
 /// Bytes of a segment with `capacity` records.
 pub const fn segment_size(capacity: u32) -> usize {
-    buckets_offset(capacity) + (2 * key_buckets(capacity) + addr_buckets(capacity)) as usize * 4
+    buckets_offset(capacity) + (key_buckets(capacity) + addr_buckets(capacity)) as usize * 4
 }
 
-/// Where the index buckets start (by cookie, then by id, then by address pair).
+/// Where the index buckets start (by cookie, then by address pair).
 pub const fn buckets_offset(capacity: u32) -> usize {
     lanes_offset(capacity) + LANES as usize * 8
 }

@@ -1,6 +1,7 @@
 //! The emulated SAN: a shared-memory segment that every process sees (SPEC §5).
 //! `layout` says what lies where, `segment` maps and validates it, `index` finds
-//! records by cookie, id and address pair (and keeps the free list), `endpoint`
+//! records by cookie and address pair (and keeps the free list), `kernel` asks the
+//! kernel whether a socket still exists, `endpoint`
 //! manages the records, `faults` injects failures, `reap` reclaims what dead
 //! processes left, `check` verifies the invariants, `report` counts calls in the
 //! report table and `lanes` lets threads count without contending. Nothing here
@@ -10,6 +11,7 @@ pub mod check;
 pub mod endpoint;
 pub mod faults;
 pub mod index;
+pub mod kernel;
 pub mod lanes;
 pub mod layout;
 pub mod reap;

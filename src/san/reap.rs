@@ -5,10 +5,19 @@
 //! most every 100 ms per segment); a SAN call now and then looks at its own peer;
 //! `wsd san status`/`check` run [`Segment::reap`] over every record.
 //!
-//! A process is alive when its pid exists, is not a zombie, and started at the
-//! time its identity records; a process that reuses a dead one's pid has another
-//! start time, so it never inherits the dead one's endpoints.
+//! Whether an endpoint's socket still exists is the kernel's to say
+//! ([`super::kernel`]): a socket closed by any path — a raw `close` system call,
+//! `exit`, `SIGKILL` — ends its endpoint, and one that some process still holds
+//! (even one the library never saw take it) keeps it. Only when the kernel cannot
+//! tell (another network namespace, a socket with no address) do the holders'
+//! lives decide: a process is alive when its pid exists, is not a zombie, and
+//! started at the time its identity records; a process that reuses a dead one's
+//! pid has another start time, so it never inherits the dead one's endpoints.
+//! The holders' lives also say how a closed socket ended: with its processes'
+//! deaths (its peer is reset) or by a close in a live process (it is not).
 
+use super::kernel::{Fate, Kernel};
+use super::layout::{EndpointRole, FLAG_HOLDERS_DIED};
 use super::layout::{STATE_CLAIMED, STATE_LIVE, STATE_MASK, identity_pid, identity_start};
 use super::segment::Segment;
 use std::sync::atomic::Ordering::Relaxed;
@@ -132,6 +141,20 @@ fn now_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
+/// Does a live holder of `rec` still hold its socket (by inode, at its
+/// descriptor or another)? When that cannot be known — no inode recorded,
+/// holders the record does not name, a holder whose descriptors cannot be read —
+/// the answer is yes: a record kept too long is better than a live one freed.
+fn still_held(rec: &super::layout::Record) -> bool {
+    let inode = rec.inode.load(Relaxed);
+    if inode == 0 || rec.extra_holders.load(Relaxed) != 0 {
+        return true;
+    }
+    let fd = rec.fd.load(Relaxed);
+    rec.holder_identities()
+        .any(|h| super::kernel::holds(identity_pid(h), fd, inode) != Some(false))
+}
+
 impl Segment {
     /// Clears dead holders, frees records no live process holds (resetting their
     /// peers), undoes claims of dead processes, and frees dead threads' lanes, over
@@ -176,6 +199,7 @@ impl Segment {
     fn reap_range(&self, start: u32, end: u32) -> Reaped {
         let mut done = Reaped::default();
         let mut seen = Seen::new();
+        let kernel = Kernel::open();
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() } as u32;
         for index in start..end {
@@ -185,13 +209,16 @@ impl Segment {
                 STATE_CLAIMED if !pid_alive(state >> 8) && self.unclaim(rec, state, me) => {
                     done.claims += 1;
                 }
-                STATE_LIVE => done = self.reap_record(rec, state, me, done, &mut seen),
+                STATE_LIVE => done = self.reap_record(rec, state, me, done, &mut seen, kernel.as_ref()),
                 _ => {}
             }
         }
         done
     }
 
+    /// One live record. The kernel decides whether its socket still exists
+    /// (see [`super::kernel`]); only when it cannot tell do the holders' lives
+    /// decide. Dead holders' slots are cleared either way.
     fn reap_record(
         &self,
         rec: &super::layout::Record,
@@ -199,6 +226,7 @@ impl Segment {
         me: u32,
         mut done: Reaped,
         seen: &mut Seen,
+        kernel: Option<&Kernel>,
     ) -> Reaped {
         let mut cleared = false;
         for (slot, h) in rec.holders.iter().enumerate() {
@@ -209,12 +237,54 @@ impl Segment {
             }
         }
         let empty = rec.has_no_holder();
-        // A record no live process holds is freed, whoever left it so: a dead holder
-        // (its peer is reset, as when a process dies), or a releaser that died
-        // between letting go and freeing (its peer is reset only if it asked for an
-        // abortive close).
-        let abortive = rec.flags.load(Relaxed) & super::layout::FLAG_ABORTIVE != 0;
-        if empty && self.free(rec, seen_state, me, cleared || abortive) {
+        if empty && cleared {
+            rec.flags.fetch_or(FLAG_HOLDERS_DIED, Relaxed);
+        }
+        let flags = rec.flags.load(Relaxed);
+        let abortive = flags & super::layout::FLAG_ABORTIVE != 0;
+        // Died holding it — found now, or by an earlier pass that could not free it.
+        let died = flags & FLAG_HOLDERS_DIED != 0;
+        let fate = kernel.map_or(Fate::Unknown, |k| {
+            k.fate(
+                rec.netns.load(Relaxed),
+                rec.cookie.load(Relaxed),
+                rec.local.load(),
+                rec.peer.load(),
+            )
+        });
+        let free = match fate {
+            // Some process holds the socket — one the library does not know of
+            // (a parent that forked before the connect, a process without the
+            // library): the endpoint lives on, whatever its known holders did.
+            Fate::Open(_) => None,
+            // Not found by the kernel's lookup: closed everywhere — or still held
+            // in `TCP_CLOSE` (the kernel reset the connection, or a `connect`
+            // failed), which the lookup tables no longer list (and, under load,
+            // a lookup can miss a live socket for an instant). The holders' own
+            // descriptors tell which; a holder finds a reset itself, exactly,
+            // from its own socket (`TCP_INFO`, see the shim's hooks).
+            Fate::Gone if still_held(rec) => {
+                let paired = rec.flags.load(Relaxed) & super::layout::FLAG_PAIRED != 0;
+                match rec.role() {
+                    // A `connect` that never connected leaves no endpoint behind.
+                    Some(EndpointRole::Connector) if !paired => Some(false),
+                    _ => None,
+                }
+            }
+            // Closed everywhere. By processes that died holding it: its peer is
+            // reset, as when a process dies; by a close the library never saw (a
+            // raw system call) in a live process: an orderly end, unless the
+            // socket asked for an abortive close.
+            Fate::Gone => Some(abortive || died),
+            // A record no live process holds is freed, whoever left it so: a dead
+            // holder (its peer is reset, as when a process dies), or a releaser that
+            // died between letting go and freeing (its peer is reset only if it
+            // asked for an abortive close).
+            Fate::Unknown => empty.then_some(died || abortive),
+        };
+        if let Some(reset_peer) = free
+            && self.free(rec, seen_state, me, reset_peer)
+        {
             done.endpoints += 1;
         }
         done
@@ -226,13 +296,16 @@ impl Segment {
     pub fn reap_peer_of(&self, rec: &super::layout::Record) {
         // SAFETY: getpid has no preconditions.
         let me = unsafe { libc::getpid() } as u32;
-        let peer = {
-            let Some(lock) = self.lock_index() else { return };
-            self.by_id_any(&lock, rec.peer_id.load(Relaxed))
-        };
-        match peer {
+        match self.peer_of(rec) {
             Some((peer, state)) if state & STATE_MASK == STATE_LIVE => {
-                self.reap_record(peer, state, me, Reaped::default(), &mut Seen::new());
+                self.reap_record(
+                    peer,
+                    state,
+                    me,
+                    Reaped::default(),
+                    &mut Seen::new(),
+                    Kernel::open().as_ref(),
+                );
             }
             Some((peer, state)) if state & STATE_MASK == STATE_CLAIMED && !pid_alive(state >> 8) => {
                 self.unclaim(peer, state, me);

@@ -1,12 +1,20 @@
 //! Opening, creating, validating and removing a SAN segment (SPEC §5): a POSIX
-//! shared-memory object `/dev/shm/wsd.NAME`, mode `0600`, owned by the user.
+//! shared-memory object `/dev/shm/wsd.NAME`, mode `0600`, owned by the user — or,
+//! shared with one group (SPEC §5 "Users"), mode `0660` of that group.
 //!
-//! Creation is atomic: the segment is built as an unnamed file (`O_TMPFILE`) and
-//! then given its name with `linkat(2)`, so no process ever maps a half-written one
-//! and a creator killed half-way leaves nothing behind. Opening
-//! refuses, with a reason, anything it cannot trust: a symlink, another owner, other
-//! permissions, the wrong size, a bad magic or layout version, or a geometry that
-//! does not add up. Nothing read from the header is used before it is checked.
+//! Creation is atomic: the segment is built as an unnamed file (`O_TMPFILE`),
+//! given its group and mode, and then its name with `linkat(2)`, so no process
+//! ever maps a half-written one (or one with other permissions), and a creator
+//! killed half-way leaves nothing behind. Opening refuses, with a reason, anything
+//! it cannot trust: a symlink, another owner, other permissions, the wrong size, a
+//! bad magic or layout version, or a geometry that does not add up. Nothing read
+//! from the header is used before it is checked.
+//!
+//! Who may use a segment ([`check_access`]): its owner, when it is `0600`; its
+//! owner or any process one of whose groups (`getegid`, `getgroups`) is the
+//! file's group, when it is exactly `0660`. Nothing looser: a mode with any bit
+//! for others, a set-id or sticky bit, group read without write, or group access
+//! for a group the process is not in, is refused with the modes it expected.
 
 use super::layout::{
     HEADER_SIZE, Header, LANES, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, RECORD_SIZE, REPORT_ROWS, ROW_SIZE,
@@ -20,6 +28,14 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 /// Where POSIX shared-memory objects live on Linux (what `shm_open` uses).
 const SHM_DIR: &str = "/dev/shm";
 
+/// The modes a segment may have, as refusals name them.
+const EXPECTED_MODES: &str = "expected 0600 owned by this user, or 0660 of one of its groups";
+
+/// The mode of a segment private to its owner.
+pub const PRIVATE_MODE: u32 = 0o600;
+/// The mode of a segment shared with its group (`wsd san create --group G`).
+pub const GROUP_MODE: u32 = 0o660;
+
 /// Why a segment cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SegmentError {
@@ -27,14 +43,39 @@ pub enum SegmentError {
     Exists,
     NotRegularFile,
     Symlink,
-    ForeignOwner { uid: u32 },
-    BadMode { mode: u32 },
-    BadSize { size: u64 },
+    ForeignOwner {
+        uid: u32,
+        mode: u32,
+    },
+    BadMode {
+        mode: u32,
+    },
+    /// `0660` of a group this process is not in, and owned by another user.
+    ForeignGroup {
+        gid: u32,
+    },
+    /// The kernel would not let this process open it (`EACCES`): what the file
+    /// says about owner, group and permissions.
+    NoAccess {
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
+    BadSize {
+        size: u64,
+    },
     BadMagic,
-    BadVersion { found: u32 },
+    BadVersion {
+        found: u32,
+    },
     BadGeometry,
-    BadCapacity { capacity: u32 },
-    Os { what: &'static str, errno: i32 },
+    BadCapacity {
+        capacity: u32,
+    },
+    Os {
+        what: &'static str,
+        errno: i32,
+    },
 }
 
 impl fmt::Display for SegmentError {
@@ -45,8 +86,20 @@ impl fmt::Display for SegmentError {
             Exists => write!(f, "the segment already exists"),
             NotRegularFile => write!(f, "not a regular shared-memory object"),
             Symlink => write!(f, "is a symbolic link; refusing to follow it"),
-            ForeignOwner { uid } => write!(f, "owned by uid {uid}, not by this user"),
-            BadMode { mode } => write!(f, "permissions {mode:04o}, expected 0600"),
+            ForeignOwner { uid, mode } => write!(
+                f,
+                "owned by uid {uid}, not by this user, permissions {mode:04o} ({EXPECTED_MODES})"
+            ),
+            BadMode { mode } => write!(f, "permissions {mode:04o}, {EXPECTED_MODES}"),
+            ForeignGroup { gid } => write!(
+                f,
+                "permissions 0660 of group {gid}, which this process is not in ({EXPECTED_MODES})"
+            ),
+            NoAccess { uid, gid, mode } => write!(
+                f,
+                "permission denied: owned by uid {uid}, group {gid}, permissions {mode:04o} \
+                 ({EXPECTED_MODES})"
+            ),
             BadSize { size } => write!(f, "size {size} bytes does not match its header"),
             BadMagic => write!(f, "not a wsd segment (bad magic)"),
             BadVersion { found } => write!(
@@ -59,9 +112,28 @@ impl fmt::Display for SegmentError {
             BadCapacity { capacity } => {
                 write!(f, "capacity {capacity} is outside 1..={MAX_CAPACITY}")
             }
-            Os { what, errno } => write!(f, "{what}: {}", std::io::Error::from_raw_os_error(*errno)),
+            Os { what, errno } => {
+                write!(f, "{what}: ")?;
+                write_os_error(f, *errno)
+            }
         }
     }
+}
+
+/// What `std::io::Error` says of `errno` ("Permission denied (os error 13)"),
+/// without allocating: the library writes refusals from inside a hook.
+fn write_os_error(f: &mut fmt::Formatter<'_>, errno: i32) -> fmt::Result {
+    let mut buf = [0 as libc::c_char; 128];
+    // SAFETY: `buf` is valid for its length; the XSI strerror_r (the libc crate's
+    // binding on glibc) writes a NUL-terminated message into it, or fails.
+    let r = unsafe { libc::strerror_r(errno, buf.as_mut_ptr(), buf.len()) };
+    let text = if r == 0 {
+        // SAFETY: on success `buf` holds a NUL-terminated string (zeroed beyond it).
+        unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().ok()
+    } else {
+        None
+    };
+    write!(f, "{} (os error {errno})", text.unwrap_or("Unknown error"))
 }
 
 impl std::error::Error for SegmentError {}
@@ -88,10 +160,10 @@ pub struct Segment {
     len: usize,
     capacity: u32,
     name: String,
-    /// This process waited for the index lock until it gave up: the lock is
-    /// stuck (its holder stopped, or the word is garbage), and later calls do not
-    /// wait for it again until it is taken once more (see `san::index`).
-    pub(super) lock_stuck: std::sync::atomic::AtomicBool,
+    /// The owner word of an index lock this process waited for until it gave up
+    /// (its holder stopped, or the word is garbage): later calls that find the
+    /// same owner do not wait for it again (see `san::index`). 0: none.
+    pub(super) stuck_owner: std::sync::atomic::AtomicU64,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics (`Header` and
@@ -131,6 +203,7 @@ impl Segment {
             return Err(match last_errno() {
                 libc::ENOENT => SegmentError::Missing,
                 libc::ELOOP => SegmentError::Symlink,
+                libc::EACCES => no_access(path),
                 errno => SegmentError::Os { what: "open", errno },
             });
         }
@@ -152,15 +225,7 @@ impl Segment {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(SegmentError::NotRegularFile);
         }
-        // SAFETY: geteuid has no preconditions.
-        if st.st_uid != unsafe { libc::geteuid() } {
-            return Err(SegmentError::ForeignOwner { uid: st.st_uid });
-        }
-        if st.st_mode & 0o7777 != 0o600 {
-            return Err(SegmentError::BadMode {
-                mode: st.st_mode & 0o7777,
-            });
-        }
+        check_access(st.st_uid, st.st_gid, st.st_mode & 0o7777)?;
         let size = st.st_size as u64;
         if size < HEADER_SIZE as u64 || size > segment_size(MAX_CAPACITY) as u64 {
             return Err(SegmentError::BadSize { size });
@@ -203,8 +268,21 @@ impl Segment {
         Ok(capacity)
     }
 
-    /// Creates segment `name`; fails with [`SegmentError::Exists`] if it exists.
+    /// Creates segment `name`, private to this user (`0600`); fails with
+    /// [`SegmentError::Exists`] if it exists.
     pub fn create(name: &str, capacity: u32) -> Result<Segment, SegmentError> {
+        Segment::create_for(name, capacity, None)
+    }
+
+    /// Creates segment `name` shared with group `gid` (`0660`, that group), for
+    /// programs that drop privileges to a user of that group; fails with
+    /// [`SegmentError::Exists`] if it exists. A user who is not root may give it
+    /// only to a group they are in (`chown(2)`).
+    pub fn create_shared(name: &str, capacity: u32, gid: u32) -> Result<Segment, SegmentError> {
+        Segment::create_for(name, capacity, Some(gid))
+    }
+
+    fn create_for(name: &str, capacity: u32, group: Option<u32>) -> Result<Segment, SegmentError> {
         if capacity == 0 || capacity > MAX_CAPACITY {
             return Err(SegmentError::BadCapacity { capacity });
         }
@@ -227,7 +305,7 @@ impl Segment {
             });
         }
         let tmp_path = cpath(&format!("/proc/self/fd/{fd}"))?;
-        let r = Segment::build(fd, name, capacity, &tmp_path, &final_path);
+        let r = Segment::build(fd, name, capacity, group, &tmp_path, &final_path);
         close_fd(fd);
         r
     }
@@ -236,12 +314,26 @@ impl Segment {
         fd: i32,
         name: &str,
         capacity: u32,
+        group: Option<u32>,
         tmp_path: &CString,
         final_path: &CString,
     ) -> Result<Segment, SegmentError> {
         let size = segment_size(capacity);
+        // Group and mode are set while the file has no name: no other process can
+        // open it before it has them.
+        if let Some(gid) = group {
+            // SAFETY: `fd` is open; fchown has no memory preconditions (-1: the
+            // owner stays).
+            if unsafe { libc::fchown(fd, libc::uid_t::MAX, gid) } != 0 {
+                return Err(SegmentError::Os {
+                    what: "chown",
+                    errno: last_errno(),
+                });
+            }
+        }
+        let mode = if group.is_some() { GROUP_MODE } else { PRIVATE_MODE };
         // SAFETY: `fd` is open; fchmod and ftruncate have no memory preconditions.
-        if unsafe { libc::fchmod(fd, 0o600) } != 0 || unsafe { libc::ftruncate(fd, size as i64) } != 0 {
+        if unsafe { libc::fchmod(fd, mode) } != 0 || unsafe { libc::ftruncate(fd, size as i64) } != 0 {
             return Err(SegmentError::Os {
                 what: "size",
                 errno: last_errno(),
@@ -304,7 +396,7 @@ impl Segment {
             len,
             capacity: 0,
             name: name.to_string(),
-            lock_stuck: std::sync::atomic::AtomicBool::new(false),
+            stuck_owner: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -405,6 +497,72 @@ impl Drop for Segment {
         // SAFETY: `base`/`len` are exactly the mapping made in `map`, and no reference
         // into it outlives `self` (they borrow from it).
         unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+/// May this process use a segment owned by `uid`, of group `gid`, with
+/// permission bits `mode`? Its owner may, when it is `0600` or `0660`; a member
+/// of its group may, when it is exactly `0660`; nobody may otherwise.
+fn check_access(uid: u32, gid: u32, mode: u32) -> Result<(), SegmentError> {
+    // SAFETY: geteuid has no preconditions.
+    let mine = uid == unsafe { libc::geteuid() };
+    if mode == GROUP_MODE {
+        return if mine || in_my_groups(gid) {
+            Ok(())
+        } else {
+            Err(SegmentError::ForeignGroup { gid })
+        };
+    }
+    if !mine {
+        return Err(SegmentError::ForeignOwner { uid, mode });
+    }
+    if mode != PRIVATE_MODE {
+        return Err(SegmentError::BadMode { mode });
+    }
+    Ok(())
+}
+
+/// Is `gid` this process's effective group or one of its supplementary groups?
+/// Asked of the kernel each time (a server may have changed them since), into a
+/// buffer on the stack for up to 256 groups.
+fn in_my_groups(gid: u32) -> bool {
+    // SAFETY: getegid has no preconditions.
+    if unsafe { libc::getegid() } == gid {
+        return true;
+    }
+    let mut groups = [0 as libc::gid_t; 256];
+    // SAFETY: `groups` has room for the number of entries passed.
+    let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
+    if let Ok(n) = usize::try_from(n) {
+        return groups[..n.min(groups.len())].contains(&gid);
+    }
+    // More than fit on the stack.
+    // SAFETY: a count of 0 only asks how many there are.
+    let count = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    let mut all = vec![0 as libc::gid_t; usize::try_from(count).unwrap_or(0)];
+    // SAFETY: `all` has room for the number of entries passed.
+    let n = unsafe { libc::getgroups(all.len() as i32, all.as_mut_ptr()) };
+    usize::try_from(n).is_ok_and(|n| all[..n.min(all.len())].contains(&gid))
+}
+
+/// Why `open` of `path` was denied: the file's owner, group and mode, as far as
+/// this process may see them (the file itself is not opened).
+fn no_access(path: &CStr) -> SegmentError {
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated and `st` a valid out-pointer; the link
+    // itself is looked at, never followed.
+    let r = unsafe { libc::fstatat(libc::AT_FDCWD, path.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
+    if r != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return SegmentError::Os {
+            what: "open",
+            errno: libc::EACCES,
+        };
+    }
+    SegmentError::NoAccess {
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mode: st.st_mode & 0o7777,
     }
 }
 

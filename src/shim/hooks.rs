@@ -10,6 +10,7 @@ use crate::model::switch::{self as routing, Mode, Role, Route};
 use crate::model::{WsaError, options};
 use crate::san::EndpointRole;
 use crate::san::endpoint::tally;
+use crate::san::kernel::TCP_CLOSE;
 use crate::san::layout::Record;
 use crate::san::layout::{CALL_GET, CALL_SET, LAYER_KERNEL, LAYER_PROVIDER, LAYER_SWITCH};
 use crate::san::report::CallKey;
@@ -77,10 +78,13 @@ fn debug_line(rec: &Record, fd: c_int, call: &str, what: std::fmt::Arguments<'_>
 }
 
 /// Now and then (at most every 50 ms per process) a SAN call looks whether the
-/// process at the other end of its connection is still alive; if not, its record
-/// is reclaimed and this end reset (SPEC §5: no daemon, whoever touches it reaps).
+/// other end of its connection is still there — if its socket is gone with its
+/// processes, its record is reclaimed and this end reset (SPEC §5: no daemon,
+/// whoever touches it reaps) — and whether the kernel reset this end's connection
+/// (the peer closed abortively, however its `SO_LINGER` was set): then it is
+/// reset on the SAN too.
 #[inline(never)]
-fn notice_dead_peer(att: &Attached, rec: &Record) {
+fn notice_dead_peer(att: &Attached, rec: &Record, fd: c_int) {
     static NEXT_MS: AtomicU64 = AtomicU64::new(0);
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -91,7 +95,12 @@ fn notice_dead_peer(att: &Attached, rec: &Record) {
     let now = ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000;
     let next = NEXT_MS.load(Relaxed);
     if now >= next && NEXT_MS.compare_exchange(next, now + 50, Relaxed, Relaxed).is_ok() {
-        keeping_errno(|| att.seg.reap_peer_of(rec));
+        keeping_errno(|| {
+            att.seg.reap_peer_of(rec);
+            if rec.role() != Some(EndpointRole::Listener) && net::tcp_state(fd) == Some(TCP_CLOSE) {
+                rec.set_connection(crate::model::provider::Connection::Reset);
+            }
+        });
     }
 }
 
@@ -269,7 +278,7 @@ pub fn setsockopt(
     if let Some((att, rec)) = san
         && g.thread().clock_due()
     {
-        notice_dead_peer(att, rec);
+        notice_dead_peer(att, rec, fd);
     }
     let debug_before = san.is_some_and(|(_, rec)| rec.so_debug.load(Relaxed) != 0);
     let (rc, layer) = match san {

@@ -6,8 +6,9 @@
 //! before `hooks`. `real` reaches libc, `fdtable` holds what is known per
 //! descriptor, `thread` holds per-thread state (among it the guard that keeps our
 //! own calls out of our hooks), `memory` reads program buffers without faulting,
-//! `net` asks the kernel about sockets, `log` writes lines, `state` owns start-up
-//! and the process-wide state.
+//! `net` asks the kernel about sockets, `log` writes lines, `sidechannel` tells
+//! `wsd run` what the segment cannot hold, `state` owns start-up and the
+//! process-wide state.
 
 mod direct;
 mod exports;
@@ -20,6 +21,7 @@ mod net;
 mod provider;
 pub mod real;
 mod recent;
+mod sidechannel;
 pub mod state;
 mod switch;
 pub mod thread;

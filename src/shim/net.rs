@@ -49,6 +49,37 @@ pub fn netns_cookie(fd: c_int) -> u64 {
     u64_opt(fd, SO_NETNS_COOKIE)
 }
 
+/// The inode of the socket `fd` refers to (0 if `fstat` fails).
+pub fn inode(fd: c_int) -> u64 {
+    // SAFETY: an all-zero stat is valid; fstat only writes into it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer.
+    if unsafe { libc::fstat(fd, &mut st) } == 0 {
+        st.st_ino
+    } else {
+        0
+    }
+}
+
+/// The TCP state of `fd` as the kernel numbers them (`TCP_INFO`'s first byte),
+/// None if it is not a TCP socket. `errno` may change.
+pub fn tcp_state(fd: c_int) -> Option<u8> {
+    let mut info = [0u8; 8];
+    let mut len = info.len() as socklen_t;
+    // SAFETY: `info` and `len` are valid out-pointers of the sizes given; the
+    // kernel copies at most `len` bytes of its `tcp_info`.
+    let r = unsafe {
+        real::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && len >= 1).then_some(info[0])
+}
+
 /// `SO_COOKIE` (asm-generic/socket.h; Linux 4.13) and `SO_NETNS_COOKIE` (5.14),
 /// which the libc crate does not define for this target.
 const SO_COOKIE: c_int = 57;

@@ -13,7 +13,7 @@ use crate::san::{EndpointRef, EndpointRole, NewEndpoint};
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::provider::facts;
 use crate::shim::state::{self, Attached, Shim};
-use crate::shim::{log, net};
+use crate::shim::{log, net, sidechannel};
 use crate::wsd_log;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -104,8 +104,16 @@ fn claim(
         local,
         peer,
         comm: shim.comm,
-        cookie: net::cookie(fd),
+        // A connection's ends are named by their address pair until someone
+        // needs their cookie (see `Segment::allocate`): connect and accept make no
+        // extra system call for it. Any other claim may be of a socket that has a
+        // record already, and asks.
+        cookie: match role {
+            EndpointRole::Connector | EndpointRole::Accepted => 0,
+            _ => net::cookie(fd),
+        },
         netns: state::netns_of(fd),
+        inode: net::inode(fd),
     };
     let claimed = match seg.allocate(&new) {
         Some(c) => c,
@@ -208,6 +216,10 @@ fn fall_back(shim: &Shim, fd: i32, current: Entry, values: Remembered, why: Fall
     };
     if log::enabled(level) {
         log::log(level, format_args!("fd {fd} stays plain TCP: {why}"));
+    }
+    // A process that refused the segment cannot count there: `wsd run` hears it.
+    if let (Fallback::Unusable, Err(e)) = (why, shim.san()) {
+        sidechannel::segment_refused(shim.config.report_fd, &shim.comm, e);
     }
     let entry = if current.is_shared() {
         Entry::plain(values).shared()

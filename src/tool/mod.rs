@@ -17,6 +17,7 @@ macro_rules! outln {
 mod report;
 mod run;
 mod san;
+mod sidechannel;
 mod tables;
 
 use clap::{Parser, Subcommand};
@@ -134,6 +135,73 @@ pub fn fail(status: i32, message: impl fmt::Display) -> i32 {
     status
 }
 
+/// A group named by `arg`, a name or a number (`--group`): its gid and, if the
+/// group database has it, its name.
+pub fn group(arg: &str) -> Result<(u32, Option<String>), String> {
+    let lookup = |by: &dyn Fn(*mut libc::group, *mut libc::c_char, usize, *mut *mut libc::group) -> i32| {
+        let mut buf = vec![0 as libc::c_char; 1024];
+        loop {
+            // SAFETY: an all-zero `group` is a valid out-parameter.
+            let mut grp: libc::group = unsafe { std::mem::zeroed() };
+            let mut found: *mut libc::group = std::ptr::null_mut();
+            match by(&mut grp, buf.as_mut_ptr(), buf.len(), &mut found) {
+                libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+                0 if !found.is_null() => {
+                    // SAFETY: on success `gr_name` points to a NUL-terminated name in `buf`.
+                    let name = unsafe { std::ffi::CStr::from_ptr(grp.gr_name) };
+                    return Some((grp.gr_gid, name.to_string_lossy().into_owned()));
+                }
+                _ => return None,
+            }
+        }
+    };
+    if let Ok(gid) = arg.parse::<u32>() {
+        // SAFETY: the pointers come from `lookup` and are valid for the sizes given.
+        let found = lookup(&|g, b, n, r| unsafe { libc::getgrgid_r(gid, g, b, n, r) });
+        return Ok((gid, found.map(|(_, name)| name)));
+    }
+    let name = std::ffi::CString::new(arg).map_err(|_| format!("--group {arg:?}: not a group name"))?;
+    // SAFETY: as above; `name` is NUL-terminated.
+    let found = lookup(&|g, b, n, r| unsafe { libc::getgrnam_r(name.as_ptr(), g, b, n, r) });
+    found
+        .map(|(gid, name)| (gid, Some(name)))
+        .ok_or_else(|| format!("--group {arg}: no such group (a name from /etc/group, or a number)"))
+}
+
+/// How a group is shown: `nogroup (gid 65534)`, or `gid 4242` without a name.
+pub fn group_text(gid: u32, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{name} (gid {gid})"),
+        None => format!("gid {gid}"),
+    }
+}
+
+/// Why a segment shared with group `gid` could not be made, said for the user.
+pub fn shared_creation_failed(
+    name: &str,
+    e: &wsd::san::SegmentError,
+    gid: u32,
+    gname: Option<&str>,
+) -> String {
+    let group = group_text(gid, gname);
+    match e {
+        wsd::san::SegmentError::Os {
+            what: "chown",
+            errno: libc::EPERM,
+        } => format!(
+            "SAN {name:?}: cannot give the segment to group {group}: only root may name a group it is not in"
+        ),
+        e => format!("SAN {name:?} for group {group}: {e}"),
+    }
+}
+
+/// The group a segment is shared with (its file is `0660`), if it is.
+pub fn shared_with(name: &str) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(wsd::san::segment::path_of(name)).ok()?;
+    (meta.mode() & 0o7777 == wsd::san::segment::GROUP_MODE).then(|| meta.gid())
+}
+
 /// `libwsd.so` beside the running `wsd` binary.
 pub fn library_beside_tool() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
@@ -156,7 +224,7 @@ fn report_of(san: Option<String>, json: bool) -> i32 {
         mode: std::env::var("WSD_MODE").unwrap_or_else(|_| "switch".into()),
         config_error: None,
     };
-    let doc = report::build(&seg, &info);
+    let doc = report::build(&seg, &info, None);
     if json {
         outln!("{doc}");
     } else {

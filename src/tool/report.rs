@@ -8,14 +8,23 @@
 //! - `mode`, `san`: the run's mode and segment; `config_error`: string or null
 //!   (the program then ran without the SAN)
 //! - `summary`: `san_connections` (made by `connect`), `san_accepts` (by `accept`), `endpoints`, `fallbacks` {`network_down`,
-//!   `table_full`, `replay_refused`}, `calls`, `answered_by` {`switch`, `provider`,
-//!   `kernel`}, `provider_would_refuse`, `dropped`
+//!   `table_full`, `replay_refused`, `segment_refused`}, `segment_refusals`,
+//!   `calls`, `answered_by` {`switch`, `provider`, `kernel`},
+//!   `provider_would_refuse`, `dropped`
+//!   - `fallbacks.segment_refused`: sockets that stayed plain TCP because their
+//!     process refused the segment (another owner, other permissions, …); such a
+//!     process cannot write to the segment, so only `wsd run` counts them (it
+//!     hears them through `WSD_REPORT_FD`): null in `wsd report`
+//!   - `segment_refusals`: array of {`reason` (why the segment was refused, as
+//!     the library's warning says it), `count` (sockets), `programs` (array of
+//!     the processes' names)}, the most frequent first; null in `wsd report`
 //! - `rows`: array of {`program`, `call` ("setsockopt"/"getsockopt"), `socket`
 //!   ("candidate"/"san"/"plain"), `level`, `level_name`, `option`, `option_name`,
 //!   `name` (level and option as every output shows them: `SOL_SOCKET/SO_KEEPALIVE`),
 //!   `optlen`, `answered_by` ("switch"/"provider"/"kernel"), `verdict` ("ok" or a
 //!   WSAE* name), `errno` (null or a name), `provider` ("ok" or a WSAE* name), `count`}
 
+use super::sidechannel::Refusals;
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -35,7 +44,9 @@ fn code_name(code: i32) -> String {
     WsaError::from_code(code).map_or_else(|| code.to_string(), |c| c.name().to_string())
 }
 
-pub fn build(seg: &Segment, info: &RunInfo) -> Value {
+/// The report of `seg`; `refusals` are what `wsd run` heard through its side
+/// channel (None for `wsd report`, which has none).
+pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Value {
     let s = &seg.header().stats;
     let mut by_layer = [0u64; 4];
     let mut refused = 0;
@@ -89,7 +100,9 @@ pub fn build(seg: &Segment, info: &RunInfo) -> Value {
                 "network_down": s.fallback_down.load(Relaxed),
                 "table_full": s.fallback_full.load(Relaxed),
                 "replay_refused": s.fallback_replay.load(Relaxed),
+                "segment_refused": refusals.map(Refusals::total),
             },
+            "segment_refusals": refusals.map(Refusals::to_json),
             "calls": calls,
             "answered_by": {"switch": by_layer[2], "provider": by_layer[3], "kernel": by_layer[1]},
             "provider_would_refuse": refused,
@@ -124,22 +137,45 @@ pub fn render(r: &Value) -> String {
         );
     }
     let fb = &sum["fallbacks"];
-    let fallbacks = ["network_down", "table_full", "replay_refused"]
+    let fallbacks = ["network_down", "table_full", "replay_refused", "segment_refused"]
         .iter()
         .map(|k| fb[k].as_u64().unwrap_or(0));
     let total_fb: u64 = fallbacks.sum();
     if sum["endpoints"].as_u64() == Some(0) && total_fb == 0 {
         let _ = writeln!(out, "  saw no SAN sockets: no socket of this run reached the SAN");
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "  SAN sockets connected: {} by connect, {} by accept; fell back to plain TCP: {total_fb} (network down {}, table full {}, replay refused {})",
+        "  SAN sockets connected: {} by connect, {} by accept; fell back to plain TCP: {total_fb} (network down {}, table full {}, replay refused {}",
         sum["san_connections"],
         sum["san_accepts"],
         fb["network_down"],
         fb["table_full"],
         fb["replay_refused"]
     );
+    // Only `wsd run` hears of sockets whose process refused the segment.
+    if let Some(n) = fb["segment_refused"].as_u64() {
+        // `segment refused 2 by memcached: REASON`, or with several reasons
+        // `segment refused 3: 2 by memcached: REASON; 1 by python3: REASON`.
+        let _ = write!(out, ", segment refused {n}");
+        let reasons = sum["segment_refusals"].as_array().map_or(&[][..], Vec::as_slice);
+        for (i, r) in reasons.iter().enumerate() {
+            let programs: Vec<&str> = r["programs"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            let reason = r["reason"].as_str().unwrap_or("?");
+            let by = programs.join(", ");
+            let _ = match (i, reasons.len()) {
+                (_, 1) => write!(out, " by {by}: {reason}"),
+                (0, _) => write!(out, ": {} by {by}: {reason}", r["count"]),
+                _ => write!(out, "; {} by {by}: {reason}", r["count"]),
+            };
+        }
+    }
+    let _ = writeln!(out, ")");
     let by = &sum["answered_by"];
     let _ = writeln!(
         out,

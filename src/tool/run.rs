@@ -3,9 +3,16 @@
 //! the portability report, and exits with the program's status.
 //!
 //! Each run uses a fresh SAN segment (`run-PID`, removed afterwards) unless
-//! `--san` names one to share.
+//! `--san` names one to share; `--group G` makes it one shared with group G
+//! (`0660`), for programs that drop privileges.
+//!
+//! The program also inherits the write end of a pipe, named by `WSD_REPORT_FD`
+//! (see `sidechannel`): a process that refused the segment tells the tool there
+//! about each socket that stayed plain TCP because of it, and the report counts
+//! them with their reasons.
 
 use super::report::{self, RunInfo};
+use super::sidechannel::{self, Channel};
 use super::{USAGE, err, fail, library_beside_tool};
 use clap::Args;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -14,8 +21,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use wsd::config::{Config, ConfigError, Subnet, valid_san_name};
 use wsd::model::switch::Mode;
-use wsd::san::Segment;
 use wsd::san::layout::DEFAULT_CAPACITY;
+use wsd::san::{Segment, SegmentError};
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -25,6 +32,12 @@ pub struct RunArgs {
     /// Share this SAN segment (WSD_SAN) instead of a fresh one for the run.
     #[arg(long)]
     san: Option<String>,
+    /// Make the run's segment shared with group G (a name or a number: mode
+    /// 0660, group G), so that a server that drops privileges to a user of G
+    /// (`memcached -u nobody`) stays on the SAN. With --san, a segment that exists
+    /// already must be shared with G.
+    #[arg(long, value_name = "G")]
+    group: Option<String>,
     /// A SAN subnet (CIDR); repeat for several. Replaces the default loopback table.
     #[arg(long = "subnet", value_name = "CIDR")]
     subnets: Vec<String>,
@@ -110,10 +123,17 @@ pub fn run(args: RunArgs) -> i32 {
         Err(e @ ConfigError::Var { .. }) => return fail(USAGE, e),
         Err(e) => Some(e.to_string()),
     };
-    let seg = if fresh {
-        Segment::create(&san, DEFAULT_CAPACITY)
-    } else {
-        Segment::open_or_create(&san, DEFAULT_CAPACITY)
+    let group = match args.group.as_deref().map(super::group).transpose() {
+        Ok(g) => g,
+        Err(e) => return fail(USAGE, e),
+    };
+    let seg = match &group {
+        None if fresh => Segment::create(&san, DEFAULT_CAPACITY),
+        None => Segment::open_or_create(&san, DEFAULT_CAPACITY),
+        Some((gid, gname)) => match shared_segment(&san, fresh, *gid, gname.as_deref()) {
+            Ok(seg) => Ok(seg),
+            Err(e) => return fail(USAGE, e),
+        },
     };
     let seg = match seg {
         Ok(seg) => seg,
@@ -127,6 +147,26 @@ pub fn run(args: RunArgs) -> i32 {
     cmd.args(&args.command[1..])
         .envs(vars.iter().map(|(k, v)| (k, v)))
         .env("LD_PRELOAD", preload);
+    // The side channel; without it (no descriptor left?) the run goes on, and
+    // refusals of the segment are not counted.
+    let channel = match Channel::new() {
+        Ok(ch) => {
+            cmd.env("WSD_REPORT_FD", ch.var());
+            let fd = ch.child_fd();
+            // SAFETY: the closure runs in the child between fork and exec and only
+            // calls fcntl(2), which is async-signal-safe.
+            unsafe { cmd.pre_exec(move || sidechannel::inherit_in_child(fd)) };
+            Some(ch)
+        }
+        Err(e) => {
+            err(format_args!(
+                "wsd: cannot make the report's side channel ({e}); sockets refused the segment are not counted\n"
+            ));
+            cmd.env_remove("WSD_REPORT_FD");
+            None
+        }
+    };
+    let mut listener = channel.map(Channel::listen);
     if SIGPIPE_IGNORED_AT_START.load(Relaxed) {
         // SAFETY: the closure runs in the child between fork and exec; it only calls
         // signal(2), which is async-signal-safe, and touches no shared memory.
@@ -137,7 +177,12 @@ pub fn run(args: RunArgs) -> i32 {
             });
         }
     }
-    let status = run_to_the_end(&mut cmd);
+    let status = run_to_the_end(&mut cmd, || {
+        if let Some(l) = listener.as_mut() {
+            l.close_write_end();
+        }
+    });
+    let refusals = listener.map(sidechannel::Listener::finish).unwrap_or_default();
     let code = match &status {
         Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
         Err(e) => {
@@ -151,7 +196,7 @@ pub fn run(args: RunArgs) -> i32 {
         mode: env("WSD_MODE").unwrap_or_else(|| Mode::default().name().to_string()),
         config_error,
     };
-    let doc = report::build(&seg, &info);
+    let doc = report::build(&seg, &info, Some(&refusals));
     let text = if args.json {
         format!("{doc}\n")
     } else {
@@ -170,6 +215,28 @@ pub fn run(args: RunArgs) -> i32 {
         let _ = Segment::destroy(&san);
     }
     code
+}
+
+/// `--group`: the run's segment, shared with group `gid`: made so (a fresh one,
+/// or a named one that does not exist yet), or a named one that exists and is
+/// shared with that group already.
+fn shared_segment(san: &str, fresh: bool, gid: u32, gname: Option<&str>) -> Result<Segment, String> {
+    match Segment::create_shared(san, DEFAULT_CAPACITY, gid) {
+        Err(SegmentError::Exists) if !fresh => {
+            let seg = Segment::open(san).map_err(|e| format!("SAN {san:?}: {e}"))?;
+            match super::shared_with(san) {
+                Some(g) if g == gid => Ok(seg),
+                _ => Err(format!(
+                    "SAN {san:?} exists and is not shared with group {}: --group needs it \
+                     mode 0660 of that group; remove it with `wsd san destroy` first, or run \
+                     without --group",
+                    super::group_text(gid, gname)
+                )),
+            }
+        }
+        Err(e) => Err(super::shared_creation_failed(san, &e, gid, gname)),
+        Ok(seg) => Ok(seg),
+    }
 }
 
 /// Whether SIGPIPE was ignored when the tool was started. The Rust runtime ignores
@@ -208,10 +275,11 @@ extern "C" fn pass_on(signal: libc::c_int) {
 extern "C" fn let_the_program_decide(_: libc::c_int) {}
 
 /// Runs `cmd` and waits for it and for every process it leaves behind (the tool is
-/// their subreaper), so that the report covers them all. SIGTERM and SIGHUP sent
+/// their subreaper), so that the report covers them all. `started` runs once the
+/// program has been started. SIGTERM and SIGHUP sent
 /// to the tool go to the program, which then ends as it would and the report is
 /// still written; SIGINT from a terminal reaches the program directly.
-fn run_to_the_end(cmd: &mut Command) -> std::io::Result<std::process::ExitStatus> {
+fn run_to_the_end(cmd: &mut Command, started: impl FnOnce()) -> std::io::Result<std::process::ExitStatus> {
     // SAFETY: prctl with an integer argument has no memory effects; the handlers
     // only read an atomic and call kill, both async-signal-safe.
     unsafe {
@@ -226,6 +294,7 @@ fn run_to_the_end(cmd: &mut Command) -> std::io::Result<std::process::ExitStatus
     }
     let status = cmd.spawn().and_then(|mut child| {
         CHILD.store(child.id() as i32, Relaxed);
+        started();
         child.wait()
     });
     loop {

@@ -2,6 +2,10 @@
 //! status 0 on success, 1 when `check` finds a violation, 2 for a usage error, a
 //! segment that cannot be opened, or an unknown target.
 //!
+//! `create --json` prints `{san, capacity, created, mode ("0600", or "0660" with
+//! --group), group (null, or {gid, name}: name null when the group database has
+//! no such gid)}`.
+//!
 //! `status --json` prints one object: `san`, `capacity`, `network` ("up"/"down"),
 //! `live`, `summary` (the whole segment, whatever the filters: `san`, `capacity`,
 //! `network`, `live`, `roles` {`listener`, `connector`, `accepted`, `adopted`,
@@ -67,11 +71,16 @@ enum Verb {
     /// in JSON (all must match); the summary still covers the whole segment and
     /// says how many rows matched and how many --limit left out.
     Status(StatusArgs),
-    /// Create the segment.
+    /// Create the segment: private to this user (0600), or shared with a group.
     Create {
         /// Endpoint records.
         #[arg(long, default_value_t = DEFAULT_CAPACITY)]
         capacity: u32,
+        /// Share the segment with group G (a name or a number): mode 0660, group G,
+        /// so that programs that drop privileges to a user of G (`memcached -u
+        /// nobody`) still use it. Only root may name a group it is not in.
+        #[arg(long, value_name = "G")]
+        group: Option<String>,
     },
     /// Remove the segment.
     Destroy,
@@ -102,14 +111,46 @@ pub fn san(args: SanArgs) -> i32 {
     }
     let open = || Segment::open(&name).map_err(|e| refused(&name, &e));
     match args.verb {
-        Verb::Create { capacity } => match Segment::create(&name, capacity) {
-            Ok(seg) => say(
-                args.json,
-                json!({"san": name, "capacity": seg.capacity(), "created": true}),
-                || format!("created SAN {name:?} with {} endpoint records", seg.capacity()),
-            ),
-            Err(e) => refused(&name, &e),
-        },
+        Verb::Create { capacity, ref group } => {
+            let group = match group.as_deref().map(super::group).transpose() {
+                Ok(g) => g,
+                Err(e) => return fail(USAGE, e),
+            };
+            let made = match &group {
+                Some((gid, _)) => Segment::create_shared(&name, capacity, *gid),
+                None => Segment::create(&name, capacity),
+            };
+            match made {
+                Ok(seg) => say(
+                    args.json,
+                    json!({
+                        "san": name,
+                        "capacity": seg.capacity(),
+                        "created": true,
+                        "mode": if group.is_some() { "0660" } else { "0600" },
+                        "group": group.as_ref().map(|(gid, name)| json!({"gid": gid, "name": name})),
+                    }),
+                    || match &group {
+                        Some((gid, gname)) => format!(
+                            "created SAN {name:?} with {} endpoint records, shared with group {}: mode 0660",
+                            seg.capacity(),
+                            super::group_text(*gid, gname.as_deref())
+                        ),
+                        None => format!(
+                            "created SAN {name:?} with {} endpoint records, private to this user: mode 0600",
+                            seg.capacity()
+                        ),
+                    },
+                ),
+                Err(e) => match &group {
+                    Some((gid, gname)) => fail(
+                        USAGE,
+                        super::shared_creation_failed(&name, &e, *gid, gname.as_deref()),
+                    ),
+                    None => refused(&name, &e),
+                },
+            }
+        }
         Verb::Destroy => match Segment::destroy(&name) {
             Ok(()) => say(args.json, json!({"san": name, "destroyed": true}), || {
                 format!("destroyed SAN {name:?}")

@@ -1,0 +1,159 @@
+//! The side channel to `wsd run`: what the report must count but this process
+//! cannot write into the segment (SPEC §5: a socket that stayed plain TCP because
+//! the segment was refused — a process refused it cannot write to it).
+//!
+//! `wsd run` hands the program the write end of a pipe (non-blocking, read by a
+//! thread of the tool) and names it in `WSD_REPORT_FD=FD:DEV:INO`. Each message is
+//! one line, written with one `write(2)` of fewer than `PIPE_BUF` bytes, so lines
+//! from many processes never interleave:
+//!
+//! ```text
+//! segment-refused<TAB>PID<TAB>PROGRAM<TAB>REASON
+//! ```
+//!
+//! PROGRAM is the kernel's short name for the process, REASON why the segment was
+//! refused (`SegmentError`'s text); neither holds a tab or a newline. A full pipe
+//! drops the line rather than block (the descriptor is `O_NONBLOCK`, set by the
+//! tool). Nothing here allocates or takes a lock, and `errno` is kept.
+//!
+//! Before each line the descriptor is checked with `fstat`: it must still be a
+//! FIFO with the device and inode the variable names. A program that closed the
+//! descriptor and reused its number (daemons close everything), or a child that
+//! inherited the variable but not the descriptor, is never written to; the first
+//! mismatch ends the channel for the process.
+
+use crate::config::ReportFd;
+use std::fmt::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+/// Longest line, newline included: well under `PIPE_BUF` (4096 on Linux), so
+/// each write is atomic.
+const LINE_MAX: usize = 512;
+
+/// Set once the descriptor was found not to be the tool's pipe.
+static LOST: AtomicBool = AtomicBool::new(false);
+
+/// A line being built on the stack; tabs and newlines in what is written become
+/// spaces, and text beyond the room is cut (at a character boundary).
+struct Line {
+    buf: [u8; LINE_MAX],
+    len: usize,
+}
+
+impl Line {
+    /// Appends `s` as is: only for the fixed field separators.
+    fn raw(&mut self, s: &[u8]) {
+        let n = s.len().min(LINE_MAX - 1 - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+    }
+}
+
+impl Write for Line {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = LINE_MAX - 1 - self.len;
+        let mut n = s.len().min(room);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        for &b in &s.as_bytes()[..n] {
+            self.buf[self.len] = if matches!(b, b'\t' | b'\n' | b'\r') {
+                b' '
+            } else {
+                b
+            };
+            self.len += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Tells `wsd run` (if it is listening on `channel`) that a socket of this
+/// process stayed plain TCP because the segment was refused, and why. `comm` is
+/// the process's short name (NUL-padded).
+pub fn segment_refused(channel: Option<ReportFd>, comm: &[u8; 16], reason: &dyn fmt::Display) {
+    let Some(ch) = channel else { return };
+    if LOST.load(Relaxed) {
+        return;
+    }
+    // SAFETY: __errno_location returns this thread's errno.
+    let saved = unsafe { *libc::__errno_location() };
+    if is_the_pipe(ch) {
+        let mut line = Line {
+            buf: [0; LINE_MAX],
+            len: 0,
+        };
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() };
+        line.raw(b"segment-refused\t");
+        let _ = write!(line, "{pid}");
+        line.raw(b"\t");
+        // The kernel's name may hold any byte but NUL: printable ASCII is kept.
+        for &b in comm.iter().take_while(|&&b| b != 0) {
+            line.raw(&[if b.is_ascii_graphic() || b == b' ' {
+                b
+            } else {
+                b'?'
+            }]);
+        }
+        line.raw(b"\t");
+        let _ = write!(line, "{reason}");
+        line.buf[line.len] = b'\n';
+        // SAFETY: the descriptor was just checked to be the tool's pipe.
+        unsafe { write_quietly(ch.fd, &line.buf[..=line.len]) };
+    } else {
+        LOST.store(true, Relaxed);
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = saved };
+}
+
+/// Is `ch.fd` still the FIFO `wsd run` made (same device and inode)?
+fn is_the_pipe(ch: ReportFd) -> bool {
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer; fstat on any number is harmless.
+    let r = unsafe { libc::fstat(ch.fd, &mut st) };
+    r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO && st.st_dev == ch.dev && st.st_ino == ch.ino
+}
+
+/// Writes `bytes` to `fd` with one `write(2)`, ignoring the result: a full pipe
+/// (`EAGAIN`) or one the tool no longer reads (`EPIPE`) only loses the line.
+/// `SIGPIPE` is blocked around the write and, if the write raised it, taken back,
+/// so the program never sees it (unless one was pending already: that one stays).
+///
+/// # Safety
+/// `fd` must be a descriptor the caller may write to.
+unsafe fn write_quietly(fd: i32, bytes: &[u8]) {
+    // SAFETY: all-zero sigset_t values are valid out-parameters; sigemptyset and
+    // sigaddset initialise `pipe`; pthread_sigmask, sigpending and sigtimedwait
+    // only read and write these sets and this thread's signal state.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        let blocked = libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old) == 0;
+        let was_pending =
+            libc::sigpending(&mut pending) == 0 && libc::sigismember(&pending, libc::SIGPIPE) == 1;
+        // The raw system call: the library's own `write` export is not involved.
+        // `bytes` is valid for its length.
+        let n = libc::syscall(
+            libc::SYS_write,
+            libc::c_long::from(fd),
+            bytes.as_ptr(),
+            bytes.len(),
+        );
+        if blocked {
+            if n < 0 && *libc::__errno_location() == libc::EPIPE && !was_pending {
+                let now = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                libc::sigtimedwait(&pipe, std::ptr::null_mut(), &now);
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        }
+    }
+}
