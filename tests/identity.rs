@@ -444,3 +444,66 @@ print(json.dumps(out))
         "the survivors show reset: {v}"
     );
 }
+
+/// More processes hold one socket than a record names (six: the creator and five
+/// forked workers), and all of them are killed: the record is reclaimed and the
+/// other end reset, as when one holder dies.
+#[test]
+fn a_socket_held_by_many_processes_all_killed_is_reclaimed() {
+    let san = San::new("many-holders");
+    let script = format!(
+        "{PY_COMMON}{}",
+        r#"
+import signal, time
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+holder_script = '''
+import os, socket, sys, time
+c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+pids = [os.getpid()]
+r, w = os.pipe()
+for _ in range(5):
+    pid = os.fork()
+    if pid == 0:
+        os.close(r); os.write(w, b"x"); time.sleep(600); os._exit(0)
+    pids.append(pid)
+os.close(w)
+for _ in range(5):
+    os.read(r, 1)
+print(" ".join(map(str, pids)), flush=True)
+time.sleep(600)
+'''
+holder = subprocess.Popen([sys.executable, "-c", holder_script, str(srv.getsockname()[1])],
+                          stdout=subprocess.PIPE, text=True, start_new_session=True)
+s, _ = srv.accept()
+pids = [int(p) for p in holder.stdout.readline().split()]
+before = [e for e in status()["endpoints"] if e["role"] == "connector"]
+os.killpg(holder.pid, signal.SIGKILL)
+holder.wait()
+for p in pids[1:]:
+    try: os.waitpid(p, 0)
+    except ChildProcessError: pass
+deadline = time.monotonic() + 10
+def running(p):
+    try:
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+while time.monotonic() < deadline:
+    # The children are reparented and reaped by init: wait until none runs.
+    if not any(running(p) for p in pids):
+        break
+after = status()
+print(json.dumps({"holders": len(pids), "before": before,
+                  "connectors_after": [e for e in after["endpoints"] if e["role"] == "connector"],
+                  "server": prio(s)}))
+"#
+    );
+    let out = python(&san, &script);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["holders"], 6, "{v}");
+    let before = &v["before"][0];
+    assert_eq!(before["extra_holders"], 2, "four named, two counted: {v}");
+    assert_eq!(v["connectors_after"], serde_json::json!([]), "reclaimed: {v}");
+    assert_eq!(v["server"], "ENOTCONN", "the other end is reset: {v}");
+}

@@ -147,12 +147,19 @@ fn now_ms() -> u64 {
 /// the answer is yes: a record kept too long is better than a live one freed.
 fn still_held(rec: &super::layout::Record) -> bool {
     let inode = rec.inode.load(Relaxed);
+    let fd = rec.fd.load(Relaxed);
+    let mut named = rec.holder_identities().peekable();
+    // Holders beyond the named slots are only counted: while a named holder
+    // lives they may be alive too; once every named one is gone (the reaper
+    // cleared them) and the kernel finds no socket, the count is all that is
+    // left of processes that held it (many forked workers, all killed).
+    if named.peek().is_none() {
+        return false;
+    }
     if inode == 0 || rec.extra_holders.load(Relaxed) != 0 {
         return true;
     }
-    let fd = rec.fd.load(Relaxed);
-    rec.holder_identities()
-        .any(|h| super::kernel::holds(identity_pid(h), fd, inode) != Some(false))
+    named.any(|h| super::kernel::holds(identity_pid(h), fd, inode) != Some(false))
 }
 
 impl Segment {
@@ -237,7 +244,9 @@ impl Segment {
             }
         }
         let empty = rec.has_no_holder();
-        if empty && cleared {
+        // Every named holder died (those only counted may have too: the kernel's
+        // answer below decides whether anyone still holds the socket).
+        if cleared && rec.holder_identities().next().is_none() {
             rec.flags.fetch_or(FLAG_HOLDERS_DIED, Relaxed);
         }
         let flags = rec.flags.load(Relaxed);
