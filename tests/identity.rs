@@ -507,3 +507,64 @@ print(json.dumps({"holders": len(pids), "before": before,
     assert_eq!(v["connectors_after"], serde_json::json!([]), "reclaimed: {v}");
     assert_eq!(v["server"], "ENOTCONN", "the other end is reset: {v}");
 }
+
+/// A SAN socket passed to another process with `SCM_RIGHTS`: the receiver's
+/// calls on it are answered as on a SAN socket (the kernel would refuse the group
+/// option), it is one endpoint with one set of values, and the sender's close of
+/// its own copy ends nothing.
+#[test]
+fn a_san_socket_passed_with_scm_rights_is_the_same_endpoint_in_the_receiver() {
+    let san = San::new("scm-rights");
+    let script = format!(
+        "{PY_COMMON}{}",
+        r#"
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+c = socket.socket(); c.connect(srv.getsockname()); s, _ = srv.accept()
+c.setsockopt(socket.SOL_SOCKET, 0x2002, 5)
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+receiver = subprocess.Popen([sys.executable, "-c", '''
+import socket, sys
+b = socket.socket(fileno=int(sys.argv[1]))
+msg, fds, _, _ = socket.recv_fds(b, 16, 1)
+c = socket.socket(fileno=fds[0])
+def ask(what):
+    try:
+        if what == "get":
+            return str(c.getsockopt(socket.SOL_SOCKET, 0x2002))
+        c.setsockopt(socket.SOL_SOCKET, 0x2002, 9); return "ok"
+    except OSError as e:
+        return e.strerror
+print(ask("get"), ask("set"), flush=True)
+sys.stdin.readline()
+print(ask("get"), ask("set"), flush=True)
+sys.stdin.readline()
+''', str(b.fileno())], pass_fds=(b.fileno(),), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+socket.send_fds(a, [b"x"], [c.fileno()])
+first = receiver.stdout.readline().split()
+parent_sees = c.getsockopt(socket.SOL_SOCKET, 0x2002)
+c.close()                                   # the sender's copy: ends nothing
+receiver.stdin.write("\n"); receiver.stdin.flush()
+second = receiver.stdout.readline().split()
+st = [e for e in status()["endpoints"] if e["role"] == "connector"]
+server = prio(s)
+receiver.stdin.write("\n"); receiver.stdin.flush(); receiver.wait()
+print(json.dumps({"first": first, "parent_sees": parent_sees, "second": second,
+                  "connectors": len(st), "server": server}))
+"#
+    );
+    let out = python(&san, &script);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v["first"],
+        serde_json::json!(["5", "ok"]),
+        "the receiver reads the value the sender set: {v}"
+    );
+    assert_eq!(v["parent_sees"], 9, "one set of values: {v}");
+    assert_eq!(
+        v["second"],
+        serde_json::json!(["9", "ok"]),
+        "the sender's close ended nothing: {v}"
+    );
+    assert_eq!(v["connectors"], 1, "one endpoint: {v}");
+    assert_eq!(v["server"], "ok", "{v}");
+}

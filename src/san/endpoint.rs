@@ -47,7 +47,8 @@
 use super::index::{Index, IndexLock, addr_hash};
 use super::layout::{
     AddrSlot, CONN_ALL, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE,
-    FLAG_PAIRED, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, live_state,
+    FLAG_PAIRED, FLAG_SENT, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK,
+    live_state,
 };
 use super::segment::Segment;
 use crate::model::OptionId;
@@ -394,6 +395,14 @@ impl Segment {
         Some(as_ref((index, rec)))
     }
 
+    /// The record `new`'s socket has already (by cookie, or by address pair for a
+    /// record made without one), without making one: for a socket this process
+    /// received from another (`SCM_RIGHTS`).
+    pub fn find_existing(&self, new: &NewEndpoint) -> Option<EndpointRef> {
+        let lock = self.lock_index()?;
+        self.existing(&lock, new)
+    }
+
     /// Pairs `rec` with the other end of its connection, if that end is a record
     /// too: the record in its address-pair chain whose local address is `rec`'s
     /// peer and whose peer is `rec`'s local address (under the lock).
@@ -544,7 +553,9 @@ impl Segment {
     pub fn release(&self, ep: EndpointRef, identity: u64, pid: u32) {
         let Some(rec) = self.endpoint(ep) else { return };
         let seen = rec.state.load(Acquire);
-        if rec.remove_holder(identity) && rec.has_no_holder() {
+        // A socket sent to another process may be in flight, or held by one that
+        // has not joined yet: its endpoint ends when the kernel says (reaping).
+        if rec.remove_holder(identity) && rec.has_no_holder() && rec.flags.load(Relaxed) & FLAG_SENT == 0 {
             let abortive = rec.flags.load(Relaxed) & FLAG_ABORTIVE != 0;
             self.free(rec, seen, pid, abortive);
         }

@@ -152,6 +152,10 @@ pub const FLAG_PAIRED: u32 = 2;
 /// `Record::flags`: its last known holder died holding it (set by the reaper
 /// that found it so, for whichever pass frees it: its peer is then reset).
 pub const FLAG_HOLDERS_DIED: u32 = 4;
+/// `Record::flags`: the socket was sent to another process (`SCM_RIGHTS`): a
+/// holder's last close does not end the endpoint, which the receiver joins (the
+/// kernel says when the socket is gone).
+pub const FLAG_SENT: u32 = 8;
 
 /// `Record::role` values: how the socket became a SAN socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

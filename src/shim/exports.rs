@@ -204,6 +204,47 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
 }
 
 #[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> libc::ssize_t {
+    // SAFETY: the program's arguments, passed on unchanged.
+    let rc = unsafe { real::sendmsg(fd, msg, flags) };
+    // The kernel took the message, so `msg` is readable. Descriptors it carried
+    // are looked at only when it carried control data.
+    // SAFETY: as just said.
+    if rc >= 0 && !msg.is_null() && unsafe { (*msg).msg_controllen } != 0 {
+        passed_descriptors(msg, false);
+    }
+    rc
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> libc::ssize_t {
+    // SAFETY: the program's arguments, passed on unchanged.
+    let rc = unsafe { real::recvmsg(fd, msg, flags) };
+    // SAFETY: the kernel filled the message in, so `msg` is readable.
+    if rc >= 0 && !msg.is_null() && unsafe { (*msg).msg_controllen } != 0 {
+        passed_descriptors(msg, true);
+    }
+    rc
+}
+
+/// `SCM_RIGHTS` descriptors that a `sendmsg` sent or a `recvmsg` received (SPEC
+/// §5: a socket reached through `SCM_RIGHTS` is the same endpoint). Out of line:
+/// the calls' paths set up nothing for it. `errno` is kept.
+#[cold]
+#[inline(never)]
+fn passed_descriptors(msg: *const libc::msghdr, received: bool) {
+    let Some(_g) = Guard::enter() else { return };
+    let shim = if received {
+        state::shim_or_start()
+    } else {
+        state::shim()
+    };
+    let Some(shim) = shim else { return };
+    // SAFETY: `msg` is the message the kernel just took or filled in.
+    shield(|| unsafe { hooks::passed(shim, msg, received) }, || ());
+}
+
+#[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     let entry = fdtable::get(fd);
     if let Some((_g, shim)) = ours(entry) {

@@ -673,6 +673,28 @@ pub fn duplicated_entry(shim: &Shim, old: c_int, entry: Entry, new: c_int) {
     }
 }
 
+/// The descriptors an `SCM_RIGHTS` message carried: received ones that are SAN
+/// sockets elsewhere become SAN sockets here, sent ones keep their endpoint for
+/// the receiver (SPEC §5). `errno` is kept.
+///
+/// # Safety
+/// `msg` must be a message the kernel has just taken (`sendmsg`) or filled in
+/// (`recvmsg`).
+pub unsafe fn passed(shim: &Shim, msg: *const libc::msghdr, received: bool) {
+    keeping_errno(|| {
+        // SAFETY: as the caller promises.
+        unsafe {
+            net::scm_rights(msg, |fd| {
+                if received {
+                    switch::received(shim, fd);
+                } else {
+                    switch::sent(shim, fd);
+                }
+            })
+        }
+    });
+}
+
 /// Before closing `first..=last`.
 pub fn forget_range(shim: &Shim, first: u32, last: u32) {
     if state::in_vm_sharing_child() {

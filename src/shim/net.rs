@@ -85,6 +85,31 @@ pub fn tcp_state(fd: c_int) -> Option<u8> {
 const SO_COOKIE: c_int = 57;
 const SO_NETNS_COOKIE: c_int = 71;
 
+/// Calls `f` with every descriptor an `SCM_RIGHTS` control message in `msg`
+/// carries.
+///
+/// # Safety
+/// `msg` must point to a `msghdr` whose control buffer the kernel has just
+/// accepted (`sendmsg`) or filled in (`recvmsg`): readable, well formed.
+pub unsafe fn scm_rights(msg: *const libc::msghdr, mut f: impl FnMut(c_int)) {
+    // SAFETY: as the caller promises; the CMSG_* walk stays inside
+    // `msg_control .. msg_control + msg_controllen`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c);
+                let n =
+                    ((*c).cmsg_len as usize).saturating_sub(data as usize - c as usize) / size_of::<c_int>();
+                for i in 0..n {
+                    f(std::ptr::read_unaligned(data.cast::<c_int>().add(i)));
+                }
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+}
+
 /// Is `fd` an open TCP stream socket? (SPEC §2.2 row 1.) Preserves `errno`.
 pub fn is_tcp_stream(fd: c_int) -> bool {
     // SAFETY: __errno_location returns this thread's errno.

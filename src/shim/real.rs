@@ -20,10 +20,10 @@ fn resolve(slot: &AtomicUsize, name: &std::ffi::CStr) -> usize {
     p
 }
 
-fn enosys() -> c_int {
+fn enosys<T: From<i8>>() -> T {
     // SAFETY: __errno_location returns this thread's errno.
     unsafe { *libc::__errno_location() = libc::ENOSYS };
-    -1
+    T::from(-1)
 }
 
 /// Each function's resolved address, in a module of the function's name.
@@ -107,6 +107,8 @@ real! {
     dup2(old: c_int, new: c_int) -> c_int;
     dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
     close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
+    sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> libc::ssize_t;
+    recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> libc::ssize_t;
 }
 
 /// `fcntl` and `fcntl64` are variadic; the third argument is passed on as a
@@ -122,7 +124,7 @@ macro_rules! real_variadic {
         pub unsafe fn $name(fd: c_int, cmd: c_int, arg: usize) -> c_int {
             let p = resolve(&$name::SLOT, const { cstr(concat!(stringify!($name), "\0")) });
             if p == 0 {
-                return enosys();
+                return enosys::<c_int>();
             }
             // SAFETY: `p` is libc's variadic `fcntl`.
             let f: unsafe extern "C" fn(c_int, c_int, ...) -> c_int = unsafe { std::mem::transmute(p) };

@@ -270,6 +270,48 @@ pub fn share(shim: &Shim, entry: Entry) {
     }
 }
 
+/// A descriptor this process received from another (`SCM_RIGHTS`): if its socket
+/// is a SAN socket (it has a record: found by its cookie, or its address pair),
+/// it is one here too, held by this process as well. Nothing is made for a
+/// socket that has no record.
+pub fn received(shim: &Shim, fd: i32) {
+    let stale = fdtable::replace(fd, Entry::EMPTY);
+    release(shim, stale);
+    if !net::is_tcp_stream(fd) {
+        return;
+    }
+    let Ok(att) = shim.san() else { return };
+    let (pid, holder) = state::identity();
+    let new = NewEndpoint {
+        holder,
+        pid,
+        fd,
+        role: EndpointRole::Adopted,
+        local: net::local_addr(fd),
+        peer: net::peer_addr(fd),
+        comm: shim.comm,
+        cookie: net::cookie(fd),
+        netns: net::netns_cookie(fd),
+        inode: net::inode(fd),
+    };
+    let Some(ep) = att.seg.find_existing(&new) else {
+        return;
+    };
+    if (att.holds(ep) || att.seg.join(ep, holder)) && fdtable::update(fd, Entry::EMPTY, Entry::san(ep)) {
+        att.take_ref(ep);
+    }
+}
+
+/// A descriptor this process sent to another (`SCM_RIGHTS`): its SAN socket's
+/// endpoint outlives this process's last close of it, for the receiver to join.
+pub fn sent(shim: &Shim, fd: i32) {
+    if let (Some(ep), Some(att)) = (fdtable::get(fd).endpoint(), shim.san_if_attached())
+        && let Some(rec) = att.seg.endpoint(ep)
+    {
+        rec.flags.fetch_or(crate::san::layout::FLAG_SENT, Relaxed);
+    }
+}
+
 /// `WSD_FDS`: an inherited TCP socket becomes a SAN socket at start-up.
 pub fn adopt(shim: &Shim, fd: i32) {
     if !net::is_tcp_stream(fd) {
