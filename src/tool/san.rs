@@ -721,7 +721,7 @@ fn status(seg: &Segment, args: &StatusArgs, json: bool) -> i32 {
     if reaped != Reaped::default() {
         let _ = writeln!(
             t,
-            "reclaimed: {} endpoints of dead processes, {} dead holders, {} abandoned claims",
+            "reclaimed: {} endpoints whose sockets are gone, {} dead holders, {} abandoned claims",
             reaped.endpoints, reaped.holders, reaped.claims
         );
     }
