@@ -279,6 +279,14 @@ fn python(san: &San, script: &str) -> String {
     out
 }
 
+/// `body` run after [`PY_COMMON`] by python3 under the library on `san`; its last
+/// line of output is a JSON document, returned parsed.
+fn py_json(san: &San, body: &str) -> serde_json::Value {
+    let out = python(san, &format!("{PY_COMMON}{body}"));
+    let last = out.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
 /// The helpers the python programs below share: the tool's status as JSON, and
 /// a setsockopt that answers "ok" or the error's name.
 const PY_COMMON: &str = r#"
@@ -303,8 +311,8 @@ def ports(st):
 #[test]
 fn a_raw_close_ends_the_endpoint_and_resets_nothing() {
     let san = San::new("raw-close");
-    let script = format!(
-        "{PY_COMMON}{}",
+    let v = py_json(
+        &san,
         r#"
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
 c = socket.socket(); c.connect(srv.getsockname()); s, _ = srv.accept()
@@ -313,10 +321,8 @@ libc = ctypes.CDLL(None, use_errno=True)
 assert libc.syscall(3, c.detach()) == 0   # SYS_close, behind the library's back
 after = status()
 print(json.dumps({"before": before, "after": ports(after), "server": prio(s)}))
-"#
+"#,
     );
-    let out = python(&san, &script);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["before"].as_array().unwrap().len(), 3, "{v}");
     assert_eq!(
         v["after"],
@@ -332,8 +338,8 @@ print(json.dumps({"before": before, "after": ports(after), "server": prio(s)}))
 #[test]
 fn a_socket_connected_in_a_forked_child_lives_while_the_parent_holds_it() {
     let san = San::new("fork-connect");
-    let script = format!(
-        "{PY_COMMON}{}",
+    let v = py_json(
+        &san,
         r#"
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
 c = socket.socket()
@@ -345,10 +351,8 @@ os.waitpid(pid, 0)
 s, _ = srv.accept()
 st = status()                         # reaps what the dead child left
 print(json.dumps({"endpoints": ports(st), "server": prio(s), "client": prio(c)}))
-"#
+"#,
     );
-    let out = python(&san, &script);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["server"], "ok", "{v}");
     assert!(
         v["endpoints"]
@@ -372,8 +376,8 @@ print(json.dumps({"endpoints": ports(st), "server": prio(s), "client": prio(c)})
 #[test]
 fn a_refused_nonblocking_connect_leaves_no_endpoint() {
     let san = San::new("refused");
-    let script = format!(
-        "{PY_COMMON}{}",
+    let v = py_json(
+        &san,
         r#"
 closed = socket.socket(); closed.bind(("127.0.0.1", 0)); port = closed.getsockname()[1]; closed.close()
 c = socket.socket(); c.setblocking(False)
@@ -382,10 +386,8 @@ if rc == errno.EINPROGRESS:
     select.select([], [c], [], 10)
 err = c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if rc == errno.EINPROGRESS else rc
 print(json.dumps({"error": errno.errorcode.get(err, str(err)), "endpoints": ports(status())}))
-"#
+"#,
     );
-    let out = python(&san, &script);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["error"], "ECONNREFUSED", "{v}");
     assert_eq!(v["endpoints"], serde_json::json!([]), "no phantom: {v}");
 }
@@ -397,8 +399,8 @@ print(json.dumps({"error": errno.errorcode.get(err, str(err)), "endpoints": port
 #[test]
 fn an_abortive_close_resets_the_peer_however_its_linger_was_set() {
     let san = San::new("linger");
-    let script = format!(
-        "{PY_COMMON}{}",
+    let v = py_json(
+        &san,
         r#"
 import struct, time
 LINGER0 = struct.pack("ii", 1, 0)
@@ -432,10 +434,8 @@ out["by another process"] = until_reset(s3)
 st = status()
 out["states"] = sorted(e["state"] for e in st["endpoints"] if e["role"] != "listener")
 print(json.dumps(out))
-"#
+"#,
     );
-    let out = python(&san, &script);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     for case in ["before connect", "from the listener", "by another process"] {
         assert_eq!(v[case], "ENOTCONN", "{case}: {v}");
     }
@@ -451,8 +451,8 @@ print(json.dumps(out))
 #[test]
 fn a_socket_held_by_many_processes_all_killed_is_reclaimed() {
     let san = San::new("many-holders");
-    let script = format!(
-        "{PY_COMMON}{}",
+    let v = py_json(
+        &san,
         r#"
 import signal, time
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
@@ -497,10 +497,8 @@ after = status()
 print(json.dumps({"holders": len(pids), "before": before,
                   "connectors_after": [e for e in after["endpoints"] if e["role"] == "connector"],
                   "server": prio(s)}))
-"#
+"#,
     );
-    let out = python(&san, &script);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["holders"], 6, "{v}");
     let before = &v["before"][0];
     assert_eq!(before["extra_holders"], 2, "four named, two counted: {v}");
@@ -515,8 +513,8 @@ print(json.dumps({"holders": len(pids), "before": before,
 #[test]
 fn a_san_socket_passed_with_scm_rights_is_the_same_endpoint_in_the_receiver() {
     let san = San::new("scm-rights");
-    let script = format!(
-        "{PY_COMMON}{}",
+    let v = py_json(
+        &san,
         r#"
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
 c = socket.socket(); c.connect(srv.getsockname()); s, _ = srv.accept()
@@ -550,10 +548,8 @@ server = prio(s)
 receiver.stdin.write("\n"); receiver.stdin.flush(); receiver.wait()
 print(json.dumps({"first": first, "parent_sees": parent_sees, "second": second,
                   "connectors": len(st), "server": server}))
-"#
+"#,
     );
-    let out = python(&san, &script);
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(
         v["first"],
         serde_json::json!(["5", "ok"]),

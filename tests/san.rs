@@ -11,13 +11,13 @@ mod support;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use support::{San, is_debug_line, library, tool};
+use support::{San, is_debug_line, library, wsd_san, wsd_san_ok};
 use wsd::san::layout::{HEADER_SIZE, identity, segment_size};
 use wsd::san::reap::process_stat;
 use wsd::san::{EndpointRef, EndpointRole, NewEndpoint, Segment};
@@ -266,29 +266,6 @@ fn pair_with(cmd: impl Fn() -> Command) -> (Agent, Agent) {
 
 fn pair(san: &San) -> (Agent, Agent) {
     pair_with(|| agent_command(san))
-}
-
-/// `wsd san ARGS --san NAME`.
-fn wsd_san(san: &San, args: &[&str]) -> Output {
-    tool()
-        .arg("san")
-        .args(args)
-        .args(["--san", &san.name])
-        .env_remove("WSD_SAN")
-        .output()
-        .expect("run wsd")
-}
-
-/// `wsd san ARGS`, which must succeed; its standard output.
-fn wsd_san_ok(san: &San, args: &[&str]) -> String {
-    let out = wsd_san(san, args);
-    assert!(
-        out.status.success(),
-        "wsd san {args:?}: {:?}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn status(san: &San) -> Value {

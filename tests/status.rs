@@ -119,13 +119,9 @@ impl Drop for Py {
 
 /// `wsd san status ARGS --san NAME`.
 fn wsd_status(san: &San, args: &[&str]) -> Output {
-    tool()
-        .args(["san", "status"])
-        .args(args)
-        .args(["--san", &san.name])
-        .env_remove("WSD_SAN")
-        .output()
-        .expect("run wsd")
+    let mut all = vec!["status"];
+    all.extend_from_slice(args);
+    support::wsd_san(san, &all)
 }
 
 /// `wsd san status ARGS` (text), which must succeed; its standard output.

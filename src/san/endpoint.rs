@@ -584,18 +584,7 @@ impl Segment {
         if reset_peer && let Some(peer) = self.live_peer_of(rec) {
             peer.set_connection(Connection::Reset);
         }
-        self.unpair(&lock, rec);
-        let Some(index) = self.index_of(rec) else {
-            return false;
-        };
-        for which in [Index::Cookie, Index::Addr] {
-            self.remove(&lock, which, index);
-        }
-        rec.id.store(0, Relaxed);
-        rec.cookie.store(0, Relaxed);
-        rec.state.store(STATE_FREE, Release);
-        self.push_free(&lock, index);
-        true
+        self.give_back(&lock, rec)
     }
 
     /// A claimed record whose claimer died goes back to the free list.
@@ -616,18 +605,23 @@ impl Segment {
         {
             peer.set_connection(Connection::Reset);
         }
-        self.unpair(&lock, rec);
+        self.give_back(&lock, rec)
+    }
+
+    /// A record this caller claimed to free (under the lock): out of its pairing
+    /// and of every index it may be in, then free and back on the free list.
+    fn give_back(&self, lock: &IndexLock<'_>, rec: &Record) -> bool {
+        self.unpair(lock, rec);
         let Some(index) = self.index_of(rec) else {
             return false;
         };
-        // It may or may not have reached the indexes: take it out of any it is in.
         for which in [Index::Cookie, Index::Addr] {
-            self.remove(&lock, which, index);
+            self.remove(lock, which, index);
         }
         rec.id.store(0, Relaxed);
         rec.cookie.store(0, Relaxed);
         rec.state.store(STATE_FREE, Release);
-        self.push_free(&lock, index);
+        self.push_free(lock, index);
         true
     }
 

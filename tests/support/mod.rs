@@ -211,3 +211,26 @@ pub fn is_debug_line(line: &str) -> bool {
     };
     parse().is_some()
 }
+
+/// `wsd san ARGS --san NAME`.
+pub fn wsd_san(san: &San, args: &[&str]) -> std::process::Output {
+    tool()
+        .arg("san")
+        .args(args)
+        .args(["--san", &san.name])
+        .env_remove("WSD_SAN")
+        .output()
+        .expect("run wsd")
+}
+
+/// `wsd san ARGS`, which must succeed; its standard output.
+pub fn wsd_san_ok(san: &San, args: &[&str]) -> String {
+    let out = wsd_san(san, args);
+    assert!(
+        out.status.success(),
+        "wsd san {args:?}: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
