@@ -1,45 +1,49 @@
 //! Endpoint records: claiming, filling, holding, reading and releasing them
-//! (SPEC §5).
+//! (SPEC §5). A record is a kernel socket's: found by its cookie (or, for a
+//! connection's ends claimed without asking the kernel for it, by its address
+//! pair), so a socket reached from another process is joined, never adopted
+//! twice. Whether its socket still exists is the kernel's to say (`reap`).
 //!
 //! # The scheme, and what a death at each step leaves behind
 //!
-//! Nothing here takes a lock; every step is one atomic operation on one record,
-//! and each intermediate state can be recognised and undone by whoever next
-//! touches the segment ([`Segment::reap`]).
+//! Claiming and freeing change the indexes and the free list under the index
+//! lock (`index`), which a waiter takes over from an owner thread that is gone;
+//! holding, letting go and every option value or counter are single atomics on
+//! the record, with no lock. Each step leaves a state that whoever next touches
+//! the segment can recognise and undo ([`Segment::reap`]).
 //!
-//! 1. **Claim**: CAS `state` FREE → CLAIMED|pid. *Dies here:* the record is CLAIMED
-//!    by a dead pid; the reaper returns it to FREE.
-//! 2. **Fill**: plain stores of the fields, the creator's identity in holder slot 0,
-//!    then the fresh `id`. *Dies here:* same as 1 — still CLAIMED by a dead pid.
+//! 1. **Claim** (under the lock): a record from the free list or the high-water
+//!    mark; CAS `state` FREE → CLAIMED|pid. *Dies here:* CLAIMED by a dead pid; the
+//!    reaper gives it back (`unclaim`), resetting a peer it had been paired with.
+//! 2. **Fill and file**: plain stores of the fields, the creator's identity in
+//!    holder slot 0, the fresh `id`; then into the indexes, and paired with its
+//!    peer found in its address-pair chain. *Dies here:* as in 1.
 //! 3. **Publish**: release-store `state` = LIVE. From here every reference a
 //!    process keeps is (index, tag = low 32 bits of id) and is checked on each use,
 //!    so a record freed and reused is never mistaken for the old one.
 //! 4. **Hold** (fork): before the fork the parent counts one pending holder in
 //!    `extra_holders` for every endpoint it holds, so no close in the parent can free
 //!    a record the child is about to hold; the child then CASes an empty holder slot
-//!    0 → its identity and takes the pending count back. *Dies here:* the slot holds
-//!    a dead identity, which the reaper clears. (A fork that fails, or a SAN socket
-//!    closed by another thread during the fork, leaves one pending count behind: the
-//!    record then outlives its sockets until the segment is destroyed.)
+//!    0 → its identity and takes the pending count back. A process that joins a
+//!    record (`WSD_FDS`, `SCM_RIGHTS`) adds its identity the same way.
 //! 5. **Let go** (last descriptor of a process closed): CAS own slot → 0. Whoever
-//!    then finds no holder left CASes LIVE → CLAIMED|pid (only one can), resets
-//!    the peer if the close was abortive, clears `id` and stores FREE. *Dies
-//!    between:* CLAIMED by a dead pid again, undone by the reaper.
+//!    then finds no holder left — and the socket was never sent to another
+//!    process — frees it under the lock: LIVE → CLAIMED|pid (only one can), the
+//!    peer reset if the close was abortive, out of the indexes and the pairing,
+//!    FREE, onto the free list. *Dies between:* the reaper finds a record whose
+//!    socket the kernel no longer has.
 //! 6. **Die holding it**: the holder slot names a process that no longer exists
 //!    (or a pid now used by another process: the identity includes the start
-//!    time). The reaper clears the slot; when the last goes, the record is freed
-//!    and its peer reset, as a connection whose process died would be.
+//!    time). The reaper clears the slot; when the kernel says the socket is gone
+//!    the record is freed and its peer reset, as a connection whose process died
+//!    would be.
 //!
 //! Known limits: a SAN socket that another thread creates in the instant between
 //! the pre-fork count and the fork itself gets no pending hold, so if the parent
-//! closes it before the child settles, the child's copy becomes plain TCP; holders
-//! beyond the four slots are counted without identities, so
-//! if they die holding the socket the record is not reclaimed; a record left
-//! CLAIMED by a process whose pid is already reused is not reclaimed either. Both
-//! leak a record, never free one in use. A write through a stale reference (the
-//! record freed and reused between the id check and the store) can land on the new
-//! endpoint; every such write is an option value or counter, never a structure
-//! field.
+//! closes it before the child settles, the child's copy becomes plain TCP. A
+//! write through a stale reference (the record freed and reused between the id
+//! check and the store) can land on the new endpoint; every such write is an
+//! option value or counter, never a structure field.
 //!
 //! Option values and counters are single atomics: setting or reading an option
 //! touches only that endpoint's record.

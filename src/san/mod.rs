@@ -1,11 +1,11 @@
 //! The emulated SAN: a shared-memory segment that every process sees (SPEC §5).
 //! `layout` says what lies where, `segment` maps and validates it, `index` finds
-//! records by cookie and address pair (and keeps the free list), `kernel` asks the
-//! kernel whether a socket still exists, `endpoint`
-//! manages the records, `faults` injects failures, `reap` reclaims what dead
-//! processes left, `check` verifies the invariants, `report` counts calls in the
-//! report table and `lanes` lets threads count without contending. Nothing here
-//! knows about hooks or descriptors.
+//! records by cookie and address pair (and keeps the free list and the lock that
+//! guards them), `endpoint` manages the records, `kernel` asks the kernel whether
+//! a socket still exists, `reap` reclaims the records of sockets that are gone,
+//! `faults` injects failures, `check` verifies the invariants, `report` counts
+//! calls in the report table and `lanes` lets threads count without contending.
+//! Nothing here knows about hooks or descriptors.
 
 pub mod check;
 pub mod endpoint;
