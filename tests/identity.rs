@@ -564,3 +564,54 @@ print(json.dumps({"first": first, "parent_sees": parent_sees, "second": second,
     assert_eq!(v["connectors"], 1, "one endpoint: {v}");
     assert_eq!(v["server"], "ok", "{v}");
 }
+
+/// Values remembered on a candidate belong to the socket: after a fork, what the
+/// child sets the parent reads, and when the parent connects the socket, both
+/// processes hold the one SAN endpoint, with those values.
+#[test]
+fn a_candidate_shared_by_fork_has_one_set_of_values() {
+    let san = San::new("shared-candidate");
+    let v = py_json(
+        &san,
+        r#"
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+c = socket.socket()
+c.setsockopt(socket.SOL_SOCKET, 0x2002, 3)
+r1, w1 = os.pipe(); r2, w2 = os.pipe()
+pid = os.fork()
+if pid == 0:
+    c.setsockopt(socket.SOL_SOCKET, 0x2002, 7)
+    os.write(w1, b"x")
+    os.read(r2, 1)                     # the parent has connected
+    v = c.getsockopt(socket.SOL_SOCKET, 0x2002)
+    answer = prio(c)
+    held = [e for e in status()["endpoints"] if e["role"] == "connector"][0]["held_by"]
+    os.write(w1, ("%d %s %d" % (v, answer, len(held))).encode())
+    os._exit(0)
+os.read(r1, 1)
+parent_reads = c.getsockopt(socket.SOL_SOCKET, 0x2002)
+c.connect(srv.getsockname()); s, _ = srv.accept()
+after_connect = c.getsockopt(socket.SOL_SOCKET, 0x2002)
+os.write(w2, b"x")
+child_after = os.read(r1, 64).decode().split()
+os.waitpid(pid, 0)
+st = status()
+print(json.dumps({"parent_reads": parent_reads, "after_connect": after_connect, "child_after": child_after,
+                  "roles": sorted(e["role"] for e in st["endpoints"])}))
+"#,
+    );
+    assert_eq!(v["parent_reads"], 7, "the child's value: {v}");
+    assert_eq!(v["after_connect"], 7, "replayed from the socket's values: {v}");
+    // The child, which connected nothing, now holds the SAN endpoint: it reads
+    // its value and is answered as on a SAN socket.
+    assert_eq!(
+        v["child_after"],
+        serde_json::json!(["7", "ok", "2"]),
+        "both hold it: {v}"
+    );
+    assert_eq!(
+        v["roles"],
+        serde_json::json!(["accepted", "connector", "listener"]),
+        "one endpoint, the candidate's record retired: {v}"
+    );
+}

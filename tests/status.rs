@@ -400,7 +400,7 @@ fn the_summary_covers_the_whole_segment_and_limit_cuts_the_rows() {
     let t = text(&san, &[]);
     for want in [
         live.as_str(),
-        "2 listener, 15 connector, 15 accepted, 0 adopted, 0 direct",
+        "2 listener, 15 connector, 15 accepted, 0 adopted, 0 direct, 0 candidate",
         "28 healthy, 2 keepalive-failed, 2 reset",
         "processes holding endpoints: 2",
         "report rows used: ",
@@ -431,7 +431,7 @@ fn the_summary_covers_the_whole_segment_and_limit_cuts_the_rows() {
     assert_eq!(s["live"], 32, "{s:#}");
     assert_eq!(
         s["roles"],
-        serde_json::json!({"listener": 2, "connector": 15, "accepted": 15, "adopted": 0, "direct": 0}),
+        serde_json::json!({"listener": 2, "connector": 15, "accepted": 15, "adopted": 0, "direct": 0, "candidate": 0}),
         "{s:#}"
     );
     assert_eq!(

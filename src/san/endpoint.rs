@@ -299,6 +299,18 @@ impl Segment {
     pub fn allocate(&self, new: &NewEndpoint) -> Option<Claimed> {
         let lock = self.lock_index()?;
         if let Some(ep) = self.existing(&lock, new) {
+            // A forked candidate's record (its values) becomes the endpoint.
+            if let Some(rec) = self.record(ep.index)
+                && rec.role() == Some(EndpointRole::Candidate)
+                && new.role != EndpointRole::Candidate
+            {
+                self.remove(&lock, Index::Addr, ep.index);
+                rec.role.store(new.role as u32, Relaxed);
+                rec.local.store(new.local);
+                rec.peer.store(new.peer);
+                self.insert(&lock, Index::Addr, ep.index);
+                self.pair(&lock, ep.index, rec);
+            }
             return Some(Claimed::Existing(ep));
         }
         let h = self.header();
@@ -627,6 +639,22 @@ impl Segment {
         rec.state.store(STATE_FREE, Release);
         self.push_free(lock, index);
         true
+    }
+
+    /// Frees `ep`'s record whoever holds it (a forked candidate's record, once
+    /// its socket connected or listened: the values moved to the new endpoint).
+    pub fn retire(&self, ep: EndpointRef) {
+        let Some(rec) = self.endpoint(ep) else { return };
+        let seen = rec.state.load(Acquire);
+        let Some(lock) = self.lock_index() else { return };
+        let pid = std::process::id();
+        if rec
+            .state
+            .compare_exchange(seen, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
+            .is_ok()
+        {
+            self.give_back(&lock, rec);
+        }
     }
 
     /// Live records, with their index, below the high-water mark (no record above

@@ -168,6 +168,9 @@ pub enum EndpointRole {
     Adopted = 4,
     /// First used through the direct `WSPSetSockOpt`/`WSPGetSockOpt` API.
     Direct = 5,
+    /// A candidate (its role not known yet) that a fork shared between processes:
+    /// the values it remembers live here, so that each process sees the other's.
+    Candidate = 6,
 }
 
 impl EndpointRole {
@@ -178,6 +181,7 @@ impl EndpointRole {
             EndpointRole::Accepted,
             EndpointRole::Adopted,
             EndpointRole::Direct,
+            EndpointRole::Candidate,
         ]
         .into_iter()
         .find(|r| *r as u32 == v)
@@ -190,6 +194,7 @@ impl EndpointRole {
             EndpointRole::Accepted => "accepted",
             EndpointRole::Adopted => "adopted",
             EndpointRole::Direct => "direct",
+            EndpointRole::Candidate => "candidate",
         }
     }
 }

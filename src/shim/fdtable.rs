@@ -66,6 +66,8 @@ impl Remembered {
 /// bits 0-2   kind: 0 not ours, 1 candidate, 2 SAN socket, 3 plain TCP remembering values
 /// candidate / plain:  bit 3 debug set, bit 4 debug value, bit 5 priority set, bits 32-62 priority,
 ///                     bit 6 shared: other descriptors (dups) refer to the same socket
+/// candidate:          bit 7 forked: a fork shared it with another process; its values
+///                     live in a segment record found by the socket's cookie
 /// SAN:                bits 8-31 endpoint index, bits 32-63 endpoint tag
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +78,7 @@ const KIND_CANDIDATE: u64 = 1;
 const KIND_SAN: u64 = 2;
 const KIND_PLAIN: u64 = 3;
 const SHARED: u64 = 1 << 6;
+const FORKED: u64 = 1 << 7;
 
 impl Entry {
     pub const EMPTY: Entry = Entry(0);
@@ -135,7 +138,22 @@ impl Entry {
             KIND_CANDIDATE => Entry::candidate(r),
             _ => Entry::plain(r),
         };
-        if self.is_shared() { e.shared() } else { e }
+        let e = if self.is_shared() { e.shared() } else { e };
+        if self.is_forked() { e.forked() } else { e }
+    }
+
+    /// A candidate that a fork shared with another process (see [`FORKED`]).
+    pub fn is_forked(self) -> bool {
+        self.0 & KIND_MASK == KIND_CANDIDATE && self.0 & FORKED != 0
+    }
+
+    /// The candidate marked forked (other entries are left as they are).
+    pub fn forked(self) -> Entry {
+        if self.0 & KIND_MASK == KIND_CANDIDATE {
+            Entry(self.0 | FORKED)
+        } else {
+            self
+        }
     }
 
     fn remembers(self) -> bool {

@@ -117,6 +117,23 @@ fn provider_verdict(
     checks::set_sock_opt(f, level, optname, optlen, |_| mem.read::<4>(optval)).map(|_| ())
 }
 
+/// A forked candidate (one a fork shared with another process) as it is now:
+/// still a candidate, with the record holding the values every process that
+/// shares it sets; or a SAN socket, which another process made it (the entry
+/// returned is then this process's new one). Any other entry is returned as is.
+fn forked(shim: &Shim, fd: c_int, entry: Entry) -> (Entry, Option<&Record>) {
+    if !entry.is_forked() {
+        return (entry, None);
+    }
+    let mut view = None;
+    keeping_errno(|| view = Some(switch::forked_view(shim, fd, entry)));
+    match view {
+        Some(switch::Forked::Candidate(_, rec)) => (entry, Some(rec)),
+        Some(switch::Forked::San(now)) => (now, None),
+        _ => (entry, None),
+    }
+}
+
 /// Who answered a call, and what a bare provider would have said, for the report.
 struct Outcome {
     rc: c_int,
@@ -269,6 +286,7 @@ pub fn setsockopt(
     let len = optlen as i32;
     // SAFETY: the program's own arguments, passed on unchanged.
     let kernel = || unsafe { real::setsockopt(fd, level, optname, optval, optlen) };
+    let (entry, shared) = forked(shim, fd, entry);
     let Some(role) = entry.role() else { return kernel() };
     let route = routing::route_set(cfg.mode, role, cfg.groups, level, optname);
     let Some((san, f)) = provider_view(shim, entry, role) else {
@@ -284,6 +302,14 @@ pub fn setsockopt(
     let (rc, layer) = match san {
         _ if cfg.mode == Mode::Observe => (kernel(), LAYER_KERNEL),
         None if route == Route::Kernel => (kernel(), LAYER_KERNEL),
+        // A forked candidate: the value goes where every process sharing it
+        // reads it.
+        None if shared.is_some() => (
+            answer(shared.map_or(Ok(()), |rec| {
+                provider::set_on_record(mem, &Facts::healthy(true), rec, level, optname, optval, len)
+            })),
+            LAYER_SWITCH,
+        ),
         None => (
             answer(remember(mem, fd, entry, level, optname, optval, len)),
             LAYER_SWITCH,
@@ -413,6 +439,7 @@ pub fn getsockopt(
     let cfg = &shim.config;
     // SAFETY: the program's own arguments, passed on unchanged.
     let kernel = || unsafe { real::getsockopt(fd, level, optname, optval, optlen) };
+    let (entry, shared) = forked(shim, fd, entry);
     let Some(role) = entry.role() else { return kernel() };
     let route = routing::route_get(cfg.mode, role, cfg.groups, level, optname);
     let Some((san, f)) = provider_view(shim, entry, role) else {
@@ -422,7 +449,10 @@ pub fn getsockopt(
     // The length the program passed (for the checks and the report).
     let len = OptLen::read(mem, optlen.cast());
     let remembered = entry.remembered();
-    let value_of = |id| san.map_or_else(|| remembered.get(id), |(_, rec)| rec.option(id));
+    let value_of = |id| match (san, shared) {
+        (Some((_, rec)), _) | (None, Some(rec)) => rec.option(id),
+        (None, None) => remembered.get(id),
+    };
     let (rc, layer) = match route {
         Route::Kernel => (kernel(), LAYER_KERNEL),
         Route::Switch => (

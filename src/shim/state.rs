@@ -196,7 +196,16 @@ impl Attached {
 }
 
 extern "C" fn before_fork() {
-    if let Some(att) = shim().and_then(Shim::san_if_attached) {
+    let Some(shim) = shim() else { return };
+    // Candidates are shared with the child: their values move to the segment.
+    if shim.routable {
+        for (fd, entry) in fdtable::entries() {
+            if entry.role() == Some(crate::model::switch::Role::Candidate) && !entry.is_forked() {
+                crate::shim::switch::publish_candidate(shim, fd, entry);
+            }
+        }
+    }
+    if let Some(att) = shim.san_if_attached() {
         for (ep, _) in att.held() {
             att.seg.hold_pending(ep);
         }

@@ -6,9 +6,10 @@
 use crate::config::LogLevel;
 use crate::model::WsaError;
 use crate::model::names::OptionName;
-use crate::model::options::{self, WINSOCK_SOL_SOCKET};
+use crate::model::options::{self, OptionId, WINSOCK_SOL_SOCKET};
 use crate::model::provider as checks;
 use crate::san::endpoint::Claimed;
+use crate::san::layout::Record;
 use crate::san::{EndpointRef, EndpointRole, NewEndpoint};
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::provider::facts;
@@ -59,12 +60,29 @@ pub fn associate(
     inherit: Remembered,
 ) -> Entry {
     let mut values = inherit;
-    for (id, v) in current.remembered().values() {
-        values.set(id, v);
+    // A forked candidate's values are in the segment, where every process that
+    // shares it set them; its record has done its work once the socket's role is
+    // known.
+    let forked = match current.is_forked().then(|| forked_view(shim, fd, current)) {
+        Some(Forked::Candidate(ep, rec)) => {
+            for id in [OptionId::Debug, OptionId::GroupPriority] {
+                values.set(id, rec.option(id));
+            }
+            Some(ep)
+        }
+        _ => {
+            for (id, v) in current.remembered().values() {
+                values.set(id, v);
+            }
+            None
+        }
+    };
+    if let (Some(ep), Some(att)) = (forked, shim.san_if_attached()) {
+        att.seg.retire(ep);
     }
     match claim(shim, fd, role, local, peer, values) {
         Ok(entry) => {
-            if fdtable::update(fd, current, entry) {
+            if settle(shim, fd, current, entry) {
                 // Dups of the candidate are the same socket: SAN sockets too.
                 for_each_sibling(fd, current, |sib, e| {
                     if fdtable::update(sib, e, entry) {
@@ -226,13 +244,37 @@ fn fall_back(shim: &Shim, fd: i32, current: Entry, values: Remembered, why: Fall
     } else {
         Entry::plain(values)
     };
-    if !fdtable::update(fd, current, entry) {
+    if !settle(shim, fd, current, entry) {
         return fdtable::get(fd);
     }
     for_each_sibling(fd, current, |sib, e| {
         fdtable::update(sib, e, entry);
     });
     entry
+}
+
+/// Replaces `fd`'s entry `current` with `new`; also when a fork marked the
+/// candidate forked meanwhile (another thread's fork publishes every candidate).
+/// False if the descriptor was closed or replaced.
+fn settle(shim: &Shim, fd: i32, current: Entry, new: Entry) -> bool {
+    if fdtable::update(fd, current, new) {
+        return true;
+    }
+    if current.is_forked() || !fdtable::update(fd, current.forked(), new) {
+        return false;
+    }
+    // The fork put the values in a record of the socket; the socket's role is
+    // known now, so the record has done its work.
+    if let Some(att) = shim.san_if_attached()
+        && let Some(ep) = att.seg.by_cookie(net::cookie(fd))
+        && att
+            .seg
+            .endpoint(ep)
+            .is_some_and(|r| r.role() == Some(EndpointRole::Candidate))
+    {
+        att.seg.retire(ep);
+    }
+    true
 }
 
 /// Calls `f(descriptor, entry)` for every other descriptor that is a dup of `fd`'s
@@ -310,6 +352,91 @@ pub fn sent(shim: &Shim, fd: i32) {
     {
         rec.flags.fetch_or(crate::san::layout::FLAG_SENT, Relaxed);
     }
+}
+
+/// Before a fork: a candidate's remembered values move into the segment, into a
+/// record of its socket (found by its cookie), so that after the fork each
+/// process sees what the other sets (SPEC §5: values remembered on a candidate
+/// belong to the socket). Its entry is marked forked; the child inherits it.
+pub fn publish_candidate(shim: &Shim, fd: i32, entry: Entry) {
+    let Ok(att) = shim.san() else { return };
+    let cookie = net::cookie(fd);
+    if cookie == 0 {
+        return;
+    }
+    let (pid, holder) = state::identity();
+    let new = NewEndpoint {
+        holder,
+        pid,
+        fd,
+        role: EndpointRole::Candidate,
+        local: None,
+        peer: None,
+        comm: shim.comm,
+        cookie,
+        netns: state::netns_of(fd),
+        inode: net::inode(fd),
+    };
+    let Some(ep) = att.seg.allocate(&new).map(Claimed::endpoint) else {
+        return;
+    };
+    if let Some(rec) = att.seg.endpoint(ep)
+        && rec.role() == Some(EndpointRole::Candidate)
+    {
+        for (id, value) in entry.remembered().values() {
+            rec.store_option(id, value);
+        }
+        // Another thread connected it, or closed it, meanwhile: not a candidate.
+        if !fdtable::update(fd, entry, entry.forked()) {
+            att.seg.retire(ep);
+        }
+    }
+}
+
+/// What a forked candidate is now.
+pub enum Forked<'a> {
+    /// Its values' record: it is still a candidate everywhere.
+    Candidate(EndpointRef, &'a Record),
+    /// Another process connected it (or made it listen) and it is a SAN socket:
+    /// here too, with this entry.
+    San(Entry),
+    /// Neither (it ended up plain TCP elsewhere, or the record is gone): this
+    /// process's own remembered values stand.
+    Lost,
+}
+
+/// A forked candidate's state, from the segment: its socket's record, found by
+/// cookie (or by address pair, once connected).
+pub fn forked_view<'a>(shim: &'a Shim, fd: i32, entry: Entry) -> Forked<'a> {
+    let Ok(att) = shim.san() else { return Forked::Lost };
+    let (pid, holder) = state::identity();
+    let new = NewEndpoint {
+        holder,
+        pid,
+        fd,
+        role: EndpointRole::Adopted,
+        local: net::local_addr(fd),
+        peer: net::peer_addr(fd),
+        comm: shim.comm,
+        cookie: net::cookie(fd),
+        netns: state::netns_of(fd),
+        inode: net::inode(fd),
+    };
+    let Some(ep) = att.seg.find_existing(&new) else {
+        return Forked::Lost;
+    };
+    let Some(rec) = att.seg.endpoint(ep) else {
+        return Forked::Lost;
+    };
+    if rec.role() == Some(EndpointRole::Candidate) {
+        return Forked::Candidate(ep, rec);
+    }
+    let san = Entry::san(ep);
+    if (att.holds(ep) || att.seg.join(ep, holder)) && fdtable::update(fd, entry, san) {
+        att.take_ref(ep);
+        return Forked::San(san);
+    }
+    Forked::Lost
 }
 
 /// `WSD_FDS`: an inherited TCP socket becomes a SAN socket at start-up.

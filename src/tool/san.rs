@@ -8,7 +8,7 @@
 //!
 //! `status --json` prints one object: `san`, `capacity`, `network` ("up"/"down"),
 //! `live`, `summary` (the whole segment, whatever the filters: `san`, `capacity`,
-//! `network`, `live`, `roles` {`listener`, `connector`, `accepted`, `adopted`,
+//! `network`, `live`, `roles` {`listener`, `connector`, `accepted`, `adopted`, `candidate`,
 //! `direct`}, `states` {`healthy`, `keepalive-failed`, `reset`}, `processes`
 //! (distinct processes in holder slots), `unidentified_holders`, `report_rows`
 //! {`used`, `capacity`}; then the rows: `filters` {`program`, `port`, `state`,
@@ -246,12 +246,13 @@ fn addr(slot: &wsd::san::layout::AddrSlot) -> String {
 const DEFAULT_LIMIT: usize = 50;
 
 /// The roles, in the order the summary counts them.
-const ROLES: [EndpointRole; 5] = [
+const ROLES: [EndpointRole; 6] = [
     EndpointRole::Listener,
     EndpointRole::Connector,
     EndpointRole::Accepted,
     EndpointRole::Adopted,
     EndpointRole::Direct,
+    EndpointRole::Candidate,
 ];
 
 /// The connection states, in the order the summary counts them.
@@ -295,6 +296,8 @@ enum RoleArg {
     Adopted,
     /// Sockets first used through WSPSetSockOpt/WSPGetSockOpt.
     Direct,
+    /// Candidates a fork shared, whose remembered values live in the segment.
+    Candidate,
 }
 
 impl RoleArg {
@@ -305,6 +308,7 @@ impl RoleArg {
             RoleArg::Accepted => EndpointRole::Accepted,
             RoleArg::Adopted => EndpointRole::Adopted,
             RoleArg::Direct => EndpointRole::Direct,
+            RoleArg::Candidate => EndpointRole::Candidate,
         }
     }
 }
