@@ -281,10 +281,21 @@ fn python(san: &San, script: &str) -> String {
 
 /// `body` run after [`PY_COMMON`] by python3 under the library on `san`; its last
 /// line of output is a JSON document, returned parsed.
+/// `wsd san check` finds the segment sound afterwards.
 fn py_json(san: &San, body: &str) -> serde_json::Value {
     let out = python(san, &format!("{PY_COMMON}{body}"));
     let last = out.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"))
+    let v = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let check = tool()
+        .args(["san", "check", "--san", &san.name])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "san check after the program: {}\n{v}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    v
 }
 
 /// The helpers the python programs below share: the tool's status as JSON, and
@@ -614,4 +625,44 @@ print(json.dumps({"parent_reads": parent_reads, "after_connect": after_connect, 
         serde_json::json!(["accepted", "connector", "listener"]),
         "one endpoint, the candidate's record retired: {v}"
     );
+}
+
+/// A socket that disconnects (`connect` with `AF_UNSPEC`) and connects again is
+/// paired with its new peer only; its old peer no longer names it, and the new
+/// connection starts healthy even if the old one was reset.
+#[test]
+fn a_socket_that_reconnects_is_paired_with_its_new_peer_only() {
+    let san = San::new("reconnect");
+    let v = py_json(
+        &san,
+        r#"
+a = socket.socket(); a.bind(("127.0.0.1", 0)); a.listen()
+b = socket.socket(); b.bind(("127.0.0.1", 0)); b.listen()
+c = socket.socket(); c.connect(a.getsockname()); sa, _ = a.accept()
+sa_names = (sa.getsockname(), sa.getpeername())
+env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+subprocess.run([sys.argv[1], "san", "reset", "127.0.0.1:%d" % c.getsockname()[1], "--san", sys.argv[2]],
+               env=env, check=True, capture_output=True)
+first = prio(c)
+libc = ctypes.CDLL(None, use_errno=True)
+unspec = ctypes.create_string_buffer(16)          # struct sockaddr, sa_family AF_UNSPEC
+assert libc.connect(c.fileno(), unspec, 16) == 0, ctypes.get_errno()
+c.connect(b.getsockname()); sb, _ = b.accept()
+eps = {(e["role"], e["local"], e["peer"]): e for e in status()["endpoints"]}
+def ep(role, local, peer):
+    return eps[(role, "%s:%d" % local, "%s:%d" % peer)]
+cl = ep("connector", c.getsockname(), b.getsockname())
+new_peer = ep("accepted", sb.getsockname(), sb.getpeername())
+old_peer = ep("accepted", *sa_names)
+print(json.dumps({"first": first, "again": prio(c), "peer_is_new": cl["peer_id"] == new_peer["id"],
+                  "new_names_it": new_peer["peer_id"] == cl["id"], "old_names_it": old_peer["peer_id"] == cl["id"],
+                  "state": cl["state"]}))
+"#,
+    );
+    assert_eq!(v["first"], "ENOTCONN", "{v}");
+    assert_eq!(v["again"], "ok", "the new connection is healthy: {v}");
+    assert_eq!(v["peer_is_new"], true, "{v}");
+    assert_eq!(v["new_names_it"], true, "{v}");
+    assert_eq!(v["old_names_it"], false, "{v}");
+    assert_eq!(v["state"], "healthy", "{v}");
 }
