@@ -312,6 +312,25 @@ pub fn share(shim: &Shim, entry: Entry) {
     }
 }
 
+/// What a record of `fd`'s socket says of it, as this process sees it now: its
+/// addresses, cookie, namespace and inode from the kernel (for looking up the
+/// socket's record, or making one).
+fn as_found(shim: &Shim, fd: i32, role: EndpointRole) -> NewEndpoint {
+    let (pid, holder) = state::identity();
+    NewEndpoint {
+        holder,
+        pid,
+        fd,
+        role,
+        local: net::local_addr(fd),
+        peer: net::peer_addr(fd),
+        comm: shim.comm,
+        cookie: net::cookie(fd),
+        netns: net::netns_cookie(fd),
+        inode: net::inode(fd),
+    }
+}
+
 /// A descriptor this process received from another (`SCM_RIGHTS`): if its socket
 /// is a SAN socket (it has a record: found by its cookie, or its address pair),
 /// it is one here too, held by this process as well. Nothing is made for a
@@ -323,19 +342,8 @@ pub fn received(shim: &Shim, fd: i32) {
         return;
     }
     let Ok(att) = shim.san() else { return };
-    let (pid, holder) = state::identity();
-    let new = NewEndpoint {
-        holder,
-        pid,
-        fd,
-        role: EndpointRole::Adopted,
-        local: net::local_addr(fd),
-        peer: net::peer_addr(fd),
-        comm: shim.comm,
-        cookie: net::cookie(fd),
-        netns: net::netns_cookie(fd),
-        inode: net::inode(fd),
-    };
+    let new = as_found(shim, fd, EndpointRole::Adopted);
+    let holder = new.holder;
     let Some(ep) = att.seg.find_existing(&new) else {
         return;
     };
@@ -364,18 +372,12 @@ pub fn publish_candidate(shim: &Shim, fd: i32, entry: Entry) {
     if cookie == 0 {
         return;
     }
-    let (pid, holder) = state::identity();
+    // No address yet: the record is found by the cookie.
     let new = NewEndpoint {
-        holder,
-        pid,
-        fd,
-        role: EndpointRole::Candidate,
         local: None,
         peer: None,
-        comm: shim.comm,
         cookie,
-        netns: state::netns_of(fd),
-        inode: net::inode(fd),
+        ..as_found(shim, fd, EndpointRole::Candidate)
     };
     let Some(ep) = att.seg.allocate(&new).map(Claimed::endpoint) else {
         return;
@@ -409,19 +411,8 @@ pub enum Forked<'a> {
 /// cookie (or by address pair, once connected).
 pub fn forked_view<'a>(shim: &'a Shim, fd: i32, entry: Entry) -> Forked<'a> {
     let Ok(att) = shim.san() else { return Forked::Lost };
-    let (pid, holder) = state::identity();
-    let new = NewEndpoint {
-        holder,
-        pid,
-        fd,
-        role: EndpointRole::Adopted,
-        local: net::local_addr(fd),
-        peer: net::peer_addr(fd),
-        comm: shim.comm,
-        cookie: net::cookie(fd),
-        netns: state::netns_of(fd),
-        inode: net::inode(fd),
-    };
+    let new = as_found(shim, fd, EndpointRole::Adopted);
+    let holder = new.holder;
     let Some(ep) = att.seg.find_existing(&new) else {
         return Forked::Lost;
     };
