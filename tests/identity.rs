@@ -666,3 +666,29 @@ print(json.dumps({"first": first, "again": prio(c), "peer_is_new": cl["peer_id"]
     assert_eq!(v["old_names_it"], false, "{v}");
     assert_eq!(v["state"], "healthy", "{v}");
 }
+
+/// A socket first used through the direct API before it is connected is in
+/// `TCP_CLOSE` as far as the kernel is concerned: that is not a reset. Its SAN
+/// calls keep answering, however long the program goes on (the now-and-then look
+/// at the socket's own state runs at most every 50 ms).
+#[test]
+fn an_unconnected_socket_under_the_direct_api_is_not_taken_for_reset() {
+    let san = San::new("direct-unconnected");
+    let v = py_json(
+        &san,
+        r#"
+import time
+lib = ctypes.CDLL(None)
+s = socket.socket()
+err = ctypes.c_int(0); one = ctypes.c_int(1)
+rc = lib.WSPSetSockOpt(s.fileno(), 0xffff, 0x2002, ctypes.byref(one), 4, ctypes.byref(err))
+answers = set()
+deadline = time.monotonic() + 0.3
+while time.monotonic() < deadline:
+    answers.add(prio(s))
+print(json.dumps({"direct": rc, "answers": sorted(answers)}))
+"#,
+    );
+    assert_eq!(v["direct"], 0, "{v}");
+    assert_eq!(v["answers"], serde_json::json!(["ok"]), "{v}");
+}

@@ -450,8 +450,9 @@ impl Segment {
     /// connection, paired with its new peer only, healthy, and its old peer no
     /// longer names it.
     pub fn readdress(&self, ep: EndpointRef, local: Option<SocketAddr>, peer: Option<SocketAddr>) {
-        let Some(rec) = self.endpoint(ep) else { return };
         let Some(lock) = self.lock_index() else { return };
+        // Looked up under the lock: a record freed and reused meanwhile is not it.
+        let Some(rec) = self.endpoint(ep) else { return };
         self.remove(&lock, Index::Addr, ep.index);
         self.unpair(&lock, rec);
         rec.local.store(local);
@@ -568,7 +569,9 @@ impl Segment {
     /// freed (and its peer reset if the close was abortive).
     pub fn release(&self, ep: EndpointRef, identity: u64, pid: u32) {
         let Some(rec) = self.endpoint(ep) else { return };
-        let seen = rec.state.load(Acquire);
+        // The incarnation `ep` names (the id's low 24 bits are in the state word):
+        // a record freed and reused since is not freed by this.
+        let seen = live_state(u64::from(ep.tag));
         // A socket sent to another process may be in flight, or held by one that
         // has not joined yet: its endpoint ends when the kernel says (reaping).
         if rec.remove_holder(identity) && rec.has_no_holder() && rec.flags.load(Relaxed) & FLAG_SENT == 0 {
@@ -644,13 +647,24 @@ impl Segment {
     /// Frees `ep`'s record whoever holds it (a forked candidate's record, once
     /// its socket connected or listened: the values moved to the new endpoint).
     pub fn retire(&self, ep: EndpointRef) {
-        let Some(rec) = self.endpoint(ep) else { return };
-        let seen = rec.state.load(Acquire);
         let Some(lock) = self.lock_index() else { return };
+        // Under the lock, and only while it is still a candidate's record: one
+        // that a `listen` turned into an endpoint meanwhile is that endpoint now.
+        let Some(rec) = self
+            .endpoint(ep)
+            .filter(|r| r.role() == Some(EndpointRole::Candidate))
+        else {
+            return;
+        };
         let pid = std::process::id();
         if rec
             .state
-            .compare_exchange(seen, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
+            .compare_exchange(
+                live_state(u64::from(ep.tag)),
+                STATE_CLAIMED | pid << 8,
+                AcqRel,
+                Relaxed,
+            )
             .is_ok()
         {
             self.give_back(&lock, rec);

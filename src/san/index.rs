@@ -61,9 +61,11 @@ fn owner_alive(owner: u64) -> bool {
     (1..1 << 22).contains(&pid)
         && (1..1 << 22).contains(&tid)
         && thread_alive(owner)
+        // Only a zombie is dead here: a /proc that hides other users' processes
+        // (hidepid) says nothing about a thread the kernel says exists.
         && !matches!(
             super::reap::process_stat(pid as u32),
-            Ok(None | Some((_, 'Z' | 'X')))
+            Ok(Some((_, 'Z' | 'X')))
         )
 }
 

@@ -234,11 +234,21 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
 #[inline(never)]
 fn passed_descriptors(msg: *const libc::msghdr, received: bool) {
     let Some(_g) = Guard::enter() else { return };
-    let shim = if received {
-        state::shim_or_start()
-    } else {
-        state::shim()
-    };
+    // Control data without descriptors (timestamps, IP_PKTINFO) is not ours.
+    let mut carried = false;
+    // SAFETY: `msg` is the message the kernel just took or filled in.
+    unsafe { net::scm_rights(msg, |_| carried = true) };
+    if !carried {
+        return;
+    }
+    let mut shim = None;
+    hooks::keeping_errno(|| {
+        shim = if received {
+            state::shim_or_start()
+        } else {
+            state::shim()
+        }
+    });
     let Some(shim) = shim else { return };
     // SAFETY: `msg` is the message the kernel just took or filled in.
     shield(|| unsafe { hooks::passed(shim, msg, received) }, || ());

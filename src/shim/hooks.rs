@@ -97,7 +97,12 @@ fn notice_dead_peer(att: &Attached, rec: &Record, fd: c_int) {
     if now >= next && NEXT_MS.compare_exchange(next, now + 50, Relaxed, Relaxed).is_ok() {
         keeping_errno(|| {
             att.seg.reap_peer_of(rec);
-            if rec.role() != Some(EndpointRole::Listener) && net::tcp_state(fd) == Some(TCP_CLOSE) {
+            // Only a connection can be reset: a socket with a peer address (an
+            // unconnected one, say under the direct API, is in TCP_CLOSE too).
+            if rec.role() != Some(EndpointRole::Listener)
+                && rec.peer.load().is_some()
+                && net::tcp_state(fd) == Some(TCP_CLOSE)
+            {
                 rec.set_connection(crate::model::provider::Connection::Reset);
             }
         });
@@ -673,6 +678,9 @@ pub fn forget(shim: &Shim, fd: c_int) {
         return;
     }
     let old = fdtable::replace(fd, Entry::EMPTY);
+    if old.is_forked() {
+        switch::retire_forked(shim, fd);
+    }
     if let Some((_, rec)) = san_record(shim, old)
         && rec.so_debug.load(Relaxed) != 0
     {

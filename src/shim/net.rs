@@ -95,12 +95,15 @@ pub unsafe fn scm_rights(msg: *const libc::msghdr, mut f: impl FnMut(c_int)) {
     // SAFETY: as the caller promises; the CMSG_* walk stays inside
     // `msg_control .. msg_control + msg_controllen`.
     unsafe {
+        let end = ((*msg).msg_control as usize).saturating_add((*msg).msg_controllen);
         let mut c = libc::CMSG_FIRSTHDR(msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
                 let data = libc::CMSG_DATA(c);
-                let n =
-                    ((*c).cmsg_len as usize).saturating_sub(data as usize - c as usize) / size_of::<c_int>();
+                // As many descriptors as the header says, and no more than the
+                // buffer holds (the program may change it after the call).
+                let said = (c as usize).saturating_add((*c).cmsg_len as usize).min(end);
+                let n = said.saturating_sub(data as usize) / size_of::<c_int>();
                 for i in 0..n {
                     f(std::ptr::read_unaligned(data.cast::<c_int>().add(i)));
                 }

@@ -265,16 +265,19 @@ fn settle(shim: &Shim, fd: i32, current: Entry, new: Entry) -> bool {
     }
     // The fork put the values in a record of the socket; the socket's role is
     // known now, so the record has done its work.
+    retire_forked(shim, fd);
+    true
+}
+
+/// A forked candidate's record of its values goes (its socket's role became
+/// known, or this process closed it): `retire` leaves a record that is no
+/// longer a candidate's alone.
+pub fn retire_forked(shim: &Shim, fd: i32) {
     if let Some(att) = shim.san_if_attached()
         && let Some(ep) = att.seg.by_cookie(net::cookie(fd))
-        && att
-            .seg
-            .endpoint(ep)
-            .is_some_and(|r| r.role() == Some(EndpointRole::Candidate))
     {
         att.seg.retire(ep);
     }
-    true
 }
 
 /// Calls `f(descriptor, entry)` for every other descriptor that is a dup of `fd`'s
@@ -338,7 +341,8 @@ fn as_found(shim: &Shim, fd: i32, role: EndpointRole) -> NewEndpoint {
 pub fn received(shim: &Shim, fd: i32) {
     let stale = fdtable::replace(fd, Entry::EMPTY);
     release(shim, stale);
-    if !net::is_tcp_stream(fd) {
+    // A program none of whose sockets could reach the SAN looks no further.
+    if !shim.routable || !net::is_tcp_stream(fd) {
         return;
     }
     let Ok(att) = shim.san() else { return };
