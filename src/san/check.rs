@@ -96,8 +96,10 @@ impl Segment {
                 other => out.push(format!("{}: state {other} is not a state", who(i, r))),
             }
         }
-        // The indexes: every live record is found by its cookie, id and address
-        // pair; the free list holds free records only, each once.
+        // The indexes: every live record is found by its cookie and address pair;
+        // the free list holds free records only, each once. Read under the index
+        // lock, a record at a time: a claim in another process is never seen
+        // half-done.
         for (i, r) in self.live() {
             for (which, name) in [(Index::Cookie, "cookie"), (Index::Addr, "address pair")] {
                 if !self.indexed(which, i) {
@@ -107,11 +109,11 @@ impl Segment {
         }
         let free = self.free_list();
         let mut on_list = std::collections::HashSet::new();
-        for &i in &free {
+        for &(i, state) in &free {
             let Some(r) = self.record(i) else { continue };
             if !on_list.insert(i) {
                 out.push(format!("{}: on the free list twice", who(i, r)));
-            } else if r.state.load(Relaxed) & STATE_MASK == STATE_LIVE {
+            } else if state & STATE_MASK == STATE_LIVE {
                 out.push(format!("{}: live, yet on the free list", who(i, r)));
             }
         }

@@ -260,26 +260,40 @@ impl Segment {
         h.free_head.store(index + 1, Relaxed);
     }
 
-    /// Under the lock, a sanity bound for the free list's walk in `check`.
-    pub fn free_list(&self) -> Vec<u32> {
+    /// The free list, read under the lock (so that another process's claim or
+    /// release is not seen half-done), at most as long as the capacity; with the
+    /// states of its records as they were then. Empty if the lock cannot be had.
+    /// For `check`.
+    pub fn free_list(&self) -> Vec<(u32, u32)> {
         let mut out = Vec::new();
+        let Some(_lock) = self.lock_index() else {
+            return out;
+        };
         let mut next = self.header().free_head.load(Acquire);
         while let Some(i) = next.checked_sub(1) {
             let Some(rec) = self.record(i) else { break };
             if out.len() as u32 >= self.capacity() {
                 break;
             }
-            out.push(i);
+            out.push((i, rec.state.load(Acquire)));
             next = rec.next_free.load(Acquire);
         }
         out
     }
 
-    /// Is record `index` reachable in its chain of `which`? (For `check`.)
+    /// Is record `index`, if it is live, reachable in its chain of `which`? Read
+    /// under the lock; true when that cannot be told (no lock, not live now, not
+    /// filed there). For `check`.
     pub fn indexed(&self, which: Index, index: u32) -> bool {
         let Some(rec) = self.record(index) else {
             return false;
         };
+        let Some(_lock) = self.lock_index() else {
+            return true;
+        };
+        if rec.state.load(Acquire) & super::layout::STATE_MASK != super::layout::STATE_LIVE {
+            return true;
+        }
         let Some(hash) = Segment::hash_of(rec, which) else {
             return true;
         };
