@@ -251,7 +251,8 @@ impl Kernel {
                 },
             },
         };
-        let mut sa: libc::sockaddr_nl = unsafe_zeroed_nl();
+        // SAFETY: sockaddr_nl is a plain C struct for which all zeroes is valid.
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as u16;
         // SAFETY: `msg` and `sa` are valid for the sizes given.
         let sent = unsafe {
@@ -429,11 +430,6 @@ pub fn holds(pid: u32, fd: i32, inode: u64) -> Option<bool> {
     // SAFETY: our own descriptor, closed with the raw system call.
     unsafe { libc::syscall(libc::SYS_close, libc::c_long::from(dir)) };
     answer
-}
-
-fn unsafe_zeroed_nl() -> libc::sockaddr_nl {
-    // SAFETY: sockaddr_nl is a plain C struct for which all zeroes is valid.
-    unsafe { std::mem::zeroed() }
 }
 
 #[cfg(test)]

@@ -131,14 +131,24 @@ pub const REAP_BATCH: u32 = 1024;
 /// How often a process may run a bounded pass because the table was full.
 const REAP_EVERY_MS: u64 = 100;
 
-fn now_ms() -> u64 {
+/// Is it time — `every_ms` after the last time `next` said so? `next` holds the
+/// next due time (CLOCK_MONOTONIC_COARSE milliseconds, read from the vDSO); one
+/// caller among those that race wins. No system call, no lock: for "now and then"
+/// work on a call's path (a process's look at its peer, a pass over a full table
+/// shared by every process through the segment).
+pub fn due(next: &std::sync::atomic::AtomicU64, every_ms: u64) -> bool {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: `ts` is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    let now = ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000;
+    let at = next.load(Relaxed);
+    now >= at
+        && next
+            .compare_exchange(at, now + every_ms, Relaxed, Relaxed)
+            .is_ok()
 }
 
 /// Does a live holder of `rec` still hold its socket (by inode, at its
@@ -191,13 +201,7 @@ impl Segment {
     /// together): what a process does when the table is full, so that a full
     /// table costs a new socket nothing but the fall-back.
     pub fn reap_some_now_and_then(&self) -> Reaped {
-        let due = &self.header().reap_due_ms;
-        let (now, next) = (now_ms(), due.load(Relaxed));
-        if now < next
-            || due
-                .compare_exchange(next, now + REAP_EVERY_MS, Relaxed, Relaxed)
-                .is_err()
-        {
+        if !due(&self.header().reap_due_ms, REAP_EVERY_MS) {
             return Reaped::default();
         }
         self.reap_some()

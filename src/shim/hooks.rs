@@ -86,15 +86,7 @@ fn debug_line(rec: &Record, fd: c_int, call: &str, what: std::fmt::Arguments<'_>
 #[inline(never)]
 fn notice_dead_peer(att: &Attached, rec: &Record, fd: c_int) {
     static NEXT_MS: AtomicU64 = AtomicU64::new(0);
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer; the coarse clock is read from the vDSO.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    let now = ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000;
-    let next = NEXT_MS.load(Relaxed);
-    if now >= next && NEXT_MS.compare_exchange(next, now + 50, Relaxed, Relaxed).is_ok() {
+    if crate::san::reap::due(&NEXT_MS, 50) {
         keeping_errno(|| {
             att.seg.reap_peer_of(rec);
             // Only a connection can be reset: a socket with a peer address (an
@@ -522,32 +514,24 @@ fn decide(shim: &Shim, side: Side, addr: std::net::SocketAddr) -> Result<(), Fal
         (false, None) => Err(Fallback::NotSanAddress),
     };
     if log::enabled(crate::config::LogLevel::Debug) {
-        let to = if verdict.is_ok() { "SAN" } else { "plain TCP" };
+        // Plain TCP says why as the fall-back does; the SAN says which rule, or
+        // what of the address, sent it there.
         let p = &shim.program;
-        match (rule, san, wildcard) {
-            (Some(line), true, _) => {
+        match (&verdict, rule) {
+            (Err(why), _) => wsd_log!(Debug, "{p} {side:?} {addr}: plain TCP: {why}"),
+            (Ok(()), Some(line)) => {
                 wsd_log!(
                     Debug,
-                    "{p} {side:?} {addr}: {to}: a `use san` rule (line {line}) matched"
+                    "{p} {side:?} {addr}: SAN: a `use san` rule (line {line}) matched"
                 )
             }
-            (Some(line), false, _) => {
-                wsd_log!(
-                    Debug,
-                    "{p} {side:?} {addr}: {to}: a `use tcp` rule (line {line}) matched"
-                )
-            }
-            (None, true, _) => wsd_log!(
+            (Ok(()), None) if san => wsd_log!(
                 Debug,
-                "{p} {side:?} {addr}: {to}: no rule matched; the address is in the SAN subnet table"
+                "{p} {side:?} {addr}: SAN: no rule matched; the address is in the SAN subnet table"
             ),
-            (None, false, true) => wsd_log!(
+            (Ok(()), None) => wsd_log!(
                 Debug,
-                "{p} {side:?} {addr}: {to}: no rule matched; a listener on the wildcard address"
-            ),
-            (None, false, false) => wsd_log!(
-                Debug,
-                "{p} {side:?} {addr}: {to}: no rule matched; the address is not in the SAN subnet table"
+                "{p} {side:?} {addr}: SAN: no rule matched; a listener on the wildcard address"
             ),
         }
     }

@@ -143,8 +143,9 @@ impl Line {
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
     }
 
-    /// The line with its newline.
-    fn bytes(&mut self) -> &[u8] {
+    /// The line with its newline, at most 512 bytes (under `PIPE_BUF`: one
+    /// `write` of it is atomic).
+    pub fn with_newline(&mut self) -> &[u8] {
         self.buf[self.len] = b'\n';
         &self.buf[..=self.len]
     }
@@ -156,7 +157,7 @@ impl Line {
         match FILE.get() {
             Some(path) if !FILE_FAILED.load(Relaxed) => match open_log(path) {
                 Ok(fd) => {
-                    let bytes = self.bytes();
+                    let bytes = self.with_newline();
                     // SAFETY: `bytes` is valid for its length; `fd` is ours.
                     let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
                     let e = last_errno();
@@ -186,7 +187,7 @@ impl Line {
         if id == 0 || stderr_id() != id {
             return;
         }
-        let bytes = self.bytes();
+        let bytes = self.with_newline();
         // SAFETY: `bytes` is valid for its length.
         unsafe { libc::write(libc::STDERR_FILENO, bytes.as_ptr().cast(), bytes.len()) };
     }

@@ -23,46 +23,24 @@
 //! mismatch ends the channel for the process.
 
 use crate::config::ReportFd;
+use crate::shim::log::Line;
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-
-/// Longest line, newline included: well under `PIPE_BUF` (4096 on Linux), so
-/// each write is atomic.
-const LINE_MAX: usize = 512;
 
 /// Set once the descriptor was found not to be the tool's pipe.
 static LOST: AtomicBool = AtomicBool::new(false);
 
-/// A line being built on the stack; tabs and newlines in what is written become
-/// spaces, and text beyond the room is cut (at a character boundary).
-struct Line {
-    buf: [u8; LINE_MAX],
-    len: usize,
-}
+/// Writes into a log line with tabs and line ends made spaces: the fields of a
+/// side-channel line hold neither.
+struct OneField<'a>(&'a mut Line);
 
-impl Line {
-    /// Appends `s` as is: only for the fixed field separators.
-    fn raw(&mut self, s: &[u8]) {
-        let n = s.len().min(LINE_MAX - 1 - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
-        self.len += n;
-    }
-}
-
-impl Write for Line {
+impl Write for OneField<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = LINE_MAX - 1 - self.len;
-        let mut n = s.len().min(room);
-        while !s.is_char_boundary(n) {
-            n -= 1;
-        }
-        for &b in &s.as_bytes()[..n] {
-            self.buf[self.len] = if matches!(b, b'\t' | b'\n' | b'\r') {
-                b' '
-            } else {
-                b
-            };
-            self.len += 1;
+        for part in s.split(['\t', '\n', '\r']).enumerate() {
+            if part.0 > 0 {
+                self.0.write_str(" ")?;
+            }
+            self.0.write_str(part.1)?;
         }
         Ok(())
     }
@@ -79,28 +57,23 @@ pub fn segment_refused(channel: Option<ReportFd>, comm: &[u8; 16], reason: &dyn 
     // SAFETY: __errno_location returns this thread's errno.
     let saved = unsafe { *libc::__errno_location() };
     if is_the_pipe(ch) {
-        let mut line = Line {
-            buf: [0; LINE_MAX],
-            len: 0,
-        };
+        let mut line = Line::new();
         // SAFETY: getpid has no preconditions.
         let pid = unsafe { libc::getpid() };
-        line.raw(b"segment-refused\t");
-        let _ = write!(line, "{pid}");
-        line.raw(b"\t");
+        let _ = write!(line, "segment-refused\t{pid}\t");
         // The kernel's name may hold any byte but NUL: printable ASCII is kept.
         for &b in comm.iter().take_while(|&&b| b != 0) {
-            line.raw(&[if b.is_ascii_graphic() || b == b' ' {
-                b
+            let c = if b.is_ascii_graphic() || b == b' ' {
+                b as char
             } else {
-                b'?'
-            }]);
+                '?'
+            };
+            let _ = line.write_char(c);
         }
-        line.raw(b"\t");
-        let _ = write!(line, "{reason}");
-        line.buf[line.len] = b'\n';
+        let _ = line.write_str("\t");
+        let _ = write!(OneField(&mut line), "{reason}");
         // SAFETY: the descriptor was just checked to be the tool's pipe.
-        unsafe { write_quietly(ch.fd, &line.buf[..=line.len]) };
+        unsafe { write_quietly(ch.fd, line.with_newline()) };
     } else {
         LOST.store(true, Relaxed);
     }
