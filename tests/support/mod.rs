@@ -234,3 +234,37 @@ pub fn wsd_san_ok(san: &San, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A child's standard output, line by line, read by a thread of its own.
+pub fn lines_of(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// What a child writes to standard error, gathered by a thread of its own (which
+/// ends when the child's end closes).
+pub fn gather(
+    mut err: std::process::ChildStderr,
+) -> (std::sync::Arc<std::sync::Mutex<Vec<u8>>>, thread::JoinHandle<()>) {
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&stderr);
+    let reader = thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    (stderr, reader)
+}
