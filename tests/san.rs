@@ -17,7 +17,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use support::{San, is_debug_line, library, wsd_san, wsd_san_ok};
+use support::{San, endpoint, endpoints, is_debug_line, library, wsd_san, wsd_san_ok};
 use wsd::san::layout::{HEADER_SIZE, identity, segment_size};
 use wsd::san::reap::process_stat;
 use wsd::san::{EndpointRef, EndpointRole, NewEndpoint, Segment};
@@ -250,20 +250,6 @@ fn pair(san: &San) -> (Agent, Agent) {
 
 fn status(san: &San) -> Value {
     serde_json::from_str(&wsd_san_ok(san, &["status", "--json"])).expect("status --json is JSON")
-}
-
-fn endpoints(v: &Value) -> &Vec<Value> {
-    v["endpoints"].as_array().expect("endpoints array")
-}
-
-/// The one endpoint whose fields have the given values.
-fn endpoint<'a>(v: &'a Value, tests: &[(&str, Value)]) -> &'a Value {
-    let found: Vec<&Value> = endpoints(v)
-        .iter()
-        .filter(|e| tests.iter().all(|(k, want)| &e[*k] == want))
-        .collect();
-    assert_eq!(found.len(), 1, "one endpoint with {tests:?} in {v:#}");
-    found[0]
 }
 
 /// No endpoint has all the given values.

@@ -17,7 +17,7 @@ use std::process::{Child, ChildStdin, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{San, preloaded, tool};
+use support::{San, endpoint, endpoints, preloaded, tool};
 use wsd::san::layout::{DEFAULT_CAPACITY, REPORT_ROWS};
 
 /// The hang guard: no reply takes longer than this.
@@ -121,20 +121,6 @@ fn json(san: &San, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     serde_json::from_str(&text(san, &all)).expect("status --json is JSON")
-}
-
-fn endpoints(v: &Value) -> &Vec<Value> {
-    v["endpoints"].as_array().expect("endpoints array")
-}
-
-/// The one endpoint whose fields have the given values.
-fn endpoint<'a>(v: &'a Value, tests: &[(&str, Value)]) -> &'a Value {
-    let found: Vec<&Value> = endpoints(v)
-        .iter()
-        .filter(|e| tests.iter().all(|(k, want)| &e[*k] == want))
-        .collect();
-    assert_eq!(found.len(), 1, "one endpoint with {tests:?} in {v:#}");
-    found[0]
 }
 
 /// The endpoint rows of the text form: the lines after the column header (none

@@ -268,3 +268,18 @@ pub fn gather(
     });
     (stderr, reader)
 }
+
+/// The endpoints of a `wsd san status --json` document.
+pub fn endpoints(v: &serde_json::Value) -> &Vec<serde_json::Value> {
+    v["endpoints"].as_array().expect("endpoints array")
+}
+
+/// The one endpoint of a status document whose fields have the given values.
+pub fn endpoint<'a>(v: &'a serde_json::Value, tests: &[(&str, serde_json::Value)]) -> &'a serde_json::Value {
+    let found: Vec<&serde_json::Value> = endpoints(v)
+        .iter()
+        .filter(|e| tests.iter().all(|(k, want)| &e[*k] == want))
+        .collect();
+    assert_eq!(found.len(), 1, "one endpoint with {tests:?} in {v:#}");
+    found[0]
+}
