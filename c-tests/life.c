@@ -21,6 +21,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -252,6 +253,23 @@ static void vfork_exec(void)
         CHECK_EQ(wsp_value_of(c.server, WSOL, PRIO), 12);
         CHECK_EQ(prio(c.listener), 13);
     }
+    /* A vfork that fails answers -1 and errno, as libc's does (the library has
+       its own vfork): tried by an ordinary user allowed no more processes. */
+    pid_t p = fork();
+    SETUP(p >= 0);
+    if (p == 0) {
+        struct rlimit none = {0, 0};
+        if (getuid() == 0 && setuid(65534) != 0)
+            _exit(3);
+        if (setrlimit(RLIMIT_NPROC, &none) != 0)
+            _exit(4);
+        errno = 0;
+        pid_t v = vfork();
+        if (v == 0)
+            _exit(0);
+        _exit(v == -1 && errno == EAGAIN ? 0 : 5);
+    }
+    CHECK_EQ(reap(p), 0);
     /* Number 200 in the parent has no state from the child's dup2. */
     int u = socket(AF_INET, SOCK_DGRAM, 0);
     SETUP(u >= 0);

@@ -692,3 +692,62 @@ print(json.dumps({"direct": rc, "answers": sorted(answers)}))
     assert_eq!(v["direct"], 0, "{v}");
     assert_eq!(v["answers"], serde_json::json!(["ok"]), "{v}");
 }
+
+/// `accept` and `accept4` however a program calls them — no room for the
+/// address, room on the stack large enough or too small, room on the heap — on
+/// listeners bound to one address or to the wildcard, IPv4 and IPv6: the program
+/// gets what libc gives it (checked by the program), and each accepted endpoint
+/// has its socket's true addresses and is paired with its connector. (The
+/// library reads the peer's address from what the kernel wrote back where it can
+/// without a system call, and the local one from a listener bound to one address.)
+#[test]
+fn accepted_endpoints_have_their_sockets_addresses_however_accept_is_called() {
+    let san = San::new("accept-addr");
+    let mut child = support::preloaded(support::compile_c("accept_addr"), &san)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (stderr, _reader) = support::gather(child.stderr.take().unwrap());
+    let lines = support::lines_of(child.stdout.take().unwrap());
+    let mut conns = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no 'ready': {}", String::from_utf8_lossy(&stderr.lock().unwrap())));
+        if line == "ready" {
+            break;
+        }
+        conns.push(line);
+    }
+    assert!(
+        conns.len() >= 15,
+        "three listeners at least, five ways each: {conns:?}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&support::wsd_san_ok(&san, &["status", "--json"])).unwrap();
+    for line in &conns {
+        let field = |k: &str| {
+            line.split(' ')
+                .find_map(|w| w.strip_prefix(&format!("{k}=")[..]))
+                .unwrap_or_else(|| panic!("{k} in {line}"))
+                .to_string()
+        };
+        let fd = |k: &str| serde_json::json!(field(k).parse::<u64>().unwrap());
+        let accepted = support::endpoint(&v, &[("fd", fd("accepted")), ("role", "accepted".into())]);
+        let client = support::endpoint(&v, &[("fd", fd("client")), ("role", "connector".into())]);
+        assert_eq!(accepted["local"], field("local"), "{line}");
+        assert_eq!(accepted["peer"], field("peer"), "{line}");
+        assert_eq!(accepted["peer_id"], client["id"], "{line}");
+        assert_eq!(client["peer_id"], accepted["id"], "{line}");
+    }
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let check = support::wsd_san(&san, &["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}

@@ -1117,7 +1117,7 @@ fn spin_until(patience: u32, done: impl Fn() -> bool) {
     let mut spins = 0u32;
     while !done() {
         spins += 1;
-        if spins % patience == 0 {
+        if spins.is_multiple_of(patience) {
             thread::yield_now();
         } else {
             std::hint::spin_loop();

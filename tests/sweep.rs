@@ -391,10 +391,11 @@ fn expect(run: &Run, l: &Line) -> (Answer, Who) {
             let who = Who::of(route);
             // SPEC §4.3: in switch and provider mode the SAN's state is looked at
             // before any setsockopt on a SAN socket.
-            if role == Role::San && run.mode != Mode::Observe {
-                if let Err(e) = switch::san_gate(Network::Up, Connection::Healthy) {
-                    return (Answer::fail(e.errno(), None), who);
-                }
+            if role == Role::San
+                && run.mode != Mode::Observe
+                && let Err(e) = switch::san_gate(Network::Up, Connection::Healthy)
+            {
+                return (Answer::fail(e.errno(), None), who);
             }
             let answer = match route {
                 Route::Kernel => kernel(),

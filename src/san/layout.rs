@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
 /// Bumped whenever anything in this file changes meaning or place.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 pub const HEADER_SIZE: usize = 512;
 pub const RECORD_SIZE: usize = 256;
 pub const ROW_SIZE: usize = 64;
@@ -52,12 +52,14 @@ pub const fn key_buckets(capacity: u32) -> u32 {
     capacity.next_power_of_two()
 }
 
-/// Buckets of the index by address pair: one per two records, at least 1,024 and
-/// at most 2^18 (addresses hash anywhere, so this index's pages are touched at
-/// random: capped, it costs at most 1 MiB however large the capacity; its chains
-/// stay short up to a few hundred thousand endpoints).
+/// Buckets of the index by address pair: one per record, at least 1,024 and at
+/// most 2^18. A connection's two ends share a bucket (the hash is symmetric), so
+/// a chain holds about one connection per two buckets, and pairing — which walks
+/// a chain record by record, each a cache miss in a table of tens of megabytes —
+/// visits few. Addresses hash anywhere, so this index's pages are touched at
+/// random: capped, it costs at most 1 MiB however large the capacity.
 pub const fn addr_buckets(capacity: u32) -> u32 {
-    let b = capacity.next_power_of_two() / 2;
+    let b = capacity.next_power_of_two();
     if b < 1024 {
         1024
     } else if b > 1 << 18 {

@@ -476,7 +476,7 @@ impl Segment {
     /// The 4-byte word at `offset` (an index bucket).
     pub(super) fn word_at(&self, offset: usize) -> &std::sync::atomic::AtomicU32 {
         assert!(
-            offset % 4 == 0 && offset + 4 <= self.len,
+            offset.is_multiple_of(4) && offset + 4 <= self.len,
             "index bucket outside the segment"
         );
         // SAFETY: inside the mapping (checked above) and 4-aligned (the mapping is

@@ -7,7 +7,7 @@ use crate::model::{CODES, SOCKET_ERROR, WsaError};
 use crate::shim::fdtable::{self, Entry};
 use crate::shim::memory::Memory;
 use crate::shim::state::{self, Shim};
-use crate::shim::thread::Guard;
+use crate::shim::thread::{self, Guard};
 use crate::shim::{direct, hooks, net, real, recent};
 use libc::{c_char, c_int, c_uint, c_void, sockaddr, socklen_t};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -179,13 +179,55 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     rc
 }
 
-fn after_accept(fd: c_int, newfd: c_int) -> c_int {
+/// `accept` (`flags` None) or `accept4`. On a SAN listener the new socket's
+/// peer address is taken from what the kernel writes back (into a buffer of ours
+/// when the program passes none, or from the program's own when it lies on this
+/// thread's live stack), so the hook need not ask for it again.
+///
+/// # Safety
+/// The program's arguments.
+unsafe fn accept_any(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: Option<c_int>) -> c_int {
+    let entry = fdtable::get(fd);
+    let call = |addr: *mut sockaddr, len: *mut socklen_t| match flags {
+        // SAFETY: the program's arguments, or a buffer of ours in their place.
+        None => unsafe { real::accept(fd, addr, len) },
+        // SAFETY: as above.
+        Some(flags) => unsafe { real::accept4(fd, addr, len, flags) },
+    };
+    if entry.is_empty() {
+        let newfd = call(addr, len);
+        handed_out(newfd, -1, Entry::EMPTY);
+        return newfd;
+    }
+    let mut own = net::AddressBuffer::new();
+    let (newfd, peer) = if addr.is_null() {
+        let newfd = call(own.addr(), own.len_ptr());
+        (newfd, own.decode())
+    } else {
+        // The program's buffer, read only where no read can fault: its size
+        // before the call and the address after, both on the live stack.
+        let mem = thread::known_memory();
+        let room = mem.read_on_stack::<4>(len.cast()).map(socklen_t::from_ne_bytes);
+        let newfd = call(addr, len);
+        let written = mem.read_on_stack::<4>(len.cast()).map(socklen_t::from_ne_bytes);
+        let peer = match (room, written) {
+            (Some(room), Some(n)) if newfd >= 0 && n <= room && mem.on_stack(addr.cast(), n as usize) => {
+                // SAFETY: the kernel wrote `n` bytes of address there, on the live stack.
+                unsafe { net::decode(addr, n) }
+            }
+            _ => None,
+        };
+        (newfd, peer)
+    };
     if newfd < 0 {
         return newfd;
     }
-    let entry = fdtable::get(fd);
     match ours(entry) {
-        Some((_g, shim)) => shield(|| hooks::accepted(shim, fd, entry, newfd), || ()),
+        Some((g, shim)) => {
+            // The stack's bounds, learned now if not yet, serve the next accept.
+            let _ = g.memory();
+            shield(|| hooks::accepted(shim, fd, entry, newfd, peer), || ())
+        }
         None => handed_out(newfd, -1, Entry::EMPTY),
     }
     newfd
@@ -193,14 +235,58 @@ fn after_accept(fd: c_int, newfd: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    // SAFETY: the program's arguments, passed on unchanged.
-    after_accept(fd, unsafe { real::accept(fd, addr, len) })
+    // SAFETY: the program's arguments, passed on.
+    unsafe { accept_any(fd, addr, len, None) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
-    // SAFETY: the program's arguments, passed on unchanged.
-    after_accept(fd, unsafe { real::accept4(fd, addr, len, flags) })
+    // SAFETY: the program's arguments, passed on.
+    unsafe { accept_any(fd, addr, len, Some(flags)) }
+}
+
+/// `vfork`, as glibc makes it, counting the children that run in this memory
+/// ([`state::VFORKS`]) so that the hooks know one is running without asking
+/// for their pid. The return address is kept in a register across the system
+/// call, because the child, running on this stack, overwrites it (glibc does the
+/// same); the parent lowers the count when the call returns to it, once the child
+/// has exec'd or exited.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vfork() -> libc::pid_t {
+    std::arch::naked_asm!(
+        "lock incq {vforks}(%rip)",
+        "popq %rdi",
+        "movl ${nr}, %eax",
+        "syscall",
+        "pushq %rdi",
+        // The child (0): the count stays raised while it runs.
+        "testl %eax, %eax",
+        "je 2f",
+        "lock decq {vforks}(%rip)",
+        "cmpl $-4095, %eax",
+        "jae 3f",
+        "2:",
+        "ret",
+        // A failure: errno, and -1.
+        "3:",
+        "negl %eax",
+        "movl %eax, %edi",
+        "jmp {failed}",
+        vforks = sym state::VFORKS,
+        nr = const libc::SYS_vfork,
+        failed = sym vfork_failed,
+        options(att_syntax),
+    )
+}
+
+/// `vfork`'s failure: errno is `e`, the answer -1.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn vfork_failed(e: c_int) -> libc::pid_t {
+    // SAFETY: __errno_location returns this thread's errno.
+    unsafe { *libc::__errno_location() = e };
+    -1
 }
 
 #[unsafe(no_mangle)]

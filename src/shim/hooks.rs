@@ -626,13 +626,20 @@ pub fn listening(shim: &Shim, fd: c_int, entry: Entry, rc: c_int) {
     })
 }
 
-/// After `accept`/`accept4` on a SAN listener returned `newfd`.
-pub fn accepted(shim: &Shim, listener: c_int, entry: Entry, newfd: c_int) {
+/// After `accept`/`accept4` on a SAN listener returned `newfd`, with the peer's
+/// address if the call gave it back.
+pub fn accepted(
+    shim: &Shim,
+    listener: c_int,
+    entry: Entry,
+    newfd: c_int,
+    peer: Option<std::net::SocketAddr>,
+) {
     let saved = errno();
     let stale = fdtable::replace(newfd, Entry::EMPTY);
     switch::release(shim, stale);
     if let Some((_, lrec)) = san_record(shim, entry) {
-        let peer = net::peer_addr(newfd);
+        let peer = peer.or_else(|| net::peer_addr(newfd));
         if peer.is_some_and(|p| shim.config.is_san_address(p.ip())) {
             let inherit = Remembered {
                 debug: Some(lrec.so_debug.load(Relaxed) != 0),
@@ -643,7 +650,12 @@ pub fn accepted(shim: &Shim, listener: c_int, entry: Entry, newfd: c_int) {
                 newfd,
                 Entry::EMPTY,
                 EndpointRole::Accepted,
-                net::local_addr(newfd),
+                // A listener bound to one address accepts on that address; one
+                // bound to the wildcard, on whichever the client reached.
+                lrec.local
+                    .load()
+                    .filter(|a| !net::is_wildcard(*a))
+                    .or_else(|| net::local_addr(newfd)),
                 peer,
                 inherit,
             );

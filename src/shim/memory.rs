@@ -86,6 +86,13 @@ impl Memory {
         self.low <= sp && sp <= ptr && ptr.checked_add(len).is_some_and(|end| end <= self.top)
     }
 
+    /// Do the `len` bytes at `ptr` lie in the live part of this thread's stack
+    /// (readable and writable without a system call)?
+    #[inline(always)]
+    pub fn on_stack(self, ptr: *const c_void, len: usize) -> bool {
+        self.on_live_stack(ptr as usize, len)
+    }
+
     /// The `N` bytes at `ptr`, if all of them are readable.
     #[inline(always)]
     pub fn read<const N: usize>(self, ptr: *const c_void) -> Option<[u8; N]> {

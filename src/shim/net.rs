@@ -161,21 +161,48 @@ pub unsafe fn decode(addr: *const sockaddr, len: socklen_t) -> Option<SocketAddr
     }
 }
 
+/// Room for any socket address the kernel writes back, and its length.
+pub struct AddressBuffer {
+    ss: sockaddr_storage,
+    len: socklen_t,
+}
+
+impl AddressBuffer {
+    pub fn new() -> AddressBuffer {
+        AddressBuffer {
+            // SAFETY: an all-zero sockaddr_storage is valid (family 0: no address).
+            ss: unsafe { std::mem::zeroed() },
+            len: size_of::<sockaddr_storage>() as socklen_t,
+        }
+    }
+
+    pub fn addr(&mut self) -> *mut sockaddr {
+        (&mut self.ss as *mut sockaddr_storage).cast()
+    }
+
+    pub fn len_ptr(&mut self) -> *mut socklen_t {
+        &mut self.len
+    }
+
+    /// The address the kernel wrote (none while the family is still 0).
+    pub fn decode(&self) -> Option<SocketAddr> {
+        let len = self.len.min(size_of::<sockaddr_storage>() as socklen_t);
+        // SAFETY: `len` bytes of `ss` are initialised (all of it is).
+        unsafe { decode((&self.ss as *const sockaddr_storage).cast(), len) }
+    }
+}
+
 fn name_of(fd: c_int, peer: bool) -> Option<SocketAddr> {
-    // SAFETY: an all-zero sockaddr_storage is valid.
-    let mut ss: sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = size_of::<sockaddr_storage>() as socklen_t;
-    let p = (&mut ss as *mut sockaddr_storage).cast::<sockaddr>();
-    // SAFETY: `ss`/`len` are valid out-pointers; neither call is interposed.
+    let mut buf = AddressBuffer::new();
+    // SAFETY: the buffer's pointers are valid out-pointers; neither call is interposed.
     let r = unsafe {
         if peer {
-            libc::getpeername(fd, p, &mut len)
+            libc::getpeername(fd, buf.addr(), buf.len_ptr())
         } else {
-            libc::getsockname(fd, p, &mut len)
+            libc::getsockname(fd, buf.addr(), buf.len_ptr())
         }
     };
-    // SAFETY: the kernel wrote `len` bytes of address into `ss`.
-    (r == 0).then(|| unsafe { decode(p, len) }).flatten()
+    if r == 0 { buf.decode() } else { None }
 }
 
 /// The socket's local address.

@@ -270,15 +270,31 @@ pub fn identity() -> (u32, u64) {
     }
 }
 
-/// Are we a `vfork` (or `CLONE_VM`) child, running in our parent's memory? Then
-/// the descriptor table and endpoint references we see are the parent's, while
-/// our descriptors are our own: we must not change that state.
+/// Are we a `vfork` child, running in our parent's memory? Then the descriptor
+/// table and endpoint references we see are the parent's, while our descriptors
+/// are our own: we must not change that state.
+///
+/// On x86-64 the library's own `vfork` counts the children running in this
+/// memory ([`VFORKS`]): while there are none — always, in nearly every program —
+/// the answer costs one load and no system call, on every socket's creation and
+/// close. Only while one runs are the pids compared. (A child made by a raw
+/// `clone(CLONE_VM)` system call rather than `vfork` is not seen there; glibc's
+/// own `posix_spawn` makes one, but runs no hook in it.)
 pub fn in_vm_sharing_child() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if VFORKS.load(Acquire) == 0 {
+        return false;
+    }
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() } as u32;
     let own = OWN_PID.load(Acquire);
     own != 0 && own != pid
 }
+
+/// `vfork` children running in this memory: raised by the library's `vfork`
+/// before the system call, lowered in the parent when it returns (the child has
+/// exec'd or exited by then). See `exports::vfork`.
+pub static VFORKS: AtomicU64 = AtomicU64::new(0);
 
 /// This process's identity once computed, 0 before (and in a fresh fork child).
 static IDENTITY: AtomicU64 = AtomicU64::new(0);

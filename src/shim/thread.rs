@@ -70,6 +70,15 @@ pub struct Guard {
     thread: *const ThreadState,
 }
 
+/// This thread's buffers as far as they are known without learning anything:
+/// its stack bounds if a hook has learned them (else no address counts as on the
+/// stack). For use outside the guard (around a blocking call): one
+/// thread-local load.
+#[inline(always)]
+pub fn known_memory() -> Memory {
+    Memory::new(THREAD.with(|t| t.stack.get()))
+}
+
 impl Guard {
     /// Takes the guard if this thread is not inside the shim already.
     #[inline(always)]
