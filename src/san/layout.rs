@@ -52,14 +52,14 @@ pub const fn key_buckets(capacity: u32) -> u32 {
     capacity.next_power_of_two()
 }
 
-/// Buckets of the index by address pair: one per record, at least 1,024 and at
+/// Buckets of the index by address pair: two per record, at least 1,024 and at
 /// most 2^18. A connection's two ends share a bucket (the hash is symmetric), so
-/// a chain holds about one connection per two buckets, and pairing — which walks
-/// a chain record by record, each a cache miss in a table of tens of megabytes —
-/// visits few. Addresses hash anywhere, so this index's pages are touched at
-/// random: capped, it costs at most 1 MiB however large the capacity.
+/// a bucket holds another connection a sixth of the time or less: pairing walks a
+/// chain record by record, and each record it passes is a cache miss in a table
+/// of tens of megabytes. Addresses hash anywhere, so this index's pages are
+/// touched at random: capped, it costs at most 1 MiB however large the capacity.
 pub const fn addr_buckets(capacity: u32) -> u32 {
-    let b = capacity.next_power_of_two();
+    let b = capacity.next_power_of_two().saturating_mul(2);
     if b < 1024 {
         1024
     } else if b > 1 << 18 {
