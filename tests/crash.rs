@@ -752,7 +752,8 @@ struct Faults {
     up: u64,
     reset: u64,
     keepalive: u64,
-    /// The endpoint had closed before the tool came (exit 2, "no live endpoint").
+    /// The endpoint had closed before the tool came, or was a listener (exit 2,
+    /// "no live SAN connection matches").
     gone: u64,
 }
 
@@ -772,7 +773,10 @@ fn fault_one(san: &San, e: &Value, rng: &mut Rng, faults: &mut Faults) {
     match out.status.code() {
         Some(0) if verb == "reset" => faults.reset += 1,
         Some(0) => faults.keepalive += 1,
-        Some(2) if String::from_utf8_lossy(&out.stderr).contains("no live endpoint") => faults.gone += 1,
+        // Closed before the tool came, or not a connection (a listener).
+        Some(2) if String::from_utf8_lossy(&out.stderr).contains("no live SAN connection matches") => {
+            faults.gone += 1
+        }
         _ => panic!("wsd san {verb} {target}: {}", text(&out)),
     }
 }

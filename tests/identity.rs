@@ -268,22 +268,11 @@ print(st.stdout, flush=True)
 
 /// Runs a python3 program under the library on `san` (the tool's path is its
 /// first argument, the segment's name its second); returns its standard output.
-fn python(san: &San, script: &str) -> String {
-    let mut cmd = support::preloaded("python3", san);
-    cmd.args(["-c", script, env!("CARGO_BIN_EXE_wsd"), &san.name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let (status, hung, out, err) = support::run_guarded(cmd, Duration::from_secs(60));
-    assert!(!hung && status.success(), "{status:?}\n{out}\n{err}");
-    out
-}
-
 /// `body` run after [`PY_COMMON`] by python3 under the library on `san`; its last
 /// line of output is a JSON document, returned parsed.
 /// `wsd san check` finds the segment sound afterwards.
 fn py_json(san: &San, body: &str) -> serde_json::Value {
-    let out = python(san, &format!("{PY_COMMON}{body}"));
+    let out = support::python(san, &format!("{PY_COMMON}{body}"));
     let last = out.lines().last().unwrap_or_default();
     let v = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"));
     let check = tool()

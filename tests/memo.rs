@@ -104,7 +104,7 @@ fn every_change_once() -> Vec<Step> {
     for call in ["set 0 1 8194 4 3 s", "get 0 1 8194 4 s s"] {
         let changes: [&[Step]; 8] = [
             &[Step::Down],
-            &[Step::Up],
+            &up_and_renew(),
             &[debug(1)],
             &[debug(0)],
             &[c("dup 2 0")],
@@ -120,6 +120,24 @@ fn every_change_once() -> Vec<Step> {
         steps.push(c("renew 0"));
     }
     steps
+}
+
+/// `up`, then every slot's connection made anew: `down` broke them (SPEC §7),
+/// and `up` does not mend them.
+fn up_and_renew() -> Vec<Step> {
+    std::iter::once(Step::Up)
+        .chain((0..SOCKETS).map(|s| Step::Command(format!("renew {s}"))))
+        .collect()
+}
+
+/// The network down if it is up, else up (and the connections made anew).
+fn toggle(steps: &mut Vec<Step>, down: &mut bool) {
+    if *down {
+        steps.extend(up_and_renew());
+    } else {
+        steps.push(Step::Down);
+    }
+    *down = !*down;
 }
 
 fn program(seed: u64) -> Vec<Step> {
@@ -163,8 +181,7 @@ fn program(seed: u64) -> Vec<Step> {
                     // Faults and SO_DEBUG land inside bursts too, between two equal calls.
                     match r.below(100) {
                         0..=3 => {
-                            steps.push(if down { Step::Up } else { Step::Down });
-                            down = !down;
+                            toggle(&mut steps, &mut down);
                         }
                         4 => steps.push(Step::Reset(s)),
                         5 => steps.push(Step::KeepAliveFail(s)),
@@ -177,10 +194,7 @@ fn program(seed: u64) -> Vec<Step> {
                     }
                 }
             }
-            75..=82 => {
-                steps.push(if down { Step::Up } else { Step::Down });
-                down = !down;
-            }
+            75..=82 => toggle(&mut steps, &mut down),
             83..=86 => steps.push(match r.below(10) {
                 0 => Step::Corrupt(s),
                 1..=5 => Step::Reset(s),
@@ -312,7 +326,12 @@ fn run(exe: &Path, threads: &str, env: &[(&str, &str)], steps: &[Step]) -> Trans
                 let port = p.ask(&format!("port {s}"));
                 let seg = Segment::open(&san.name).expect("open the segment");
                 let target = Target::parse(&format!("127.0.0.1:{port}")).unwrap();
-                match seg.find(target) {
+                let sel = wsd::san::faults::Selector {
+                    target: Some(target),
+                    ..Default::default()
+                };
+                let words = target_words(target);
+                match seg.select(&sel).into_iter().find(|r| r.local.words() == words) {
                     Some(rec) => {
                         rec.state.store(0x77, Relaxed);
                         "corrupt".to_string()
@@ -442,4 +461,12 @@ fn groups_off_answers_the_same_with_and_without_memos() {
 #[test]
 fn observe_mode_answers_the_same_with_and_without_memos() {
     same_either_way(0x5eed_0004, &[("WSD_MODE", "observe")], false);
+}
+
+/// The stored form of an `ADDR:PORT` target's address.
+fn target_words(t: Target) -> [u32; 6] {
+    match t {
+        Target::Addr(a) => wsd::san::endpoint::encode(a),
+        Target::Id(_) => [0; 6],
+    }
 }

@@ -133,8 +133,12 @@ fn open_and_walk(san: &San, bytes: &[u8]) -> Result<(), TestCaseError> {
         let _ = seg.check();
         let _ = seg.calls();
         let _ = seg.live().count();
-        let _ = seg.find(Target::Id(1));
-        let _ = seg.find(Target::Addr("127.0.0.1:1".parse().unwrap()));
+        for target in [Target::Id(1), Target::Addr("127.0.0.1:1".parse().unwrap())] {
+            let _ = seg.select(&wsd::san::faults::Selector {
+                target: Some(target),
+                ..Default::default()
+            });
+        }
         let _ = seg.reap();
     }
     Ok(())

@@ -366,6 +366,9 @@ fn status_lists_both_processes_endpoints_as_peers_with_their_values() {
 
 // 2 ---------------------------------------------------------------------------
 
+/// `down` reaches both processes' option calls, and new connections fall back
+/// to TCP until `up`; what it does to the connections themselves is
+/// `tests/faults.rs`'.
 #[test]
 fn network_down_and_up_reach_both_processes_and_new_connections_fall_back() {
     let san = San::new("down");
@@ -392,10 +395,15 @@ fn network_down_and_up_reach_both_processes_and_new_connections_fall_back() {
 
     wsd_san_ok(&san, &["up"]);
     assert_eq!(status(&san)["network"], "up");
+    // SPEC §7: `down` broke the connection, and `up` does not mend it: it answers
+    // as a reset one.
     for a in [&mut server, &mut client] {
-        assert_eq!(a.ask("set 0x2002 1"), "ok", "{}", a.what);
-        assert_eq!(a.ask("nodelay"), "ok", "{}", a.what);
+        assert_eq!(a.ask("set 0x2002 1"), "ENOTCONN", "{}", a.what);
+        assert_eq!(a.ask("nodelay"), "ENOTCONN", "{}", a.what);
     }
+    // A new connection is a SAN connection again.
+    let mut fresh = Agent::client(&san, server.listening);
+    assert_eq!(fresh.ask("set 0x2002 1"), "ok");
     // It stays what it became.
     assert_eq!(late.ask("set 0x2002 1"), "ENOPROTOOPT");
 }

@@ -50,9 +50,9 @@
 
 use super::index::{Index, IndexLock, addr_hash};
 use super::layout::{
-    AddrSlot, CONN_ALL, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FLAG_ABORTIVE,
-    FLAG_PAIRED, FLAG_SENT, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK,
-    live_state,
+    AddrSlot, CONN_ALL, CONN_DOWN, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole,
+    FLAG_ABORTIVE, FLAG_PAIRED, FLAG_SENT, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE,
+    STATE_MASK, live_state,
 };
 use super::segment::Segment;
 use crate::model::OptionId;
@@ -185,7 +185,8 @@ impl Record {
             Connection::Reset
         } else if v & CONN_KEEPALIVE_FAILED != 0 {
             Connection::KeepAliveFailed
-        } else if v & CONN_RESET != 0 {
+        } else if v & (CONN_RESET | CONN_DOWN) != 0 {
+            // Broken by `down`: after `up` it answers as a reset connection.
             Connection::Reset
         } else {
             Connection::Healthy
@@ -362,6 +363,8 @@ impl Segment {
         rec.cookie.store(new.cookie, Relaxed);
         rec.netns.store(new.netns, Relaxed);
         rec.inode.store(new.inode, Relaxed);
+        rec.fault.store(0, Relaxed);
+        rec.sight.store(0, Relaxed);
         rec.id.store(id, Relaxed);
         for which in [Index::Cookie, Index::Addr] {
             self.insert(&lock, which, index);
@@ -458,6 +461,8 @@ impl Segment {
         rec.local.store(local);
         rec.peer.store(peer);
         rec.set_connection(Connection::Healthy);
+        rec.fault.store(0, Release);
+        rec.sight.store(0, Relaxed);
         rec.flags.fetch_and(!FLAG_PAIRED, Relaxed);
         self.insert(&lock, Index::Addr, ep.index);
         self.pair(&lock, ep.index, rec);

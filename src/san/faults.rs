@@ -1,14 +1,146 @@
-//! Faults injected into the SAN from outside (SPEC §5, `wsd san down|up|reset|
-//! keepalive-fail`): the network state, and a connection's state on both ends.
-//! A target is an endpoint id or `ADDR:PORT`, either end of a connection.
+//! Faults injected into the SAN from outside (SPEC §5, §7: `wsd san down|up|
+//! reset|keepalive-fail`, `wsd run --fault`): the network state, the faults of
+//! connections (both ends), the fault log, and the wake-up every process holding
+//! SAN sockets waits for.
+//!
+//! Injecting a fault writes, for each endpoint it hits, its connection state and
+//! its fault word (number, kind, time); appends an event to the fault log; then
+//! bumps [`Header::fault_gen`] and wakes its waiters (`FUTEX_WAKE` on the shared
+//! mapping). Each process's watcher (`shim::watch`) then acts on its own
+//! descriptors of those sockets, and marks each endpoint acted on; the tool waits
+//! for that ([`Segment::wait_acted`]). Each program's first data call on a hit
+//! socket answers the fault's code, and records what it saw ([`Record::sight`]).
+//!
+//! Which endpoints a fault hits is a [`Selector`]: an endpoint id, `ADDR:PORT`
+//! (every connection with an end there: a server's address hits every connection
+//! accepted on it), a program, a pid — together, the connections that match all
+//! of them. A listener is not a connection and is never hit. This is the tool's
+//! look over the table, never a call's path.
 
-use super::layout::{NETWORK_DOWN, NETWORK_UP, Record};
+use super::layout::{
+    CONN_DOWN, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FAULT_DOWN, FAULT_EVENT_SIZE,
+    FAULT_KEEPALIVE, FAULT_LOG, FAULT_RESET, FLAG_FAULT_ACTED, FaultEvent, Header, NETWORK_DOWN, NETWORK_UP,
+    Record, fault_word, faults_offset, identity_pid,
+};
 use super::segment::Segment;
-use crate::model::provider::Connection;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::{Relaxed, Release};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::time::Duration;
 
-/// What `reset`/`keepalive-fail` aim at.
+/// A fault on connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Reset,
+    KeepaliveFail,
+    /// The network went down: every established connection breaks.
+    Down,
+}
+
+impl Fault {
+    /// The fault word's and the fault log's code (`FAULT_*`).
+    pub fn code(self) -> u8 {
+        match self {
+            Fault::Reset => FAULT_RESET,
+            Fault::KeepaliveFail => FAULT_KEEPALIVE,
+            Fault::Down => FAULT_DOWN,
+        }
+    }
+
+    /// The connection state bit it leaves.
+    fn conn_bit(self) -> u32 {
+        match self {
+            Fault::Reset => CONN_RESET,
+            Fault::KeepaliveFail => CONN_KEEPALIVE_FAILED,
+            Fault::Down => CONN_DOWN,
+        }
+    }
+
+    /// The errno a program's first data call on a hit socket answers (SPEC §7).
+    pub fn errno(code: u8) -> i32 {
+        match code {
+            FAULT_KEEPALIVE => libc::ENETRESET,
+            FAULT_DOWN => libc::ENETDOWN,
+            _ => libc::ECONNRESET,
+        }
+    }
+
+    /// Its name, as the tool's verbs spell it.
+    pub fn name(code: u8) -> &'static str {
+        match code {
+            FAULT_RESET => "reset",
+            FAULT_KEEPALIVE => "keepalive-fail",
+            FAULT_DOWN => "down",
+            _ => "up",
+        }
+    }
+}
+
+/// The data calls of SPEC §7, as a fault's sight records them (6 bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DataCall {
+    Read = 1,
+    Readv,
+    Recv,
+    Recvfrom,
+    Recvmsg,
+    Recvmmsg,
+    Write,
+    Writev,
+    Send,
+    Sendto,
+    Sendmsg,
+    Sendmmsg,
+    Sendfile,
+}
+
+impl DataCall {
+    const ALL: [DataCall; 13] = [
+        DataCall::Read,
+        DataCall::Readv,
+        DataCall::Recv,
+        DataCall::Recvfrom,
+        DataCall::Recvmsg,
+        DataCall::Recvmmsg,
+        DataCall::Write,
+        DataCall::Writev,
+        DataCall::Send,
+        DataCall::Sendto,
+        DataCall::Sendmsg,
+        DataCall::Sendmmsg,
+        DataCall::Sendfile,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DataCall::Read => "read",
+            DataCall::Readv => "readv",
+            DataCall::Recv => "recv",
+            DataCall::Recvfrom => "recvfrom",
+            DataCall::Recvmsg => "recvmsg",
+            DataCall::Recvmmsg => "recvmmsg",
+            DataCall::Write => "write",
+            DataCall::Writev => "writev",
+            DataCall::Send => "send",
+            DataCall::Sendto => "sendto",
+            DataCall::Sendmsg => "sendmsg",
+            DataCall::Sendmmsg => "sendmmsg",
+            DataCall::Sendfile => "sendfile",
+        }
+    }
+
+    /// The call a sight word's code names.
+    pub fn from_code(code: u8) -> Option<DataCall> {
+        DataCall::ALL.into_iter().find(|c| *c as u8 == code)
+    }
+
+    /// Does it read (rather than write)?
+    pub fn reads(self) -> bool {
+        (self as u8) <= DataCall::Recvmmsg as u8
+    }
+}
+
+/// A target named on the command line: an endpoint id or `ADDR:PORT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     Id(u64),
@@ -33,6 +165,110 @@ impl std::fmt::Display for Target {
     }
 }
 
+/// Which connections a fault hits: those with an end that matches every part
+/// given (none given: every connection).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selector {
+    pub target: Option<Target>,
+    /// Either end's port (`wsd run --fault …,port=N`).
+    pub port: Option<u16>,
+    pub program: Option<String>,
+    pub pid: Option<u32>,
+}
+
+impl Selector {
+    /// Does the endpoint `rec` match? (A connection is hit when either end does.)
+    pub fn matches(&self, rec: &Record) -> bool {
+        let id_ok = match self.target {
+            None => true,
+            Some(Target::Id(id)) => rec.id.load(Relaxed) == id,
+            // An unspecified address (0.0.0.0:P, [::]:P) stands for the port on
+            // any address, as a wildcard listener does.
+            Some(Target::Addr(a)) => rec
+                .local
+                .load()
+                .is_some_and(|l| l.port() == a.port() && (a.ip().is_unspecified() || same_ip(l, a))),
+        };
+        let port_ok = self.port.is_none_or(|p| {
+            rec.local.load().is_some_and(|l| l.port() == p) || rec.peer.load().is_some_and(|l| l.port() == p)
+        });
+        // The name the record was made with, or the name now of a process that
+        // holds it (a child may have renamed itself since, as status shows).
+        let program_ok = self.program.as_deref().is_none_or(|p| {
+            rec.comm() == p
+                || rec
+                    .holder_identities()
+                    .any(|h| process_name(identity_pid(h)).is_some_and(|n| n == p))
+        });
+        let pid_ok = self.pid.is_none_or(|pid| {
+            rec.pid.load(Relaxed) == pid || rec.holder_identities().any(|h| identity_pid(h) == pid)
+        });
+        id_ok && port_ok && program_ok && pid_ok
+    }
+
+    /// The words of the fault log's target text.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(t) = self.target {
+            parts.push(t.to_string());
+        }
+        if let Some(p) = self.port {
+            parts.push(format!("port {p}"));
+        }
+        if let Some(p) = &self.program {
+            parts.push(format!("program {p}"));
+        }
+        if let Some(p) = self.pid {
+            parts.push(format!("pid {p}"));
+        }
+        if parts.is_empty() {
+            "every connection".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// A process's name (its `comm`), if it runs.
+fn process_name(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end_matches('\n').to_string())
+}
+
+/// IPv4 and IPv4-mapped IPv6 compare equal (records store the mapped form as IPv4).
+fn same_ip(a: SocketAddr, b: SocketAddr) -> bool {
+    let canon = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    canon(a.ip()) == canon(b.ip())
+}
+
+/// What an injection did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// The fault's number in the fault log.
+    pub seq: u32,
+    /// The endpoints hit (both ends of each connection), by id.
+    pub ids: Vec<u64>,
+}
+
+/// CLOCK_MONOTONIC (what fault words and the log hold) and the wall clock.
+pub fn now_ms() -> u64 {
+    clock(libc::CLOCK_MONOTONIC) / 1_000_000
+}
+
+fn clock(which: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(which, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 impl Segment {
     pub fn set_network(&self, up: bool) {
         self.header()
@@ -40,34 +276,178 @@ impl Segment {
             .store(if up { NETWORK_UP } else { NETWORK_DOWN }, Release);
     }
 
-    /// The live endpoint a target names: by id, or the one whose local address is
-    /// `ADDR:PORT` (an accepted socket before its listener, which shares the port).
-    pub fn find(&self, target: Target) -> Option<&Record> {
-        match target {
-            Target::Id(id) => self.by_id(id).map(|(_, r)| r),
-            Target::Addr(a) => {
-                let words = super::endpoint::encode(a);
-                let mut matches = self.live().map(|(_, r)| r).filter(|r| r.local.words() == words);
-                let first = matches.next()?;
-                Some(
-                    std::iter::once(first)
-                        .chain(matches)
-                        .find(|r| r.peer_id.load(Relaxed) != 0 || r.peer.words()[0] != 0)
-                        .unwrap_or(first),
-                )
+    /// The live connections' endpoints a selector hits: each matching endpoint
+    /// that is a connection (not a listener, not a candidate), and its peer.
+    /// Sorted by id, each once.
+    pub fn select(&self, sel: &Selector) -> Vec<&Record> {
+        let mut hit: Vec<&Record> = Vec::new();
+        for (_, rec) in self.live() {
+            if !is_connection(rec) || !sel.matches(rec) {
+                continue;
             }
+            hit.push(rec);
+            if let Some((peer, _)) = self.peer_of(rec) {
+                hit.push(peer);
+            }
+        }
+        hit.sort_by_key(|r| r.id.load(Relaxed));
+        hit.dedup_by_key(|r| r.id.load(Relaxed));
+        hit
+    }
+
+    /// Hits `records` with `fault`: their connection state, their fault word, an
+    /// event in the fault log naming `what`; then wakes every watcher.
+    pub fn inject(&self, fault: Fault, records: &[&Record], what: &str) -> Injected {
+        let h = self.header();
+        let seq = h.fault_seq.fetch_add(1, AcqRel) + 1;
+        let at = now_ms();
+        let word = fault_word(seq, fault.code(), at);
+        for rec in records {
+            rec.connection.fetch_or(fault.conn_bit(), Release);
+            rec.flags.fetch_and(!FLAG_FAULT_ACTED, Relaxed);
+            rec.fault.store(word, Release);
+        }
+        self.log_fault(seq, fault.code(), at, records.len() as u32, what);
+        self.wake_watchers();
+        Injected {
+            seq,
+            ids: records.iter().map(|r| r.id.load(Relaxed)).collect(),
         }
     }
 
-    /// Puts the connection of `rec` into `state` on both ends; returns the ids
-    /// affected.
-    pub fn fault(&self, rec: &Record, state: Connection) -> Vec<u64> {
-        rec.set_connection(state);
-        let mut ids = vec![rec.id.load(Relaxed)];
-        if let Some((peer, _)) = self.peer_of(rec) {
-            peer.set_connection(state);
-            ids.push(peer.id.load(Relaxed));
-        }
-        ids
+    /// `wsd san up`: the network is up again (connections `down` broke stay
+    /// broken), and the fault log says so.
+    pub fn bring_up(&self) -> u32 {
+        self.set_network(true);
+        let seq = self.header().fault_seq.fetch_add(1, AcqRel) + 1;
+        self.log_fault(seq, super::layout::FAULT_UP, now_ms(), 0, "the network");
+        seq
     }
+
+    /// `wsd san down`: the network goes down and every established connection
+    /// breaks (new ones fall back to TCP until `up`).
+    pub fn bring_down(&self) -> Injected {
+        self.set_network(false);
+        let all = self.select(&Selector::default());
+        self.inject(Fault::Down, &all, "the network")
+    }
+
+    /// Wakes every process waiting for faults (`shim::watch`).
+    pub fn wake_watchers(&self) {
+        let word = &self.header().fault_gen;
+        word.fetch_add(1, Release);
+        // SAFETY: FUTEX_WAKE on a word of the shared mapping (no FUTEX_PRIVATE_FLAG:
+        // waiters are other processes); it only reads the address.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAKE,
+                i32::MAX,
+                std::ptr::null::<libc::timespec>(),
+                0usize,
+                0u32,
+            )
+        };
+    }
+
+    /// Waits (up to `timeout`) until some holder has acted on each endpoint of
+    /// `ids` still live and still hit by fault `seq`; returns those none did.
+    pub fn wait_acted(&self, seq: u32, ids: &[u64], timeout: Duration) -> Vec<u64> {
+        let until = std::time::Instant::now() + timeout;
+        loop {
+            let waiting: Vec<u64> = ids
+                .iter()
+                .copied()
+                .filter(|&id| {
+                    self.by_id(id).is_some_and(|(_, r)| {
+                        super::layout::fault_parts(r.fault.load(Acquire)).0 == seq & 0xff_ffff
+                            && r.flags.load(Acquire) & FLAG_FAULT_ACTED == 0
+                    })
+                })
+                .collect();
+            if waiting.is_empty() || std::time::Instant::now() >= until {
+                return waiting;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn fault_event(&self, slot: u32) -> &FaultEvent {
+        let offset = faults_offset(self.capacity()) + (slot % FAULT_LOG) as usize * FAULT_EVENT_SIZE;
+        // SAFETY: the fault log lies inside the mapping (the geometry check covers
+        // the whole segment size); entries are 8-aligned atomics valid for any bit
+        // pattern.
+        unsafe {
+            &*(self.header() as *const Header as *const u8)
+                .add(offset)
+                .cast::<FaultEvent>()
+        }
+    }
+
+    fn log_fault(&self, seq: u32, kind: u8, at_ms: u64, hit: u32, what: &str) {
+        let e = self.fault_event(seq);
+        e.seq.store(0, Release);
+        e.kind.store(u32::from(kind), Relaxed);
+        e.at_realtime_ns.store(clock(libc::CLOCK_REALTIME), Relaxed);
+        e.at_ms.store(at_ms, Relaxed);
+        e.hit.store(hit, Relaxed);
+        e.by.store(std::process::id(), Relaxed);
+        let mut text = [0u8; 96];
+        let n = what.len().min(96);
+        text[..n].copy_from_slice(&what.as_bytes()[..n]);
+        for (i, w) in e.target.iter().enumerate() {
+            let b: [u8; 8] = text[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]);
+            w.store(u64::from_le_bytes(b), Relaxed);
+        }
+        e.seq.store(seq, Release);
+    }
+
+    /// The fault log, oldest first: (number, kind, wall-clock ns, monotonic ms,
+    /// endpoints hit, injector pid, target text).
+    pub fn fault_log(&self) -> Vec<LoggedFault> {
+        let last = self.header().fault_seq.load(Acquire);
+        let first = last.saturating_sub(FAULT_LOG - 1).max(1);
+        (first..=last)
+            .filter_map(|seq| {
+                let e = self.fault_event(seq);
+                (e.seq.load(Acquire) == seq).then(|| {
+                    let mut text = Vec::with_capacity(96);
+                    for w in &e.target {
+                        text.extend_from_slice(&w.load(Relaxed).to_le_bytes());
+                    }
+                    let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+                    LoggedFault {
+                        seq,
+                        kind: e.kind.load(Relaxed) as u8,
+                        at_realtime_ns: e.at_realtime_ns.load(Relaxed),
+                        at_ms: e.at_ms.load(Relaxed),
+                        hit: e.hit.load(Relaxed),
+                        by: e.by.load(Relaxed),
+                        target: String::from_utf8_lossy(&text[..end]).into_owned(),
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+/// One entry of the fault log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedFault {
+    pub seq: u32,
+    pub kind: u8,
+    pub at_realtime_ns: u64,
+    pub at_ms: u64,
+    pub hit: u32,
+    pub by: u32,
+    pub target: String,
+}
+
+/// Is `rec` one end of a connection (rather than a listener or a candidate)?
+fn is_connection(rec: &Record) -> bool {
+    !matches!(
+        rec.role(),
+        Some(EndpointRole::Listener | EndpointRole::Candidate) | None
+    ) && rec.peer.words()[0] != 0
 }

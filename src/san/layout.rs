@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
 /// Bumped whenever anything in this file changes meaning or place.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 pub const HEADER_SIZE: usize = 512;
 pub const RECORD_SIZE: usize = 256;
 pub const ROW_SIZE: usize = 64;
@@ -122,7 +122,12 @@ pub struct Header {
     /// When (CLOCK_MONOTONIC milliseconds) a process may next run a bounded
     /// reaping pass because the table was full.
     pub reap_due_ms: AtomicU64,
-    pub _reserved: [AtomicU64; 37],
+    /// Bumped (and woken with `FUTEX_WAKE`) whenever a fault is injected: every
+    /// process holding SAN sockets waits on it (SPEC §7, `shim::watch`).
+    pub fault_gen: AtomicU32,
+    /// The number of the last fault injected (its event is in the fault log).
+    pub fault_seq: AtomicU32,
+    pub _reserved: [AtomicU64; 36],
     pub stats: Stats,
 }
 
@@ -158,6 +163,9 @@ pub const FLAG_HOLDERS_DIED: u32 = 4;
 /// holder's last close does not end the endpoint, which the receiver joins (the
 /// kernel says when the socket is gone).
 pub const FLAG_SENT: u32 = 8;
+/// A process holding the socket has acted on the kernel socket for its last
+/// fault (reset it and woke its waiters, SPEC §7): the tool waits for this.
+pub const FLAG_FAULT_ACTED: u32 = 16;
 
 /// `Record::role` values: how the socket became a SAN socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,8 +213,75 @@ impl EndpointRole {
 pub const CONN_HEALTHY: u32 = 0;
 pub const CONN_KEEPALIVE_FAILED: u32 = 1;
 pub const CONN_RESET: u32 = 2;
+/// Broken by `wsd san down` (SPEC §7): `up` does not mend it.
+pub const CONN_DOWN: u32 = 4;
 /// Every bit a connection's state may hold: the faults it met, together.
-pub const CONN_ALL: u32 = CONN_KEEPALIVE_FAILED | CONN_RESET;
+pub const CONN_ALL: u32 = CONN_KEEPALIVE_FAILED | CONN_RESET | CONN_DOWN;
+
+/// Faults injected on connections (SPEC §7), as the fault word and the fault
+/// log name them.
+pub const FAULT_RESET: u8 = 1;
+pub const FAULT_KEEPALIVE: u8 = 2;
+pub const FAULT_DOWN: u8 = 3;
+/// `wsd san up` in the fault log (it hits no connection).
+pub const FAULT_UP: u8 = 4;
+
+/// `Record::fault`: fault number (24 bits), kind (8 bits), and when it was
+/// injected (CLOCK_MONOTONIC milliseconds, low 32 bits).
+pub const fn fault_word(seq: u32, kind: u8, at_ms: u64) -> u64 {
+    ((seq & 0xff_ffff) as u64) << 40 | (kind as u64) << 32 | (at_ms & 0xffff_ffff)
+}
+
+/// The parts of a fault word: (number, kind, milliseconds).
+pub const fn fault_parts(word: u64) -> (u32, u8, u32) {
+    ((word >> 40) as u32, (word >> 32) as u8, word as u32)
+}
+
+/// `Record::sight`: the first data call that met the fault — the process (22
+/// bits), which call (6 bits, `shim::data::Call`), the errno it answered (8
+/// bits) and how long after the injection (milliseconds, 28 bits).
+pub const fn sight_word(pid: u32, call: u8, errno: u8, after_ms: u32) -> u64 {
+    let after = if after_ms > 0x0fff_ffff {
+        0x0fff_ffff
+    } else {
+        after_ms
+    };
+    (pid as u64 & 0x3f_ffff) << 42 | ((call & 0x3f) as u64) << 36 | (errno as u64) << 28 | after as u64
+}
+
+/// The parts of a sight word: (pid, call, errno, milliseconds after).
+pub const fn sight_parts(word: u64) -> (u32, u8, u8, u32) {
+    (
+        (word >> 42) as u32,
+        ((word >> 36) & 0x3f) as u8,
+        (word >> 28) as u8,
+        (word & 0x0fff_ffff) as u32,
+    )
+}
+
+/// Entries of the fault log, a ring: the last this many faults injected.
+pub const FAULT_LOG: u32 = 64;
+
+/// One fault injected (`wsd san reset|keepalive-fail|down|up`, or `wsd run
+/// --fault`), for the report's story of it.
+#[repr(C)]
+pub struct FaultEvent {
+    /// The fault's number (from 1); 0 while the entry is unused, and while it is
+    /// being written (odd times are never seen half-written: the number goes last).
+    pub seq: AtomicU32,
+    /// `FAULT_*`.
+    pub kind: AtomicU32,
+    /// When: wall-clock nanoseconds since the epoch, and CLOCK_MONOTONIC
+    /// milliseconds (as in fault words).
+    pub at_realtime_ns: AtomicU64,
+    pub at_ms: AtomicU64,
+    /// Endpoints it hit.
+    pub hit: AtomicU32,
+    /// The process that injected it.
+    pub by: AtomicU32,
+    /// What it aimed at, as the user said it: UTF-8, NUL-padded.
+    pub target: [AtomicU64; 12],
+}
 
 /// A socket address: `[family << 16 | port, addr[0..4], addr[4..8], addr[8..12], addr[12..16], scope]`,
 /// the port in host order, the address bytes in network order packed little-endian.
@@ -265,7 +340,11 @@ pub struct Record {
     /// The socket's inode (`fstat`), to recognise it in a holder's descriptors
     /// when the kernel's lookup cannot find it (a connection in `TCP_CLOSE`).
     pub inode: AtomicU64,
-    pub _reserved: [AtomicU64; 2],
+    /// The last fault that hit the connection ([`fault_word`]): its number, kind
+    /// and time; 0 if none.
+    pub fault: AtomicU64,
+    /// Who first saw that fault on a data call ([`sight_word`]); 0 until one did.
+    pub sight: AtomicU64,
 }
 
 /// A process's identity in holder slots: its pid (22 bits, Linux's largest) and
@@ -318,6 +397,9 @@ pub struct ReportRow {
 }
 
 const _: () = assert!(size_of::<Stats>() == 128);
+const _: () = assert!(size_of::<FaultEvent>() == FAULT_EVENT_SIZE);
+/// Bytes of one fault log entry.
+pub const FAULT_EVENT_SIZE: usize = 128;
 const _: () = assert!(size_of::<ReportRow>() == ROW_SIZE);
 const _: () = assert!(size_of::<Header>() == HEADER_SIZE);
 const _: () = assert!(size_of::<AddrSlot>() == 24);
@@ -329,9 +411,14 @@ pub const fn segment_size(capacity: u32) -> usize {
     buckets_offset(capacity) + (key_buckets(capacity) + addr_buckets(capacity)) as usize * 4
 }
 
+/// Where the fault log starts.
+pub const fn faults_offset(capacity: u32) -> usize {
+    lanes_offset(capacity) + LANES as usize * 8
+}
+
 /// Where the index buckets start (by cookie, then by address pair).
 pub const fn buckets_offset(capacity: u32) -> usize {
-    lanes_offset(capacity) + LANES as usize * 8
+    faults_offset(capacity) + FAULT_LOG as usize * FAULT_EVENT_SIZE
 }
 
 /// Where the report table starts in a segment with `capacity` records.

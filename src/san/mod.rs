@@ -3,13 +3,15 @@
 //! records by cookie and address pair (and keeps the free list and the lock that
 //! guards them), `endpoint` manages the records, `kernel` asks the kernel whether
 //! a socket still exists, `reap` reclaims the records of sockets that are gone,
-//! `faults` injects failures, `check` verifies the invariants, `report` counts
+//! `faults` injects failures and keeps their log, `faultspec` reads `wsd run
+//! --fault` (faults scheduled at launch), `check` verifies the invariants, `report` counts
 //! calls in the report table and `lanes` lets threads count without contending.
 //! Nothing here knows about hooks or descriptors.
 
 pub mod check;
 pub mod endpoint;
 pub mod faults;
+pub mod faultspec;
 pub mod index;
 pub mod kernel;
 pub mod lanes;

@@ -278,9 +278,12 @@ impl Segment {
             // from its own socket (`TCP_INFO`, see the shim's hooks).
             Fate::Gone if still_held(rec) => {
                 let paired = rec.flags.load(Relaxed) & super::layout::FLAG_PAIRED != 0;
+                // A fault breaks the connection in the kernel (SPEC §7): the
+                // socket is closed but held, and the endpoint lives on.
+                let faulted = rec.fault.load(Relaxed) != 0;
                 match rec.role() {
                     // A `connect` that never connected leaves no endpoint behind.
-                    Some(EndpointRole::Connector) if !paired => Some(false),
+                    Some(EndpointRole::Connector) if !paired && !faulted => Some(false),
                     _ => None,
                 }
             }

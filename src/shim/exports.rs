@@ -8,7 +8,7 @@ use crate::shim::fdtable::{self, Entry};
 use crate::shim::memory::Memory;
 use crate::shim::state::{self, Shim};
 use crate::shim::thread::{self, Guard};
-use crate::shim::{direct, hooks, net, real, recent};
+use crate::shim::{data, direct, hooks, net, real, recent};
 use libc::{c_char, c_int, c_uint, c_void, sockaddr, socklen_t};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -289,10 +289,66 @@ extern "C" fn vfork_failed(e: c_int) -> libc::pid_t {
     -1
 }
 
+/// A data call on SAN descriptor `fd` (SPEC §7): the call answers a fault on
+/// its connection if it is the first since the fault, before or after the real
+/// call (`data`). Out of line: the exports' path for other descriptors is a load,
+/// a test and a tail call.
+#[inline(never)]
+fn data_call(fd: c_int, entry: Entry, call: data::Call, real_call: impl FnOnce() -> isize) -> isize {
+    if let Some(r) = shield(|| data::before(fd, entry, call), || None) {
+        return r;
+    }
+    let r = real_call();
+    shield(|| data::after(fd, entry, call, r), || r)
+}
+
+/// The data calls (SPEC §7): on a descriptor that is not a SAN socket, the real
+/// call and nothing else.
+macro_rules! data_exports {
+    ($( $name:ident => $call:ident ( $fd:ident : c_int $(, $arg:ident : $ty:ty)* ) -> $ret:ty; )*) => {$(
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> $ret {
+            let entry = fdtable::get($fd);
+            if !entry.is_san() {
+                // SAFETY: the program's arguments, passed on unchanged.
+                return unsafe { real::$name($fd $(, $arg)*) };
+            }
+            // SAFETY: as above.
+            data_call($fd, entry, data::Call::$call, || unsafe { real::$name($fd $(, $arg)*) } as isize) as $ret
+        }
+    )*};
+}
+
+data_exports! {
+    read => Read(fd: c_int, buf: *mut c_void, n: libc::size_t) -> libc::ssize_t;
+    __read_chk => Read(fd: c_int, buf: *mut c_void, n: libc::size_t, room: libc::size_t) -> libc::ssize_t;
+    readv => Readv(fd: c_int, iov: *const libc::iovec, n: c_int) -> libc::ssize_t;
+    recv => Recv(fd: c_int, buf: *mut c_void, n: libc::size_t, flags: c_int) -> libc::ssize_t;
+    __recv_chk => Recv(fd: c_int, buf: *mut c_void, n: libc::size_t, room: libc::size_t, flags: c_int) -> libc::ssize_t;
+    recvfrom => Recvfrom(fd: c_int, buf: *mut c_void, n: libc::size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> libc::ssize_t;
+    __recvfrom_chk => Recvfrom(fd: c_int, buf: *mut c_void, n: libc::size_t, room: libc::size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> libc::ssize_t;
+    recvmmsg => Recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int;
+    write => Write(fd: c_int, buf: *const c_void, n: libc::size_t) -> libc::ssize_t;
+    writev => Writev(fd: c_int, iov: *const libc::iovec, n: c_int) -> libc::ssize_t;
+    send => Send(fd: c_int, buf: *const c_void, n: libc::size_t, flags: c_int) -> libc::ssize_t;
+    sendto => Sendto(fd: c_int, buf: *const c_void, n: libc::size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> libc::ssize_t;
+    sendmmsg => Sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int;
+    sendfile => Sendfile(fd: c_int, from: c_int, offset: *mut libc::off_t, n: libc::size_t) -> libc::ssize_t;
+    sendfile64 => Sendfile(fd: c_int, from: c_int, offset: *mut libc::off64_t, n: libc::size_t) -> libc::ssize_t;
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> libc::ssize_t {
-    // SAFETY: the program's arguments, passed on unchanged.
-    let rc = unsafe { real::sendmsg(fd, msg, flags) };
+    let entry = fdtable::get(fd);
+    let rc = if entry.is_san() {
+        // SAFETY: the program's arguments, passed on unchanged.
+        data_call(fd, entry, data::Call::Sendmsg, || unsafe {
+            real::sendmsg(fd, msg, flags)
+        })
+    } else {
+        // SAFETY: as above.
+        unsafe { real::sendmsg(fd, msg, flags) }
+    };
     // The kernel took the message, so `msg` is readable. Descriptors it carried
     // are looked at only when it carried control data.
     // SAFETY: as just said.
@@ -304,8 +360,16 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> libc::ssize_t {
-    // SAFETY: the program's arguments, passed on unchanged.
-    let rc = unsafe { real::recvmsg(fd, msg, flags) };
+    let entry = fdtable::get(fd);
+    let rc = if entry.is_san() {
+        // SAFETY: the program's arguments, passed on unchanged.
+        data_call(fd, entry, data::Call::Recvmsg, || unsafe {
+            real::recvmsg(fd, msg, flags)
+        })
+    } else {
+        // SAFETY: as above.
+        unsafe { real::recvmsg(fd, msg, flags) }
+    };
     // SAFETY: the kernel filled the message in, so `msg` is readable.
     if rc >= 0 && !msg.is_null() && unsafe { (*msg).msg_controllen } != 0 {
         passed_descriptors(msg, true);

@@ -105,6 +105,12 @@ impl Entry {
         self.0 == 0
     }
 
+    /// Is it a SAN socket's entry? (The data calls' one test.)
+    #[inline(always)]
+    pub fn is_san(self) -> bool {
+        self.0 & KIND_MASK == KIND_SAN
+    }
+
     pub fn role(self) -> Option<Role> {
         match self.0 & KIND_MASK {
             KIND_CANDIDATE => Some(Role::Candidate),
@@ -247,6 +253,9 @@ pub fn replace(fd: i32, e: Entry) -> Entry {
 /// Replaces the entry of `fd` only if it is still `old` (a concurrent close wins).
 pub fn update(fd: i32, old: Entry, new: Entry) -> bool {
     let Some(s) = slot(fd) else { return false };
+    if !new.is_empty() {
+        HIGH.fetch_max(fd as usize + 1, Relaxed);
+    }
     s.compare_exchange(old.0, new.0, AcqRel, Acquire).is_ok()
 }
 

@@ -10,6 +10,7 @@
 //! `wsd run` what the segment cannot hold, `state` owns start-up and the
 //! process-wide state.
 
+mod data;
 mod direct;
 mod exports;
 pub use exports::constructor;
@@ -25,3 +26,4 @@ mod sidechannel;
 pub mod state;
 mod switch;
 pub mod thread;
+mod watch;

@@ -80,6 +80,71 @@ pub fn tcp_state(fd: c_int) -> Option<u8> {
     (r == 0 && len >= 1).then_some(info[0])
 }
 
+/// Breaks the TCP connection of `fd` as a reset breaks it (SPEC §7), with what an
+/// ordinary user may do: `connect(AF_UNSPEC)` aborts it (the peer gets a reset,
+/// this end `ECONNRESET`, its waiters wake), then `shutdown` leaves both
+/// directions shut, so that later reads return 0 and writes `EPIPE`, as on a
+/// socket that received a reset. The kernel refuses the abort (`EBUSY`) while a
+/// thread waits in the socket (a blocked `recv` or `send`): `shutdown` first
+/// wakes them, and the abort is tried again once they are out, for at most
+/// about 50 ms. A socket already closed (the peer's reset came first) is only
+/// shut. `errno` may change.
+pub fn reset_socket(fd: c_int) {
+    const TCP_CLOSE: u8 = 7;
+    let unspec = libc::sockaddr {
+        sa_family: libc::AF_UNSPEC as libc::sa_family_t,
+        sa_data: [0; 14],
+    };
+    let abort = || {
+        // SAFETY: a valid sockaddr of the size given; the real connect, not our export.
+        unsafe { real::connect(fd, &unspec, size_of::<libc::sockaddr>() as socklen_t) }
+    };
+    let shut = || {
+        // SAFETY: integer arguments.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) }
+    };
+    if tcp_state(fd) != Some(TCP_CLOSE) {
+        let mut shut_already = false;
+        for _ in 0..500 {
+            if abort() == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EBUSY) {
+                break;
+            }
+            if !shut_already {
+                shut();
+                shut_already = true;
+            }
+            // SAFETY: a valid timespec; sleeping 100 µs lets the woken waiters leave.
+            unsafe {
+                libc::nanosleep(
+                    &libc::timespec {
+                        tv_sec: 0,
+                        tv_nsec: 100_000,
+                    },
+                    std::ptr::null_mut(),
+                )
+            };
+        }
+    }
+    shut();
+}
+
+/// Takes the socket's pending error (`SO_ERROR`), so that the call after the one
+/// that answered a fault sees the socket as it is, not the error again.
+pub fn take_error(fd: c_int) {
+    let mut e: c_int = 0;
+    let mut len = size_of::<c_int>() as socklen_t;
+    // SAFETY: valid out-pointers of the sizes given.
+    unsafe {
+        real::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut e as *mut c_int).cast(),
+            &mut len,
+        )
+    };
+}
+
 /// `SO_COOKIE` (asm-generic/socket.h; Linux 4.13) and `SO_NETNS_COOKIE` (5.14),
 /// which the libc crate does not define for this target.
 const SO_COOKIE: c_int = 57;

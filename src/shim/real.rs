@@ -5,7 +5,7 @@
 //! lock-free (a racing thread resolves the same pointer), so these work before the
 //! library's constructor has run. A symbol this libc lacks answers `ENOSYS`.
 
-use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
+use libc::{c_int, c_uint, c_void, iovec, size_t, sockaddr, socklen_t, ssize_t};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// The address of the next definition of `name`, 0 if there is none.
@@ -109,6 +109,21 @@ real! {
     close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
     sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> libc::ssize_t;
     recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> libc::ssize_t;
+    read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
+    readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
+    recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t;
+    recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
+    recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int;
+    write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t;
+    writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
+    send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t;
+    sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> ssize_t;
+    sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int;
+    sendfile(out: c_int, from: c_int, offset: *mut libc::off_t, n: size_t) -> ssize_t;
+    sendfile64(out: c_int, from: c_int, offset: *mut libc::off64_t, n: size_t) -> ssize_t;
+    __read_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t) -> ssize_t;
+    __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t, flags: c_int) -> ssize_t;
+    __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
 }
 
 /// `fcntl` and `fcntl64` are variadic; the third argument is passed on as a

@@ -30,6 +30,10 @@ pub struct Shim {
 pub struct Attached {
     pub seg: Segment,
     refs: Box<[AtomicU64]>,
+    /// Per record, the faults this process has dealt with (SPEC §7): the number
+    /// of the last one a data call answered in the low 32 bits, of the last one
+    /// the watcher acted on in the high 32.
+    faults: Box<[AtomicU64]>,
 }
 
 /// The state, once set up (see [`start`]): null before, never freed after.
@@ -129,14 +133,47 @@ impl Attached {
         // Zeroed memory from the allocator (`vec!` of zeros asks for fresh zeroed
         // pages, not written here), so a large capacity costs memory only for the
         // endpoints this process holds.
-        let zeros = Box::into_raw(vec![0u64; seg.capacity() as usize].into_boxed_slice());
-        Attached {
+        let zeros = || {
+            let z = Box::into_raw(vec![0u64; seg.capacity() as usize].into_boxed_slice());
             // SAFETY: AtomicU64 has the size, alignment and representation of u64,
             // so the allocation is a valid [AtomicU64] of the same length, owned
             // by the new box alone.
-            refs: unsafe { Box::from_raw(zeros as *mut [AtomicU64]) },
+            unsafe { Box::from_raw(z as *mut [AtomicU64]) }
+        };
+        Attached {
+            refs: zeros(),
+            faults: zeros(),
             seg,
         }
+    }
+
+    /// Claims the delivery of fault `seq` on record `index` to a data call of
+    /// this process: true for the one call that answers it.
+    pub fn claim_delivery(&self, index: u32, seq: u32) -> bool {
+        self.claim_fault(index, seq, 0)
+    }
+
+    /// Has this process answered fault `seq` on record `index` already?
+    pub fn delivered(&self, index: u32, seq: u32) -> bool {
+        self.faults
+            .get(index as usize)
+            .is_none_or(|w| w.load(Acquire) as u32 == seq)
+    }
+
+    /// Claims acting on the kernel socket of record `index` for fault `seq`
+    /// (the watcher, or the data call that answers first): true for one.
+    pub fn claim_action(&self, index: u32, seq: u32) -> bool {
+        self.claim_fault(index, seq, 32)
+    }
+
+    fn claim_fault(&self, index: u32, seq: u32, shift: u32) -> bool {
+        let Some(w) = self.faults.get(index as usize) else {
+            return false;
+        };
+        w.fetch_update(AcqRel, Acquire, |v| {
+            ((v >> shift) as u32 != seq).then(|| v & !(0xffff_ffff << shift) | u64::from(seq) << shift)
+        })
+        .is_ok()
     }
 
     /// Does this process hold `ep` already (through some descriptor)?
@@ -302,6 +339,13 @@ static IDENTITY: AtomicU64 = AtomicU64::new(0);
 /// child, so that a `vfork` child (another pid in the same memory) knows itself.
 static OWN_PID: AtomicU32 = AtomicU32::new(0);
 
+/// This process's pid as start-up or the fork handler learned it (no system
+/// call); 0 before start-up.
+#[inline]
+pub fn own_pid() -> u32 {
+    OWN_PID.load(Acquire)
+}
+
 /// Records this process's pid as the owner of its memory (start-up, fork child).
 fn own_memory() {
     // SAFETY: getpid has no preconditions.
@@ -462,9 +506,8 @@ fn set_up() -> Option<Shim> {
 fn take_back(shim: &Shim) {
     if let Ok(seg) = Segment::open(&shim.config.san)
         && shim.san.set(Ok(Attached::new(seg))).is_ok()
-        && let Some(att) = shim.san_if_attached()
     {
-        crate::shim::switch::readopt_after_exec(att);
+        crate::shim::switch::readopt_after_exec(shim);
     }
     for &fd in &shim.config.fds {
         crate::shim::switch::adopt(shim, fd);

@@ -14,7 +14,7 @@ use crate::san::{EndpointRef, EndpointRole, NewEndpoint};
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::provider::facts;
 use crate::shim::state::{self, Attached, Shim};
-use crate::shim::{log, net, sidechannel};
+use crate::shim::{log, net, sidechannel, watch};
 use crate::wsd_log;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -197,7 +197,7 @@ fn claim(
             log::debug_line(rec.id.load(Relaxed), fd, "setsockopt", what, 0, 0);
         }
     }
-    att.take_ref(ep);
+    hold(shim, att, ep);
     match role {
         _ if existing => 0,
         EndpointRole::Connector => seg.header().stats.connections.fetch_add(1, Relaxed),
@@ -315,6 +315,13 @@ pub fn share(shim: &Shim, entry: Entry) {
     }
 }
 
+/// This process holds `ep` through one more descriptor; with its first SAN
+/// socket, its fault watcher starts (SPEC §7).
+fn hold(shim: &Shim, att: &Attached, ep: EndpointRef) {
+    att.take_ref(ep);
+    watch::ensure(shim);
+}
+
 /// What a record of `fd`'s socket says of it, as this process sees it now: its
 /// addresses, cookie, namespace and inode from the kernel (for looking up the
 /// socket's record, or making one).
@@ -352,7 +359,7 @@ pub fn received(shim: &Shim, fd: i32) {
         return;
     };
     if (att.holds(ep) || att.seg.join(ep, holder)) && fdtable::update(fd, Entry::EMPTY, Entry::san(ep)) {
-        att.take_ref(ep);
+        hold(shim, att, ep);
     }
 }
 
@@ -428,7 +435,7 @@ pub fn forked_view<'a>(shim: &'a Shim, fd: i32, entry: Entry) -> Forked<'a> {
     }
     let san = Entry::san(ep);
     if (att.holds(ep) || att.seg.join(ep, holder)) && fdtable::update(fd, entry, san) {
-        att.take_ref(ep);
+        hold(shim, att, ep);
         return Forked::San(san);
     }
     Forked::Lost
@@ -460,7 +467,8 @@ pub fn adopt(shim: &Shim, fd: i32) {
 /// At start-up after an exec: the endpoints this process held before the exec are
 /// its SAN sockets again, where their descriptor is still that socket; the others
 /// were closed by the exec and are let go.
-pub fn readopt_after_exec(att: &Attached) {
+pub fn readopt_after_exec(shim: &Shim) {
+    let Some(att) = shim.san_if_attached() else { return };
     let (pid, me) = state::identity();
     for (index, rec) in att.seg.live() {
         if !rec.holder_identities().any(|h| h == me) {
@@ -475,7 +483,7 @@ pub fn readopt_after_exec(att: &Attached) {
             && net::local_addr(fd).map(crate::san::endpoint::encode) == Some(rec.local.words());
         if same_socket && fdtable::get(fd).is_empty() {
             fdtable::replace(fd, Entry::san(ep));
-            att.take_ref(ep);
+            hold(shim, att, ep);
         } else {
             att.seg.release(ep, me, pid);
         }

@@ -38,6 +38,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use wsd::config::rules::glob;
 use wsd::config::{DEFAULT_SAN, valid_san_name};
 use wsd::model::provider::Connection;
+use wsd::san::faults::{Fault, Injected, Selector};
 use wsd::san::layout::{DEFAULT_CAPACITY, REPORT_ROWS, ROW_EMPTY, Record, identity_pid, identity_start};
 use wsd::san::reap::Reaped;
 use wsd::san::{EndpointRole, Segment, SegmentError, Target};
@@ -86,15 +87,34 @@ enum Verb {
     Destroy,
     /// Verify the segment's invariants; exit 1 on any violation.
     Check,
-    /// Bring the SAN network down: SAN calls answer WSAENETDOWN.
+    /// Bring the SAN network down: every established SAN connection breaks (its
+    /// first data call answers ENETDOWN), SAN calls answer WSAENETDOWN, new
+    /// connections are plain TCP until `up`.
     Down,
-    /// Bring the SAN network up again.
+    /// Bring the SAN network up again (connections `down` broke stay broken).
     Up,
-    /// Reset a connection (both ends answer WSAENOTCONN). TARGET: endpoint id or ADDR:PORT.
-    Reset { target: String },
-    /// Fail a connection's keep-alive (both ends answer WSAENETRESET).
+    /// Reset connections, both ends: the first data call on each answers
+    /// ECONNRESET, setsockopt answers WSAENOTCONN (SPEC §7).
+    Reset(Aim),
+    /// Fail connections' keep-alive, both ends: the first data call answers
+    /// ENETRESET, setsockopt answers WSAENETRESET.
     #[command(name = "keepalive-fail")]
-    KeepaliveFail { target: String },
+    KeepaliveFail(Aim),
+}
+
+/// Which connections a fault hits: those with an end that matches everything given.
+#[derive(Args)]
+struct Aim {
+    /// An endpoint id, or ADDR:PORT: every connection with an end there (a
+    /// server's address hits every connection accepted on it; 0.0.0.0:PORT, any
+    /// address with that port).
+    target: Option<String>,
+    /// Connections with an end in a process of this name.
+    #[arg(long, value_name = "NAME")]
+    program: Option<String>,
+    /// Connections with an end held by this process.
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
 }
 
 pub fn san(args: SanArgs) -> i32 {
@@ -167,26 +187,35 @@ pub fn san(args: SanArgs) -> i32 {
                 report_violations(&name, &v, args.json)
             }
         },
-        Verb::Down | Verb::Up => open().map_or_else(
+        Verb::Up => open().map_or_else(
             |s| s,
             |seg| {
-                let up = matches!(args.verb, Verb::Up);
-                seg.set_network(up);
-                let state = if up { "up" } else { "down" };
-                say(args.json, json!({"san": name, "network": state}), || {
-                    format!("SAN {name:?} network {state}")
-                })
+                let seq = seg.bring_up();
+                say(
+                    args.json,
+                    json!({"san": name, "network": "up", "fault": seq}),
+                    || format!("SAN {name:?} network up"),
+                )
             },
         ),
-        Verb::Reset { ref target } => {
-            open().map_or_else(|s| s, |seg| fault(&seg, target, Connection::Reset, args.json))
-        }
-        Verb::KeepaliveFail { ref target } => open().map_or_else(
+        Verb::Down => open().map_or_else(
             |s| s,
-            |seg| fault(&seg, target, Connection::KeepAliveFailed, args.json),
+            |seg| {
+                seg.reap();
+                let hit = seg.bring_down();
+                delivered(&seg, Fault::Down, "network down", &hit, args.json)
+            },
         ),
+        Verb::Reset(ref aim) => open().map_or_else(|s| s, |seg| fault(&seg, aim, Fault::Reset, args.json)),
+        Verb::KeepaliveFail(ref aim) => {
+            open().map_or_else(|s| s, |seg| fault(&seg, aim, Fault::KeepaliveFail, args.json))
+        }
     }
 }
+
+/// How long `reset`, `keepalive-fail` and `down` wait for the processes holding
+/// the sockets to act on them (SPEC §7: within 100 ms).
+const ACT_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn refused(name: &str, e: &SegmentError) -> i32 {
     fail(USAGE, format_args!("SAN {name:?}: {e}"))
@@ -201,31 +230,103 @@ fn say(json: bool, value: Value, text: impl FnOnce() -> String) -> i32 {
     0
 }
 
-fn fault(seg: &Segment, target: &str, state: Connection, json: bool) -> i32 {
-    let Some(t) = Target::parse(target) else {
+fn fault(seg: &Segment, aim: &Aim, fault: Fault, json: bool) -> i32 {
+    let target = match aim.target.as_deref().map(|t| (t, Target::parse(t))) {
+        None => None,
+        Some((_, Some(t))) => Some(t),
+        Some((t, None)) => {
+            return fail(
+                USAGE,
+                format_args!("target {t:?}: expected an endpoint id or ADDR:PORT"),
+            );
+        }
+    };
+    if target.is_none() && aim.program.is_none() && aim.pid.is_none() {
         return fail(
             USAGE,
-            format_args!("target {target:?}: expected an endpoint id or ADDR:PORT"),
+            "name the connections: an endpoint id or ADDR:PORT, --program NAME or --pid PID",
         );
+    }
+    let sel = Selector {
+        target,
+        port: None,
+        program: aim.program.clone(),
+        pid: aim.pid,
     };
     seg.reap();
-    let Some(rec) = seg.find(t) else {
+    let records = seg.select(&sel);
+    if records.is_empty() {
         return fail(
             USAGE,
-            format_args!("no live endpoint is {t} in SAN {:?}", seg.name()),
+            format_args!(
+                "no live SAN connection matches {} in SAN {:?}",
+                sel.describe(),
+                seg.name()
+            ),
         );
-    };
-    let ids = seg.fault(rec, state);
-    let what = match state {
-        Connection::Reset => "reset",
-        _ => "keepalive-failed",
-    };
+    }
+    let hit = seg.inject(fault, &records, &sel.describe());
+    delivered(seg, fault, Fault::name(fault.code()), &hit, json)
+}
+
+/// Waits until the processes holding the hit sockets acted on them, then says
+/// what was hit (each connection, both ends) and what no process took up.
+fn delivered(seg: &Segment, fault: Fault, what: &str, hit: &Injected, json: bool) -> i32 {
+    // Described before waiting: a program that sees the fault may close the
+    // socket at once.
+    let ends: Vec<Value> = hit
+        .ids
+        .iter()
+        .filter_map(|&id| seg.by_id(id))
+        .map(|(_, r)| {
+            json!({
+                "id": r.id.load(Relaxed),
+                "pid": r.pid.load(Relaxed),
+                "program": r.comm(),
+                "fd": r.fd.load(Relaxed),
+                "role": r.role().map_or("?", EndpointRole::name),
+                "local": addr(&r.local),
+                "peer": addr(&r.peer),
+                "peer_id": r.peer_id.load(Relaxed),
+            })
+        })
+        .collect();
+    let unreached = seg.wait_acted(hit.seq, &hit.ids, ACT_WITHIN);
+    if !unreached.is_empty() {
+        let ids: Vec<String> = unreached.iter().map(u64::to_string).collect();
+        eprintln!(
+            "wsd: warning: no process holding endpoint {} acted on the {} within {} s \
+             (a holder without the library, or stopped)",
+            ids.join(", "),
+            Fault::name(fault.code()),
+            ACT_WITHIN.as_secs()
+        );
+    }
     say(
         json,
-        json!({"san": seg.name(), "state": what, "endpoints": ids}),
+        json!({"san": seg.name(), "fault": Fault::name(fault.code()), "seq": hit.seq,
+               "endpoints": hit.ids, "hit": ends, "unreached": unreached}),
         || {
-            let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
-            format!("{what}: endpoint {}", ids.join(" and "))
+            let mut text = format!(
+                "{what}: {} endpoint{} hit (fault {})",
+                hit.ids.len(),
+                if hit.ids.len() == 1 { "" } else { "s" },
+                hit.seq
+            );
+            for e in &ends {
+                let _ = write!(
+                    text,
+                    "\n  endpoint {:>5}  {:<15} pid {:<7} fd {:<4} {:<9} {} -> {}",
+                    e["id"],
+                    e["program"].as_str().unwrap_or(""),
+                    e["pid"],
+                    e["fd"],
+                    e["role"].as_str().unwrap_or(""),
+                    e["local"].as_str().unwrap_or(""),
+                    e["peer"].as_str().unwrap_or("")
+                );
+            }
+            text
         },
     )
 }

@@ -283,3 +283,18 @@ pub fn endpoint<'a>(v: &'a serde_json::Value, tests: &[(&str, serde_json::Value)
     assert_eq!(found.len(), 1, "one endpoint with {tests:?} in {v:#}");
     found[0]
 }
+
+/// `script` run by python3 under the library on `san`, with the tool's path and
+/// the segment's name as its arguments; it must succeed within a minute. Its
+/// standard output.
+pub fn python(san: &San, script: &str) -> String {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = preloaded("python3", san);
+    cmd.args(["-c", script, env!("CARGO_BIN_EXE_wsd"), &san.name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let (status, hung, out, err) = run_guarded(cmd, Duration::from_secs(60));
+    assert!(!hung && status.success(), "{status:?}\n{out}\n{err}");
+    out
+}

@@ -1,0 +1,133 @@
+//! The data calls on SAN sockets (SPEC §7): a connection hit by a fault answers
+//! the fault's code on this process's first data call after it — `ECONNRESET`,
+//! `ENETRESET` or `ENETDOWN` — whether the call was made after the fault or was
+//! blocked in the kernel when it came (the watcher's reset woke it); later calls
+//! see the socket as the kernel leaves a reset one (reads 0, writes `EPIPE`).
+//!
+//! The exports call [`before`] and [`after`] only for SAN descriptors (every
+//! other descriptor costs one bounds check and one load: the exports' fast path).
+//! The real call runs between them outside the re-entrancy guard, so that a
+//! signal handler that interrupts a blocked `recv` is treated as any other call.
+
+pub use crate::san::faults::DataCall as Call;
+use crate::san::faults::{Fault, now_ms};
+use crate::san::layout::{FLAG_FAULT_ACTED, fault_parts, sight_word};
+use crate::shim::fdtable::Entry;
+use crate::shim::state::{self, Attached};
+use crate::shim::thread::Guard;
+use crate::shim::{net, watch};
+use libc::c_int;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// Before a data call on SAN descriptor `fd`: `Some(-1)`, with `errno` set to the
+/// fault's code, if this call is the one that answers a fault on its connection.
+#[inline]
+pub fn before(fd: c_int, entry: Entry, call: Call) -> Option<isize> {
+    let _g = Guard::enter()?;
+    let shim = state::shim()?;
+    watch::ensure(shim);
+    let att = shim.san_if_attached()?;
+    answer_fault(att, fd, entry, call)
+}
+
+/// After the real call returned `r`: a call that found its connection broken (a
+/// read at its end, a failure such as `ECONNRESET` or `EPIPE`) answers the
+/// fault's code instead, if a fault broke it and no call answered it yet.
+#[inline]
+pub fn after(fd: c_int, entry: Entry, call: Call, r: isize) -> isize {
+    if !looks_broken(call, r) {
+        return r;
+    }
+    // SAFETY: __errno_location returns this thread's errno.
+    let errno = unsafe { *libc::__errno_location() };
+    let answered = Guard::enter().and_then(|_g| {
+        let att = state::shim()?.san_if_attached()?;
+        answer_fault(att, fd, entry, call)
+    });
+    answered.unwrap_or_else(|| {
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = errno };
+        r
+    })
+}
+
+fn looks_broken(call: Call, r: isize) -> bool {
+    if r > 0 {
+        return false;
+    }
+    if r == 0 {
+        return call.reads();
+    }
+    // SAFETY: __errno_location returns this thread's errno.
+    let e = unsafe { *libc::__errno_location() };
+    matches!(
+        e,
+        libc::ECONNRESET | libc::EPIPE | libc::ENOTCONN | libc::ENETRESET | libc::ENETDOWN | libc::ETIMEDOUT
+    )
+}
+
+/// If the connection of `entry` has a fault this process has not answered:
+/// answers it now (once per process and fault), breaking the kernel socket
+/// first if this process has not, and records who saw it.
+fn answer_fault(att: &Attached, fd: c_int, entry: Entry, call: Call) -> Option<isize> {
+    let ep = entry.endpoint()?;
+    let rec = att.seg.endpoint(ep)?;
+    let word = rec.fault.load(Acquire);
+    if word == 0 {
+        return None;
+    }
+    let (seq, kind, at_ms) = fault_parts(word);
+    // Only the socket that was hit: a descriptor closed behind the library's back
+    // (a raw system call) and reused by another socket is not it.
+    let inode = rec.inode.load(Relaxed);
+    if inode != 0 && net::socket_id(fd).map(|(_, i)| i) != Some(inode) {
+        return None;
+    }
+    // The kernel socket is broken before any call goes on: by this call, or by
+    // the watcher (waited for, briefly: while it breaks a socket whose waiters it
+    // woke, the socket is open again for an instant, and a call then would see
+    // `ENOTCONN` rather than what a reset socket answers).
+    if att.claim_action(ep.index, seq) {
+        net::reset_socket(fd);
+        if rec.fault.load(Acquire) == word {
+            rec.flags.fetch_or(FLAG_FAULT_ACTED, Release);
+        }
+    } else {
+        wait_acted(rec, word);
+    }
+    if att.delivered(ep.index, seq) || !att.claim_delivery(ep.index, seq) {
+        return None;
+    }
+    net::take_error(fd);
+    let code = Fault::errno(kind);
+    let after = (now_ms() as u32).wrapping_sub(at_ms);
+    let _ = rec.sight.compare_exchange(
+        0,
+        sight_word(state::own_pid(), call as u8, code as u8, after),
+        Release,
+        Relaxed,
+    );
+    // SAFETY: __errno_location returns this thread's errno.
+    unsafe { *libc::__errno_location() = code };
+    Some(-1)
+}
+
+/// Waits (at most 200 ms) until the socket of `rec` has been broken for fault
+/// `word`, or another fault replaced it.
+fn wait_acted(rec: &crate::san::layout::Record, word: u64) {
+    for _ in 0..2000 {
+        if rec.flags.load(Acquire) & FLAG_FAULT_ACTED != 0 || rec.fault.load(Acquire) != word {
+            return;
+        }
+        // SAFETY: a valid timespec: 100 µs.
+        unsafe {
+            libc::nanosleep(
+                &libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 100_000,
+                },
+                std::ptr::null_mut(),
+            )
+        };
+    }
+}
