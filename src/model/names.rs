@@ -100,6 +100,10 @@ const ERRNOS: &[(i32, &str)] = &[
     (libc::ENOENT, "ENOENT"),
     (libc::ENODEV, "ENODEV"),
     (libc::EAGAIN, "EAGAIN"),
+    (libc::ECONNRESET, "ECONNRESET"),
+    (libc::EPIPE, "EPIPE"),
+    (libc::ECONNREFUSED, "ECONNREFUSED"),
+    (libc::ETIMEDOUT, "ETIMEDOUT"),
 ];
 
 fn find(table: &[(i32, &'static str)], n: i32) -> Option<&'static str> {
@@ -236,6 +240,10 @@ mod tests {
         assert_eq!(level(0x1234), "0x1234");
         assert_eq!(errno(libc::EINVAL), "EINVAL");
         assert_eq!(errno(libc::EACCES), "EACCES");
+        // The codes a fault's first data call answers (SPEC §7).
+        assert_eq!(errno(libc::ECONNRESET), "ECONNRESET");
+        assert_eq!(errno(libc::ENETRESET), "ENETRESET");
+        assert_eq!(errno(libc::ENETDOWN), "ENETDOWN");
         assert_eq!(errno(9999), "errno 9999");
     }
 

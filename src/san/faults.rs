@@ -20,7 +20,8 @@
 use super::layout::{
     CONN_DOWN, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FAULT_DOWN, FAULT_EVENT_SIZE,
     FAULT_KEEPALIVE, FAULT_LOG, FAULT_RESET, FLAG_FAULT_ACTED, FaultEvent, Header, NETWORK_DOWN, NETWORK_UP,
-    Record, fault_word, faults_offset, identity_pid,
+    Record, STORY_ENTRY_SIZE, STORY_HIT, STORY_LOG, STORY_SIGHT, StoryEntry, fault_word, faults_offset,
+    identity_pid, story_offset,
 };
 use super::segment::Segment;
 use std::net::SocketAddr;
@@ -305,7 +306,38 @@ impl Segment {
         for rec in records {
             rec.connection.fetch_or(fault.conn_bit(), Release);
             rec.flags.fetch_and(!FLAG_FAULT_ACTED, Relaxed);
+            rec.sight.store(0, Relaxed);
             rec.fault.store(word, Release);
+            self.tell(STORY_HIT, seq, |e| {
+                e.id.store(rec.id.load(Relaxed), Relaxed);
+                e.peer_id.store(rec.peer_id.load(Relaxed), Relaxed);
+                e.pid.store(rec.pid.load(Relaxed), Relaxed);
+                e.fd.store(rec.fd.load(Relaxed), Relaxed);
+                e.role_or_call.store(rec.role.load(Relaxed), Relaxed);
+                // The creator's name now (it may have renamed itself since it
+                // made the record), else the one the record was made with.
+                let mut comm = [0u8; 16];
+                match process_name(rec.pid.load(Relaxed)) {
+                    Some(name) => {
+                        let n = name.len().min(15);
+                        comm[..n].copy_from_slice(&name.as_bytes()[..n]);
+                    }
+                    None => {
+                        comm[..8].copy_from_slice(&rec.comm[0].load(Relaxed).to_le_bytes());
+                        comm[8..].copy_from_slice(&rec.comm[1].load(Relaxed).to_le_bytes());
+                    }
+                }
+                e.comm[0].store(
+                    u64::from_le_bytes(comm[..8].try_into().unwrap_or([0; 8])),
+                    Relaxed,
+                );
+                e.comm[1].store(
+                    u64::from_le_bytes(comm[8..].try_into().unwrap_or([0; 8])),
+                    Relaxed,
+                );
+                e.local.store(rec.local.load());
+                e.peer.store(rec.peer.load());
+            });
         }
         self.log_fault(seq, fault.code(), at, records.len() as u32, what);
         self.wake_watchers();
@@ -403,6 +435,99 @@ impl Segment {
         e.seq.store(seq, Release);
     }
 
+    /// Writes one entry of the fault story: `fill` sets its fields, then its
+    /// number marks it whole.
+    fn tell(&self, kind: u32, fault: u32, fill: impl FnOnce(&StoryEntry)) {
+        let n = self.header().story_next.fetch_add(1, AcqRel);
+        let e = self.story_entry(n);
+        e.written.store(0, Release);
+        e.kind.store(kind, Relaxed);
+        e.fault.store(fault, Relaxed);
+        e.after_ms.store(0, Relaxed);
+        e.errno.store(0, Relaxed);
+        fill(e);
+        e.written.store(n + 1, Release);
+    }
+
+    /// A process's first data call met fault `fault` on `rec` (SPEC §7): who, which
+    /// call on which descriptor, what it answered, how long after. For the report:
+    /// the record itself often ends at once (the program closes the socket).
+    #[allow(clippy::too_many_arguments)]
+    pub fn tell_sight(
+        &self,
+        fault: u32,
+        rec: &Record,
+        pid: u32,
+        comm: [u8; 16],
+        fd: i32,
+        call: DataCall,
+        errno: i32,
+        after_ms: u32,
+    ) {
+        self.tell(STORY_SIGHT, fault, |e| {
+            e.id.store(rec.id.load(Relaxed), Relaxed);
+            e.pid.store(pid, Relaxed);
+            e.fd.store(fd, Relaxed);
+            e.role_or_call.store(call as u32, Relaxed);
+            e.errno.store(errno as u32, Relaxed);
+            e.after_ms.store(after_ms, Relaxed);
+            e.comm[0].store(
+                u64::from_le_bytes(comm[..8].try_into().unwrap_or([0; 8])),
+                Relaxed,
+            );
+            e.comm[1].store(
+                u64::from_le_bytes(comm[8..].try_into().unwrap_or([0; 8])),
+                Relaxed,
+            );
+        });
+    }
+
+    fn story_entry(&self, n: u64) -> &StoryEntry {
+        let offset = story_offset(self.capacity()) + (n % u64::from(STORY_LOG)) as usize * STORY_ENTRY_SIZE;
+        // SAFETY: the story lies inside the mapping (the geometry check covers the
+        // whole segment size); entries are 8-aligned atomics valid for any bit
+        // pattern.
+        unsafe {
+            &*(self.header() as *const Header as *const u8)
+                .add(offset)
+                .cast::<StoryEntry>()
+        }
+    }
+
+    /// The fault story, oldest first (the last [`STORY_LOG`] entries).
+    pub fn story(&self) -> Vec<Told> {
+        let next = self.header().story_next.load(Acquire);
+        let first = next.saturating_sub(u64::from(STORY_LOG));
+        (first..next)
+            .filter_map(|n| {
+                let e = self.story_entry(n);
+                if e.written.load(Acquire) != n + 1 {
+                    return None;
+                }
+                let mut comm = [0u8; 16];
+                comm[..8].copy_from_slice(&e.comm[0].load(Relaxed).to_le_bytes());
+                comm[8..].copy_from_slice(&e.comm[1].load(Relaxed).to_le_bytes());
+                let end = comm.iter().position(|&b| b == 0).unwrap_or(16);
+                let told = Told {
+                    kind: e.kind.load(Relaxed),
+                    fault: e.fault.load(Relaxed),
+                    id: e.id.load(Relaxed),
+                    peer_id: e.peer_id.load(Relaxed),
+                    pid: e.pid.load(Relaxed),
+                    fd: e.fd.load(Relaxed),
+                    role_or_call: e.role_or_call.load(Relaxed),
+                    errno: e.errno.load(Relaxed) as i32,
+                    after_ms: e.after_ms.load(Relaxed),
+                    comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+                    local: e.local.load(),
+                    peer: e.peer.load(),
+                };
+                // Torn by a writer that lapped the ring meanwhile: left out.
+                (e.written.load(Acquire) == n + 1).then_some(told)
+            })
+            .collect()
+    }
+
     /// The fault log, oldest first: (number, kind, wall-clock ns, monotonic ms,
     /// endpoints hit, injector pid, target text).
     pub fn fault_log(&self) -> Vec<LoggedFault> {
@@ -432,6 +557,29 @@ impl Segment {
     }
 }
 
+/// One entry of the fault story (see `layout::StoryEntry`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Told {
+    pub kind: u32,
+    pub fault: u32,
+    pub id: u64,
+    pub peer_id: u64,
+    pub pid: u32,
+    pub fd: i32,
+    pub role_or_call: u32,
+    pub errno: i32,
+    pub after_ms: u32,
+    pub comm: String,
+    pub local: Option<SocketAddr>,
+    pub peer: Option<SocketAddr>,
+}
+
+impl Told {
+    pub fn is_hit(&self) -> bool {
+        self.kind == STORY_HIT
+    }
+}
+
 /// One entry of the fault log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoggedFault {
@@ -445,7 +593,7 @@ pub struct LoggedFault {
 }
 
 /// Is `rec` one end of a connection (rather than a listener or a candidate)?
-fn is_connection(rec: &Record) -> bool {
+pub fn is_connection(rec: &Record) -> bool {
     !matches!(
         rec.role(),
         Some(EndpointRole::Listener | EndpointRole::Candidate) | None

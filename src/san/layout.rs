@@ -127,7 +127,9 @@ pub struct Header {
     pub fault_gen: AtomicU32,
     /// The number of the last fault injected (its event is in the fault log).
     pub fault_seq: AtomicU32,
-    pub _reserved: [AtomicU64; 36],
+    /// Entries ever written to the fault story (see [`StoryEntry`]).
+    pub story_next: AtomicU64,
+    pub _reserved: [AtomicU64; 35],
     pub stats: Stats,
 }
 
@@ -398,6 +400,49 @@ pub struct ReportRow {
 
 const _: () = assert!(size_of::<Stats>() == 128);
 const _: () = assert!(size_of::<FaultEvent>() == FAULT_EVENT_SIZE);
+const _: () = assert!(size_of::<StoryEntry>() == STORY_ENTRY_SIZE);
+/// Bytes of one fault story entry.
+pub const STORY_ENTRY_SIZE: usize = 128;
+/// Entries of the fault story, a ring: the last this many hits and sights.
+pub const STORY_LOG: u32 = 1024;
+
+/// `StoryEntry::kind`: an endpoint a fault hit (written by the injector), or the
+/// first data call of a process that met it (written by that process).
+pub const STORY_HIT: u32 = 1;
+pub const STORY_SIGHT: u32 = 2;
+
+/// One line of a fault's story (SPEC §7: "the fault is recorded with its time and
+/// targets, and each program's first sight of it"), kept apart from the records,
+/// which end when their sockets close — often at once after the fault.
+#[repr(C)]
+pub struct StoryEntry {
+    /// The entry's number plus one (0 while unused or being written: it goes last).
+    pub written: AtomicU64,
+    /// `STORY_HIT` or `STORY_SIGHT`.
+    pub kind: AtomicU32,
+    /// The fault's number.
+    pub fault: AtomicU32,
+    /// The endpoint, and (hits) its peer.
+    pub id: AtomicU64,
+    pub peer_id: AtomicU64,
+    /// Hits: the endpoint's creator and its descriptor; sights: the process that
+    /// saw it and the descriptor it used.
+    pub pid: AtomicU32,
+    pub fd: AtomicI32,
+    /// Hits: the endpoint's role (`EndpointRole`); sights: the call
+    /// (`faults::DataCall`) and the errno it answered.
+    pub role_or_call: AtomicU32,
+    pub errno: AtomicU32,
+    /// Sights: milliseconds after the injection.
+    pub after_ms: AtomicU32,
+    pub _pad: AtomicU32,
+    /// The program name, NUL-padded.
+    pub comm: [AtomicU64; 2],
+    /// Hits: the endpoint's addresses.
+    pub local: AddrSlot,
+    pub peer: AddrSlot,
+    pub _reserved: AtomicU64,
+}
 /// Bytes of one fault log entry.
 pub const FAULT_EVENT_SIZE: usize = 128;
 const _: () = assert!(size_of::<ReportRow>() == ROW_SIZE);
@@ -416,9 +461,14 @@ pub const fn faults_offset(capacity: u32) -> usize {
     lanes_offset(capacity) + LANES as usize * 8
 }
 
+/// Where the fault story starts.
+pub const fn story_offset(capacity: u32) -> usize {
+    faults_offset(capacity) + FAULT_LOG as usize * FAULT_EVENT_SIZE
+}
+
 /// Where the index buckets start (by cookie, then by address pair).
 pub const fn buckets_offset(capacity: u32) -> usize {
-    faults_offset(capacity) + FAULT_LOG as usize * FAULT_EVENT_SIZE
+    story_offset(capacity) + STORY_LOG as usize * STORY_ENTRY_SIZE
 }
 
 /// Where the report table starts in a segment with `capacity` records.

@@ -4,7 +4,7 @@
 //! guards them), `endpoint` manages the records, `kernel` asks the kernel whether
 //! a socket still exists, `reap` reclaims the records of sockets that are gone,
 //! `faults` injects failures and keeps their log, `faultspec` reads `wsd run
-//! --fault` (faults scheduled at launch), `check` verifies the invariants, `report` counts
+//! --fault` (faults scheduled at launch) and `schedule` injects them when due, `check` verifies the invariants, `report` counts
 //! calls in the report table and `lanes` lets threads count without contending.
 //! Nothing here knows about hooks or descriptors.
 
@@ -18,6 +18,7 @@ pub mod lanes;
 pub mod layout;
 pub mod reap;
 pub mod report;
+pub mod schedule;
 pub mod segment;
 
 pub use endpoint::{EndpointRef, NewEndpoint};

@@ -101,12 +101,16 @@ fn answer_fault(att: &Attached, fd: c_int, entry: Entry, call: Call) -> Option<i
     net::take_error(fd);
     let code = Fault::errno(kind);
     let after = (now_ms() as u32).wrapping_sub(at_ms);
+    let pid = state::own_pid();
     let _ = rec.sight.compare_exchange(
         0,
-        sight_word(state::own_pid(), call as u8, code as u8, after),
+        sight_word(pid, call as u8, code as u8, after),
         Release,
         Relaxed,
     );
+    // The process's name now (it may have renamed itself since start-up).
+    let comm = state::comm();
+    att.seg.tell_sight(seq, rec, pid, comm, fd, call, code, after);
     // SAFETY: __errno_location returns this thread's errno.
     unsafe { *libc::__errno_location() = code };
     Some(-1)

@@ -223,6 +223,8 @@ fn report_of(san: Option<String>, json: bool) -> i32 {
         status: None,
         mode: std::env::var("WSD_MODE").unwrap_or_else(|_| "switch".into()),
         config_error: None,
+        started_ns: None,
+        seed: None,
     };
     let doc = report::build(&seg, &info, None);
     if json {

@@ -23,14 +23,23 @@
 //!   `name` (level and option as every output shows them: `SOL_SOCKET/SO_KEEPALIVE`),
 //!   `optlen`, `answered_by` ("switch"/"provider"/"kernel"), `verdict` ("ok" or a
 //!   WSAE* name), `errno` (null or a name), `provider` ("ok" or a WSAE* name), `count`}
+//! - `fault_seed`: the seed of `wsd run --fault`'s choices, or null
+//! - `faults` (SPEC §7): array, oldest first, of {`fault` (its number), `kind`
+//!   ("reset", "keepalive-fail", "down", "up"), `target` (what it aimed at, as
+//!   said), `at_unix_ns`, `after_start_ms` (null outside `wsd run`),
+//!   `injected_by` (pid), `endpoints_hit`, `hit`: array of {`endpoint`, `peer`
+//!   (endpoint ids), `program`, `pid`, `fd` (the endpoint's creator), `role`,
+//!   `local`, `remote`, `saw`: array of {`program`, `pid`, `fd`, `call`, `error`,
+//!   `after_ms`}: each process's first data call that met the fault}}
 
 use super::sidechannel::Refusals;
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use wsd::model::{WsaError, names};
-use wsd::san::Segment;
+use wsd::san::faults::{DataCall, Fault};
 use wsd::san::layout::{CALL_SET, LAYER_KERNEL, LAYER_PROVIDER};
+use wsd::san::{EndpointRole, Segment};
 
 /// What the tool knows about the run beyond the segment.
 pub struct RunInfo {
@@ -38,6 +47,10 @@ pub struct RunInfo {
     pub status: Option<i32>,
     pub mode: String,
     pub config_error: Option<String>,
+    /// When the run started (wall clock, ns since the epoch), if the tool ran it.
+    pub started_ns: Option<u64>,
+    /// The seed of the run's scheduled faults (`--seed`), if it scheduled any.
+    pub seed: Option<u64>,
 }
 
 fn code_name(code: i32) -> String {
@@ -108,8 +121,132 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
             "provider_would_refuse": refused,
             "dropped": s.report_dropped.load(Relaxed),
         },
+        "faults": faults(seg, info),
+        "fault_seed": info.seed,
         "rows": rows,
     })
+}
+
+/// The story of each fault (SPEC §7): when, what it aimed at, which endpoints it
+/// hit, and what each program saw first — from the segment's fault log and
+/// fault story, which outlive the endpoints.
+fn faults(seg: &Segment, info: &RunInfo) -> Value {
+    let story = seg.story();
+    let faults: Vec<Value> = seg
+        .fault_log()
+        .into_iter()
+        .map(|f| {
+            let hits: Vec<Value> = story
+                .iter()
+                .filter(|t| t.fault == f.seq && t.is_hit())
+                .map(|h| {
+                    let saw: Vec<Value> = story
+                        .iter()
+                        .filter(|t| t.fault == f.seq && !t.is_hit() && t.id == h.id)
+                        .map(|t| {
+                            json!({
+                                "program": t.comm,
+                                "pid": t.pid,
+                                "fd": t.fd,
+                                "call": DataCall::from_code(t.role_or_call as u8).map_or("?", DataCall::name),
+                                "error": names::errno(t.errno),
+                                "after_ms": t.after_ms,
+                            })
+                        })
+                        .collect();
+                    json!({
+                        "endpoint": h.id,
+                        "peer": h.peer_id,
+                        "program": h.comm,
+                        "pid": h.pid,
+                        "fd": h.fd,
+                        "role": EndpointRole::from_raw(h.role_or_call).map_or("?", EndpointRole::name),
+                        "local": h.local.map(|a| a.to_string()),
+                        "remote": h.peer.map(|a| a.to_string()),
+                        "saw": saw,
+                    })
+                })
+                .collect();
+            json!({
+                "fault": f.seq,
+                "kind": Fault::name(f.kind),
+                "target": f.target,
+                "at_unix_ns": f.at_realtime_ns,
+                "after_start_ms": info.started_ns.map(|s| f.at_realtime_ns.saturating_sub(s) / 1_000_000),
+                "injected_by": f.by,
+                "endpoints_hit": f.hit,
+                "hit": hits,
+            })
+        })
+        .collect();
+    Value::Array(faults)
+}
+
+/// The faults section of the text report.
+fn render_faults(out: &mut String, faults: &[Value]) {
+    if faults.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  faults: {}", faults.len());
+    for f in faults {
+        let when = match f["after_start_ms"].as_u64() {
+            Some(ms) => format!("{}.{:03} s into the run", ms / 1000, ms % 1000),
+            None => {
+                let ns = f["at_unix_ns"].as_u64().unwrap_or(0);
+                let day = (ns / 1_000_000_000) % 86_400;
+                format!(
+                    "at {:02}:{:02}:{:02}.{:03} UTC",
+                    day / 3600,
+                    day / 60 % 60,
+                    day % 60,
+                    ns / 1_000_000 % 1000
+                )
+            }
+        };
+        let hit = f["hit"].as_array().map_or(&[][..], Vec::as_slice);
+        let _ = writeln!(
+            out,
+            "    fault {}: {} of {}, {when}: {} endpoint{} hit",
+            f["fault"],
+            f["kind"].as_str().unwrap_or("?"),
+            f["target"].as_str().unwrap_or("?"),
+            f["endpoints_hit"],
+            if f["endpoints_hit"] == 1 { "" } else { "s" }
+        );
+        for h in hit {
+            let s = |k: &str| h[k].as_str().unwrap_or("-").to_string();
+            let _ = write!(
+                out,
+                "      {} pid {} fd {} ({}, {} -> {}): ",
+                s("program"),
+                h["pid"],
+                h["fd"],
+                s("role"),
+                s("local"),
+                s("remote")
+            );
+            let saw = h["saw"].as_array().map_or(&[][..], Vec::as_slice);
+            if saw.is_empty() {
+                let _ = writeln!(out, "no data call met it");
+                continue;
+            }
+            let seen: Vec<String> = saw
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} pid {} saw {} in {} on fd {}, {} ms after",
+                        t["program"].as_str().unwrap_or("?"),
+                        t["pid"],
+                        t["error"].as_str().unwrap_or("?"),
+                        t["call"].as_str().unwrap_or("?"),
+                        t["fd"],
+                        t["after_ms"]
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "{}", seen.join("; "));
+        }
+    }
 }
 
 /// The report as text, from the JSON document.
@@ -187,6 +324,13 @@ pub fn render(r: &Value) -> String {
             out,
             "  {} calls not counted: the report table was full",
             sum["dropped"]
+        );
+    }
+    render_faults(&mut out, r["faults"].as_array().map_or(&[][..], Vec::as_slice));
+    if let Some(seed) = r["fault_seed"].as_u64() {
+        let _ = writeln!(
+            out,
+            "  scheduled faults chose their connections with --seed {seed}"
         );
     }
     let rows = r["rows"].as_array().map_or(&[][..], Vec::as_slice);

@@ -19,9 +19,12 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
+use std::time::Instant;
 use wsd::config::{Config, ConfigError, Subnet, valid_san_name};
 use wsd::model::switch::Mode;
+use wsd::san::faultspec::FaultSpec;
 use wsd::san::layout::DEFAULT_CAPACITY;
+use wsd::san::schedule;
 use wsd::san::{Segment, SegmentError};
 
 #[derive(Args)]
@@ -53,6 +56,16 @@ pub struct RunArgs {
     /// The library to preload; default: libwsd.so beside this tool.
     #[arg(long)]
     lib: Option<PathBuf>,
+    /// A fault to inject during the run (repeatable): KIND[,KEY=VALUE]... with
+    /// KIND reset, keepalive-fail or down and keys after=DURATION,
+    /// after-connect=DURATION, for=DURATION (down), port=N, program=NAME,
+    /// probability=P — e.g. `reset,port=6379,after=2s` or `down,after=1s,for=3s`.
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<FaultSpec>,
+    /// The seed that decides which connections a fault with a probability hits
+    /// (default: from the clock; the report says which).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
     /// The program and its arguments.
     #[arg(
         required = true,
@@ -177,10 +190,32 @@ pub fn run(args: RunArgs) -> i32 {
             });
         }
     }
-    let status = run_to_the_end(&mut cmd, || {
-        if let Some(l) = listener.as_mut() {
-            l.close_write_end();
+    // The segment's name, for faults injected from another terminal.
+    let hello = format!(
+        "wsd: running on SAN {san:?}: inject faults with `wsd san reset|keepalive-fail|down --san {san} ...`\n"
+    );
+    match &args.report {
+        Some(path) => {
+            let _ = std::fs::write(path, &hello);
         }
+        None => err(format_args!("{hello}")),
+    }
+    let started_ns = wall_clock_ns();
+    let seed = args.seed.unwrap_or(started_ns ^ u64::from(std::process::id()));
+    let stop = AtomicBool::new(false);
+    let status = std::thread::scope(|scope| {
+        if !args.faults.is_empty() {
+            let (seg, faults, stop) = (&seg, &args.faults, &stop);
+            let start = Instant::now();
+            scope.spawn(move || schedule::run(seg, faults, seed, start, stop));
+        }
+        let status = run_to_the_end(&mut cmd, || {
+            if let Some(l) = listener.as_mut() {
+                l.close_write_end();
+            }
+        });
+        stop.store(true, Relaxed);
+        status
     });
     let refusals = listener.map(sidechannel::Listener::finish).unwrap_or_default();
     let code = match &status {
@@ -195,6 +230,8 @@ pub fn run(args: RunArgs) -> i32 {
         status: status.is_ok().then_some(code),
         mode: env("WSD_MODE").unwrap_or_else(|| Mode::default().name().to_string()),
         config_error,
+        started_ns: Some(started_ns),
+        seed: (!args.faults.is_empty()).then_some(seed),
     };
     let doc = report::build(&seg, &info, Some(&refusals));
     let text = if args.json {
@@ -237,6 +274,13 @@ fn shared_segment(san: &str, fresh: bool, gid: u32, gname: Option<&str>) -> Resu
         Err(e) => Err(super::shared_creation_failed(san, &e, gid, gname)),
         Ok(seg) => Ok(seg),
     }
+}
+
+/// The wall clock, nanoseconds since the epoch (what the fault log holds).
+fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Whether SIGPIPE was ignored when the tool was started. The Rust runtime ignores
