@@ -306,15 +306,6 @@ fn curl_against_python_http_server_in_each_mode() {
     }
 }
 
-/// A free loopback port: bound to port 0, then released for redis to take.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn redis_server_and_cli_in_each_mode() {
     if Command::new("redis-server").arg("--version").output().is_err() {
@@ -325,7 +316,7 @@ fn redis_server_and_cli_in_each_mode() {
     for mode in MODES {
         let san = San::new(&format!("redis-{mode}"));
         let flags = ["--mode", mode, "--san", &san.name];
-        let port = free_port().to_string();
+        let port = support::free_port().to_string();
         let server_run = Run::new(&format!("redis-server-{mode}"));
         let mut server = Background(
             server_run

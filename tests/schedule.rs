@@ -8,21 +8,15 @@ mod support;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 
-/// A port free now (bound to 0, then let go): a `--fault` must name it before
-/// the program that listens on it starts.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `wsd run` of python3 running `script` (with the tool's path and `args`), its
 /// report as JSON in a file; returns (exit status, the program's standard output,
 /// the tool's standard error, the report).
 fn run(faults: &[String], script: &str, args: &[String]) -> (i32, String, String, Value) {
-    let dir = std::env::temp_dir().join(format!("wsd-schedule-{}-{}", std::process::id(), free_port()));
+    let dir = std::env::temp_dir().join(format!(
+        "wsd-schedule-{}-{}",
+        std::process::id(),
+        support::free_port()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let report = dir.join("report.json");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsd"));
@@ -102,7 +96,7 @@ def in_child(name, port):
 /// report file while the program runs.
 #[test]
 fn scheduled_faults_hit_exactly_what_they_name() {
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = (support::free_port(), support::free_port());
     let faults = [
         "reset,after=300ms,probability=0".to_string(),
         format!("reset,after=300ms,port={p1}"),

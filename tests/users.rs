@@ -14,7 +14,7 @@ mod support;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -390,12 +390,6 @@ fn memcached_or_skip() -> bool {
     found
 }
 
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// `wsd run [--group G] -- memcached -u nobody` on `port`, once it accepts
 /// connections; its report goes to `report` as JSON, its standard error to `log`.
 fn start_memcached(san: &San, group: Option<&str>, port: u16, report: &TempFile, log: &TempFile) -> Proc {
@@ -481,7 +475,7 @@ fn memcached_that_drops_to_nobody_stays_on_a_group_san() {
     let group = group_name(gid);
     let san = San::new("mc-group");
     let (report, log) = (TempFile::new("mc-group.json"), TempFile::new("mc-group.log"));
-    let port = free_port();
+    let port = support::free_port();
     let server = start_memcached(&san, Some(&group), port, &report, &log);
     let meta = std::fs::metadata(san.path()).unwrap();
     assert_eq!((meta.gid(), meta.mode() & 0o7777), (gid, 0o660));
@@ -530,7 +524,7 @@ fn memcached_that_drops_to_nobody_off_a_private_san_is_counted() {
     }
     let san = San::new("mc-private");
     let (report, log) = (TempFile::new("mc-private.json"), TempFile::new("mc-private.log"));
-    let port = free_port();
+    let port = support::free_port();
     let server = start_memcached(&san, None, port, &report, &log);
     let mut client = start_client(&san, port);
 

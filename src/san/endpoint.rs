@@ -225,11 +225,7 @@ impl Record {
     }
 
     pub fn comm(&self) -> String {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.comm[0].load(Relaxed).to_le_bytes());
-        b[8..].copy_from_slice(&self.comm[1].load(Relaxed).to_le_bytes());
-        let end = b.iter().position(|&c| c == 0).unwrap_or(16);
-        String::from_utf8_lossy(&b[..end]).into_owned()
+        super::layout::load_name(&self.comm)
     }
 
     pub fn role(&self) -> Option<EndpointRole> {
@@ -343,14 +339,7 @@ impl Segment {
         rec.peer.store(new.peer);
         rec.peer_id.store(0, Relaxed);
         rec.peer_index.store(0, Relaxed);
-        rec.comm[0].store(
-            u64::from_le_bytes(new.comm[..8].try_into().unwrap_or([0; 8])),
-            Relaxed,
-        );
-        rec.comm[1].store(
-            u64::from_le_bytes(new.comm[8..].try_into().unwrap_or([0; 8])),
-            Relaxed,
-        );
+        super::layout::store_name(&rec.comm, &new.comm);
         for c in [
             &rec.sets,
             &rec.gets,

@@ -21,7 +21,7 @@ use super::layout::{
     CONN_DOWN, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FAULT_DOWN, FAULT_EVENT_SIZE,
     FAULT_KEEPALIVE, FAULT_LOG, FAULT_RESET, FLAG_FAULT_ACTED, FaultEvent, Header, NETWORK_DOWN, NETWORK_UP,
     Record, STORY_ENTRY_SIZE, STORY_HIT, STORY_LOG, STORY_SIGHT, StoryEntry, fault_word, faults_offset,
-    identity_pid, story_offset,
+    identity_pid, load_name, name_bytes, store_name, story_offset,
 };
 use super::segment::Segment;
 use std::net::SocketAddr;
@@ -316,25 +316,15 @@ impl Segment {
                 e.role_or_call.store(rec.role.load(Relaxed), Relaxed);
                 // The creator's name now (it may have renamed itself since it
                 // made the record), else the one the record was made with.
-                let mut comm = [0u8; 16];
                 match process_name(rec.pid.load(Relaxed)) {
                     Some(name) => {
+                        let mut comm = [0u8; 16];
                         let n = name.len().min(15);
                         comm[..n].copy_from_slice(&name.as_bytes()[..n]);
+                        store_name(&e.comm, &comm);
                     }
-                    None => {
-                        comm[..8].copy_from_slice(&rec.comm[0].load(Relaxed).to_le_bytes());
-                        comm[8..].copy_from_slice(&rec.comm[1].load(Relaxed).to_le_bytes());
-                    }
+                    None => store_name(&e.comm, &name_bytes(&rec.comm)),
                 }
-                e.comm[0].store(
-                    u64::from_le_bytes(comm[..8].try_into().unwrap_or([0; 8])),
-                    Relaxed,
-                );
-                e.comm[1].store(
-                    u64::from_le_bytes(comm[8..].try_into().unwrap_or([0; 8])),
-                    Relaxed,
-                );
                 e.local.store(rec.local.load());
                 e.peer.store(rec.peer.load());
             });
@@ -471,14 +461,7 @@ impl Segment {
             e.role_or_call.store(call as u32, Relaxed);
             e.errno.store(errno as u32, Relaxed);
             e.after_ms.store(after_ms, Relaxed);
-            e.comm[0].store(
-                u64::from_le_bytes(comm[..8].try_into().unwrap_or([0; 8])),
-                Relaxed,
-            );
-            e.comm[1].store(
-                u64::from_le_bytes(comm[8..].try_into().unwrap_or([0; 8])),
-                Relaxed,
-            );
+            store_name(&e.comm, &comm);
         });
     }
 
@@ -504,10 +487,6 @@ impl Segment {
                 if e.written.load(Acquire) != n + 1 {
                     return None;
                 }
-                let mut comm = [0u8; 16];
-                comm[..8].copy_from_slice(&e.comm[0].load(Relaxed).to_le_bytes());
-                comm[8..].copy_from_slice(&e.comm[1].load(Relaxed).to_le_bytes());
-                let end = comm.iter().position(|&b| b == 0).unwrap_or(16);
                 let told = Told {
                     kind: e.kind.load(Relaxed),
                     fault: e.fault.load(Relaxed),
@@ -518,7 +497,7 @@ impl Segment {
                     role_or_call: e.role_or_call.load(Relaxed),
                     errno: e.errno.load(Relaxed) as i32,
                     after_ms: e.after_ms.load(Relaxed),
-                    comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+                    comm: load_name(&e.comm),
                     local: e.local.load(),
                     peer: e.peer.load(),
                 };

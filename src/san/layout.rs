@@ -18,6 +18,7 @@
 //! the free list, and cookies are handed out in sequence, so the pages touched
 //! grow with the endpoints in use, not with the capacity.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 
 /// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
@@ -347,6 +348,28 @@ pub struct Record {
     pub fault: AtomicU64,
     /// Who first saw that fault on a data call ([`sight_word`]); 0 until one did.
     pub sight: AtomicU64,
+}
+
+/// A program name (NUL-padded, 16 bytes) as two words of a record or story entry.
+pub fn store_name(words: &[AtomicU64; 2], name: &[u8; 16]) {
+    for (w, half) in words.iter().zip(name.chunks_exact(8)) {
+        w.store(u64::from_le_bytes(half.try_into().unwrap_or([0; 8])), Relaxed);
+    }
+}
+
+/// The 16 bytes of a name two words hold.
+pub fn name_bytes(words: &[AtomicU64; 2]) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&words[0].load(Relaxed).to_le_bytes());
+    b[8..].copy_from_slice(&words[1].load(Relaxed).to_le_bytes());
+    b
+}
+
+/// The name two words hold, as text (up to its first NUL).
+pub fn load_name(words: &[AtomicU64; 2]) -> String {
+    let b = name_bytes(words);
+    let end = b.iter().position(|&c| c == 0).unwrap_or(16);
+    String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
 /// A process's identity in holder slots: its pid (22 bits, Linux's largest) and

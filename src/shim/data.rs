@@ -123,15 +123,6 @@ fn wait_acted(rec: &crate::san::layout::Record, word: u64) {
         if rec.flags.load(Acquire) & FLAG_FAULT_ACTED != 0 || rec.fault.load(Acquire) != word {
             return;
         }
-        // SAFETY: a valid timespec: 100 µs.
-        unsafe {
-            libc::nanosleep(
-                &libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 100_000,
-                },
-                std::ptr::null_mut(),
-            )
-        };
+        net::pause_100us();
     }
 }

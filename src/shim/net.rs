@@ -113,19 +113,25 @@ pub fn reset_socket(fd: c_int) {
                 shut();
                 shut_already = true;
             }
-            // SAFETY: a valid timespec; sleeping 100 µs lets the woken waiters leave.
-            unsafe {
-                libc::nanosleep(
-                    &libc::timespec {
-                        tv_sec: 0,
-                        tv_nsec: 100_000,
-                    },
-                    std::ptr::null_mut(),
-                )
-            };
+            // The woken waiters leave meanwhile.
+            pause_100us();
         }
     }
     shut();
+}
+
+/// Sleeps 100 µs (a bounded wait's step, on the fault path only).
+pub fn pause_100us() {
+    // SAFETY: a valid timespec; no remainder is asked for.
+    unsafe {
+        libc::nanosleep(
+            &libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000,
+            },
+            std::ptr::null_mut(),
+        )
+    };
 }
 
 /// Takes the socket's pending error (`SO_ERROR`), so that the call after the one

@@ -298,3 +298,14 @@ pub fn python(san: &San, script: &str) -> String {
     assert!(!hung && status.success(), "{status:?}\n{out}\n{err}");
     out
 }
+
+/// A loopback port free now: bound to port 0, then let go, for a program that
+/// must be told its port before it starts (a server's command line, a
+/// `--fault` that names it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
