@@ -512,16 +512,59 @@ print(json.dumps({"holders": len(pids), "before": before,
 /// its own copy ends nothing.
 #[test]
 fn a_san_socket_passed_with_scm_rights_is_the_same_endpoint_in_the_receiver() {
+    passed_with_scm_rights("")
+}
+
+/// The same, the descriptor sent with `sendmmsg` and received with `recvmmsg`.
+#[test]
+fn a_san_socket_passed_with_sendmmsg_is_the_same_endpoint_in_the_receiver() {
+    passed_with_scm_rights(MMSG)
+}
+
+/// `send_fds`/`recv_fds` made of `sendmmsg`/`recvmmsg` (one message each).
+const MMSG: &str = r#"
+import ctypes, array
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(iovec)),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+class mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+LIBC = ctypes.CDLL(None, use_errno=True)
+def mmsg(fd, data, fds, send):
+    buf = ctypes.create_string_buffer(data, len(data))
+    iov = iovec(ctypes.cast(buf, ctypes.c_void_p), len(data))
+    space = socket.CMSG_SPACE(4 * max(len(fds), 1))
+    ctl = ctypes.create_string_buffer(space)
+    if send:
+        hdr = struct.pack("=QiI", socket.CMSG_LEN(4 * len(fds)), socket.SOL_SOCKET, socket.SCM_RIGHTS)
+        ctypes.memmove(ctl, hdr + array.array("i", fds).tobytes(), len(hdr) + 4 * len(fds))
+    m = mmsghdr(msghdr(None, 0, ctypes.pointer(iov), 1, ctypes.cast(ctl, ctypes.c_void_p), space, 0), 0)
+    n = (LIBC.sendmmsg if send else LIBC.recvmmsg)(fd, ctypes.byref(m), 1, 0, *([] if send else [None]))
+    assert n == 1, ctypes.get_errno()
+    if not send:
+        return buf.raw[:m.len], list(array.array("i", ctl.raw[16:16 + 4]))
+import struct
+socket.send_fds = lambda sock, bufs, fds: mmsg(sock.fileno(), b"".join(bufs), fds, True)
+socket.recv_fds = lambda sock, n, maxfds: (*mmsg(sock.fileno(), bytes(n), [], False), 0, None)
+"#;
+
+fn passed_with_scm_rights(prelude: &str) {
     let san = San::new("scm-rights");
     let v = py_json(
         &san,
-        r#"
+        &r#"
+PRELUDE
+
 srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
 c = socket.socket(); c.connect(srv.getsockname()); s, _ = srv.accept()
 c.setsockopt(socket.SOL_SOCKET, 0x2002, 5)
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 receiver = subprocess.Popen([sys.executable, "-c", '''
 import socket, sys
+PRELUDE
 b = socket.socket(fileno=int(sys.argv[1]))
 msg, fds, _, _ = socket.recv_fds(b, 16, 1)
 c = socket.socket(fileno=fds[0])
@@ -548,7 +591,8 @@ server = prio(s)
 receiver.stdin.write("\n"); receiver.stdin.flush(); receiver.wait()
 print(json.dumps({"first": first, "parent_sees": parent_sees, "second": second,
                   "connectors": len(st), "server": server}))
-"#,
+"#
+        .replace("PRELUDE", prelude),
     );
     assert_eq!(
         v["first"],

@@ -327,12 +327,10 @@ data_exports! {
     __recv_chk => Recv(fd: c_int, buf: *mut c_void, n: libc::size_t, room: libc::size_t, flags: c_int) -> libc::ssize_t;
     recvfrom => Recvfrom(fd: c_int, buf: *mut c_void, n: libc::size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> libc::ssize_t;
     __recvfrom_chk => Recvfrom(fd: c_int, buf: *mut c_void, n: libc::size_t, room: libc::size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> libc::ssize_t;
-    recvmmsg => Recvmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int, t: *mut libc::timespec) -> c_int;
     write => Write(fd: c_int, buf: *const c_void, n: libc::size_t) -> libc::ssize_t;
     writev => Writev(fd: c_int, iov: *const libc::iovec, n: c_int) -> libc::ssize_t;
     send => Send(fd: c_int, buf: *const c_void, n: libc::size_t, flags: c_int) -> libc::ssize_t;
     sendto => Sendto(fd: c_int, buf: *const c_void, n: libc::size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> libc::ssize_t;
-    sendmmsg => Sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int;
     sendfile => Sendfile(fd: c_int, from: c_int, offset: *mut libc::off_t, n: libc::size_t) -> libc::ssize_t;
     sendfile64 => Sendfile(fd: c_int, from: c_int, offset: *mut libc::off64_t, n: libc::size_t) -> libc::ssize_t;
 }
@@ -356,6 +354,70 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
         passed_descriptors(msg, false);
     }
     rc
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
+    let entry = fdtable::get(fd);
+    let sent = if entry.is_san() {
+        // SAFETY: the program's arguments, passed on unchanged.
+        data_call(
+            fd,
+            entry,
+            data::Call::Sendmmsg,
+            || unsafe { real::sendmmsg(fd, v, n, flags) } as isize,
+        ) as c_int
+    } else {
+        // SAFETY: as above.
+        unsafe { real::sendmmsg(fd, v, n, flags) }
+    };
+    // SAFETY: the kernel took the first `sent` messages, so they are readable.
+    unsafe { each_message(v, sent, false) };
+    sent
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvmmsg(
+    fd: c_int,
+    v: *mut libc::mmsghdr,
+    n: c_uint,
+    flags: c_int,
+    t: *mut libc::timespec,
+) -> c_int {
+    let entry = fdtable::get(fd);
+    let got = if entry.is_san() {
+        // SAFETY: the program's arguments, passed on unchanged.
+        data_call(
+            fd,
+            entry,
+            data::Call::Recvmmsg,
+            || unsafe { real::recvmmsg(fd, v, n, flags, t) } as isize,
+        ) as c_int
+    } else {
+        // SAFETY: as above.
+        unsafe { real::recvmmsg(fd, v, n, flags, t) }
+    };
+    // SAFETY: the kernel filled the first `got` messages in.
+    unsafe { each_message(v, got, true) };
+    got
+}
+
+/// The descriptors the first `count` messages of `v` carried (`sendmmsg`,
+/// `recvmmsg`), as for `sendmsg`/`recvmsg`.
+///
+/// # Safety
+/// The kernel has just taken or filled in those messages: they are readable.
+unsafe fn each_message(v: *const libc::mmsghdr, count: c_int, received: bool) {
+    if v.is_null() {
+        return;
+    }
+    for i in 0..count.max(0) as usize {
+        // SAFETY: as the caller promises, `i < count` messages are readable.
+        let msg = unsafe { &(*v.add(i)).msg_hdr };
+        if msg.msg_controllen != 0 {
+            passed_descriptors(msg, received);
+        }
+    }
 }
 
 #[unsafe(no_mangle)]
