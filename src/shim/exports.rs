@@ -291,14 +291,22 @@ extern "C" fn vfork_failed(e: c_int) -> libc::pid_t {
 
 /// A data call on SAN descriptor `fd` (SPEC §7): the call answers a fault on
 /// its connection if it is the first since the fault, before or after the real
-/// call (`data`). Out of line: the exports' path for other descriptors is a load,
-/// a test and a tail call.
-#[inline(never)]
+/// call (`data`). Each export calls it from a function of its own, out of line,
+/// so that its path for other descriptors is three loads, a test and a tail
+/// call, with nothing kept on the stack.
+#[inline(always)]
 fn data_call(fd: c_int, entry: Entry, call: data::Call, real_call: impl FnOnce() -> isize) -> isize {
-    if let Some(r) = shield(|| data::before(fd, entry, call), || None) {
+    // No fault on the connection: the real call, and a look afterwards only if
+    // it found the connection broken (a fault may have come while it waited).
+    if !data::quiet(entry)
+        && let Some(r) = shield(|| data::before(fd, entry, call), || None)
+    {
         return r;
     }
     let r = real_call();
+    if r > 0 {
+        return r;
+    }
     shield(|| data::after(fd, entry, call, r), || r)
 }
 
@@ -308,13 +316,20 @@ macro_rules! data_exports {
     ($( $name:ident => $call:ident ( $fd:ident : c_int $(, $arg:ident : $ty:ty)* ) -> $ret:ty; )*) => {$(
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> $ret {
-            let entry = fdtable::get($fd);
-            if !entry.is_san() {
+            /// The call on a SAN socket (the entry last: the program's
+            /// arguments stay in the registers they came in).
+            #[inline(never)]
+            #[allow(clippy::too_many_arguments)] // `__recvfrom_chk`'s seven, and the entry
+            fn san($fd: c_int $(, $arg: $ty)*, entry: Entry) -> $ret {
                 // SAFETY: the program's arguments, passed on unchanged.
-                return unsafe { real::$name($fd $(, $arg)*) };
+                data_call($fd, entry, data::Call::$call, move || unsafe { real::$name($fd $(, $arg)*) } as isize) as $ret
+            }
+            let entry = fdtable::get($fd);
+            if entry.is_san() {
+                return san($fd $(, $arg)*, entry);
             }
             // SAFETY: as above.
-            data_call($fd, entry, data::Call::$call, || unsafe { real::$name($fd $(, $arg)*) } as isize) as $ret
+            unsafe { real::$name($fd $(, $arg)*) }
         }
     )*};
 }

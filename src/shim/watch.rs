@@ -35,14 +35,19 @@ static RUNNING_IN: AtomicU32 = AtomicU32::new(0);
 /// The pid of the process starting one (so that two threads start one watcher).
 static STARTING_IN: AtomicU32 = AtomicU32::new(0);
 
+/// Does this process's watcher run?
+#[inline(always)]
+pub fn running_here() -> bool {
+    let pid = state::own_pid();
+    pid != 0 && RUNNING_IN.load(Acquire) == pid
+}
+
 /// Starts this process's watcher if it has none. One load when it runs.
 #[inline]
 pub fn ensure(shim: &Shim) {
-    let pid = state::own_pid();
-    if RUNNING_IN.load(Acquire) == pid && pid != 0 {
-        return;
+    if !running_here() {
+        start(shim, state::own_pid());
     }
-    start(shim, pid);
 }
 
 #[cold]
