@@ -11,7 +11,20 @@
  *         on its own connection), connect (connect+accept+close loop),
  *         connect-prio (connect+accept, SO_GROUP_PRIORITY set on the client, close
  *         both: one connection per loop), hold (holds N connections open, prints
- *         "ready N" and waits for the end of its standard input; nothing timed)
+ *         "ready N" and waits for the end of its standard input; nothing timed),
+ *         pipe-rw (write MSG bytes into a pipe and read them back: two calls a
+ *         loop), udp-rw (send MSG bytes on a connected UDP socket, recv them on its
+ *         peer: two calls a loop), pingpong (MSG bytes each way over a loopback TCP
+ *         connection, TCP_NODELAY on both ends, a second thread echoing: ns per
+ *         round trip), wake (see below; nothing timed here)
+ *   MSG: 64 bytes.
+ *   wake N: N rounds; each makes a loopback connection, blocks a second thread in
+ *         recv on its client end, and once that thread is seen waiting in the
+ *         kernel (/proc/self/task/TID/syscall) prints "ready PORT" (the client's
+ *         port: the connection's own end), then waits for the recv to return and
+ *         prints "woke NS R ERRNO": CLOCK_MONOTONIC in ns just after it returned,
+ *         what it returned and errno. scripts/bench resets the connection
+ *         (wsd san reset 127.0.0.1:PORT) in between. No limit on the wait.
  *   ADDR (env BENCH_ADDR, default 127.0.0.1): the address to connect to.
  *   SECONDS (env BENCH_SECONDS, connect-prio only): stop the loop once it has run
  *         this long (the warm-up a tenth of it) and report ns/loop over the loops
@@ -30,6 +43,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -150,6 +164,182 @@ static void release(void) {
 
 static long n_ops;
 
+#define MSG 64
+
+/* Exits unless a data call moved all `want` bytes. */
+static void moved(ssize_t r, size_t want, const char *what) {
+    if (r != (ssize_t)want) {
+        if (r >= 0) fprintf(stderr, "bench: %s moved %zd of %zu bytes\n", what, r, want);
+        else perror(what);
+        exit(2);
+    }
+}
+
+/* Descriptors that are not the library's: a pipe. */
+static double pipe_rw(long n) {
+    int p[2];
+    char buf[MSG] = {0};
+    check(pipe(p), "pipe");
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        moved(write(p[1], buf, MSG), MSG, "write");
+        moved(read(p[0], buf, MSG), MSG, "read");
+    }
+    double dt = now() - t0;
+    close(p[0]);
+    close(p[1]);
+    return dt / n;
+}
+
+/* A UDP socket bound to ADDR, port chosen by the kernel; its address in *sa. */
+static int udp_socket(struct sockaddr_in *sa) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    socklen_t len = sizeof *sa;
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    inet_pton(AF_INET, addr(), &sa->sin_addr);
+    if (s < 0 || bind(s, (struct sockaddr *)sa, sizeof *sa) || getsockname(s, (struct sockaddr *)sa, &len)) {
+        perror("udp socket");
+        exit(2);
+    }
+    return s;
+}
+
+/* Descriptors that are not the library's: a pair of connected UDP sockets. */
+static double udp_rw(long n) {
+    struct sockaddr_in sa, sb;
+    int a = udp_socket(&sa), b = udp_socket(&sb);
+    char buf[MSG] = {0};
+    check(connect(a, (struct sockaddr *)&sb, sizeof sb), "connect");
+    check(connect(b, (struct sockaddr *)&sa, sizeof sa), "connect");
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        moved(send(a, buf, MSG, 0), MSG, "send");
+        moved(recv(b, buf, MSG, 0), MSG, "recv");
+    }
+    double dt = now() - t0;
+    close(a);
+    close(b);
+    return dt / n;
+}
+
+/* Receives exactly MSG bytes (a stream may split them); 0 at the end of it. */
+static int recv_msg(int fd, char *buf) {
+    size_t got = 0;
+    while (got < MSG) {
+        ssize_t r = recv(fd, buf + got, MSG - got, 0);
+        if (r == 0 && got == 0) return 0;
+        if (r <= 0) {
+            if (r < 0 && errno == EINTR) continue;
+            moved(r, MSG - got, "recv");
+        }
+        got += (size_t)r;
+    }
+    return 1;
+}
+
+static void *echo(void *arg) {
+    int fd = *(int *)arg;
+    char buf[MSG];
+    while (recv_msg(fd, buf)) moved(send(fd, buf, MSG, 0), MSG, "send");
+    return NULL;
+}
+
+/* MSG bytes each way over one loopback connection, the server end echoing from
+ * a second thread: ns per round trip. */
+static double pingpong(long n) {
+    int server, c = connection(&server), one = 1;
+    char buf[MSG] = {0};
+    pthread_t th;
+    /* The answer is not checked: Nagle's delay could only slow both alike. */
+    (void)setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    pthread_create(&th, NULL, echo, &server);
+    double t0 = now();
+    for (long i = 0; i < n; i++) {
+        buf[0] = (char)i;
+        moved(send(c, buf, MSG, 0), MSG, "send");
+        if (!recv_msg(c, buf)) moved(0, MSG, "recv");
+    }
+    double dt = now() - t0;
+    shutdown(c, SHUT_WR); /* the echo thread sees the end and returns */
+    pthread_join(th, NULL);
+    close(c);
+    close(server);
+    return dt / n;
+}
+
+static long long mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int wake_fd;
+static pid_t wake_tid;  /* these two read and written with __atomic builtins */
+static int wake_done;
+static long long wake_at;
+static ssize_t wake_r;
+static int wake_errno;
+
+static void *blocked_recv(void *arg) {
+    char b;
+    (void)arg;
+    __atomic_store_n(&wake_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    wake_r = recv(wake_fd, &b, 1, 0);
+    wake_at = mono_ns();
+    wake_errno = errno;
+    __atomic_store_n(&wake_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+/* Whether thread `tid` of this process waits in recv (recvfrom where the kernel
+ * has no recv) in the kernel. */
+static int waits_in_recv(pid_t tid) {
+    char path[64];
+    long nr = -1;
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    if (fscanf(f, "%ld", &nr) != 1) nr = -1;
+    fclose(f);
+#ifdef SYS_recv
+    if (nr == SYS_recv) return 1;
+#endif
+    return nr == SYS_recvfrom;
+}
+
+static void wake(long n) {
+    struct sockaddr_in sa, ca;
+    int l = listener(&sa);
+    for (long i = 0; i < n; i++) {
+        socklen_t len = sizeof ca;
+        pthread_t th;
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        check(connect(c, (struct sockaddr *)&sa, sizeof sa), "connect");
+        int s = accept(l, NULL, NULL);
+        check(getsockname(c, (struct sockaddr *)&ca, &len), "getsockname");
+        wake_fd = c;
+        wake_tid = 0;
+        wake_done = 0;
+        pthread_create(&th, NULL, blocked_recv, NULL);
+        for (;;) {
+            pid_t tid = __atomic_load_n(&wake_tid, __ATOMIC_ACQUIRE);
+            if (__atomic_load_n(&wake_done, __ATOMIC_ACQUIRE) || (tid != 0 && waits_in_recv(tid))) break;
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
+        printf("ready %d\n", ntohs(ca.sin_port));
+        fflush(stdout);
+        pthread_join(th, NULL);
+        printf("woke %lld %zd %d\n", wake_at, wake_r, wake_r < 0 ? wake_errno : 0);
+        fflush(stdout);
+        close(c);
+        close(s);
+    }
+    close(l);
+}
+
 static void *prio_loop(void *arg) {
     int server, c = connection(&server);
     (void)arg;
@@ -165,6 +355,9 @@ static void *prio_loop(void *arg) {
 static double run(const char *mode, long n, double max_ns) {
     int server = -1, fd = -1, one = 1;
     socklen_t len = sizeof one;
+    if (!strcmp(mode, "pipe-rw")) return pipe_rw(n);
+    if (!strcmp(mode, "udp-rw")) return udp_rw(n);
+    if (!strcmp(mode, "pingpong")) return pingpong(n);
     if (!strcmp(mode, "udp-set"))
         fd = socket(AF_INET, SOCK_DGRAM, 0);
     else if (strncmp(mode, "connect", 7) && strncmp(mode, "threads", 7))
@@ -283,6 +476,10 @@ int main(int argc, char **argv) {
         while (read(0, buf, sizeof buf) > 0) {
         }
         release();
+        return 0;
+    }
+    if (!strcmp(argv[1], "wake")) {
+        wake(n);
         return 0;
     }
     const char *s = getenv("BENCH_SECONDS");

@@ -253,6 +253,56 @@ pub struct Injected {
     pub seq: u32,
     /// The endpoints hit (both ends of each connection), by id.
     pub ids: Vec<u64>,
+    /// Each of them as it was when hit.
+    pub ends: Vec<HitEnd>,
+}
+
+/// An endpoint a fault hit, as it was then.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HitEnd {
+    pub id: u64,
+    pub peer_id: u64,
+    /// Its creator, and the creator's descriptor.
+    pub pid: u32,
+    pub fd: i32,
+    /// `EndpointRole` as stored.
+    pub role: u32,
+    /// The creator's name now (it may have renamed itself since it made the
+    /// record), else the one the record was made with.
+    pub comm: [u8; 16],
+    pub local: Option<SocketAddr>,
+    pub peer: Option<SocketAddr>,
+}
+
+impl HitEnd {
+    fn of(rec: &Record) -> HitEnd {
+        let pid = rec.pid.load(Relaxed);
+        let comm = match process_name(pid) {
+            Some(name) => {
+                let mut comm = [0u8; 16];
+                let n = name.len().min(15);
+                comm[..n].copy_from_slice(&name.as_bytes()[..n]);
+                comm
+            }
+            None => name_bytes(&rec.comm),
+        };
+        HitEnd {
+            id: rec.id.load(Relaxed),
+            peer_id: rec.peer_id.load(Relaxed),
+            pid,
+            fd: rec.fd.load(Relaxed),
+            role: rec.role.load(Relaxed),
+            comm,
+            local: rec.local.load(),
+            peer: rec.peer.load(),
+        }
+    }
+
+    /// Its program's name, as text.
+    pub fn program(&self) -> String {
+        let end = self.comm.iter().position(|&b| b == 0).unwrap_or(16);
+        String::from_utf8_lossy(&self.comm[..end]).into_owned()
+    }
 }
 
 /// CLOCK_MONOTONIC (what fault words and the log hold) and the wall clock.
@@ -303,37 +353,37 @@ impl Segment {
         let seq = h.fault_seq.fetch_add(1, AcqRel) + 1;
         let at = now_ms();
         let word = fault_word(seq, fault.code(), at);
-        for rec in records {
+        // Every end described first, then every end hit: a program that sees the
+        // fault on one end may close the other before it would be described.
+        let ends: Vec<HitEnd> = records.iter().map(|r| HitEnd::of(r)).collect();
+        for end in &ends {
+            self.tell(STORY_HIT, seq, |e| {
+                e.id.store(end.id, Relaxed);
+                e.peer_id.store(end.peer_id, Relaxed);
+                e.pid.store(end.pid, Relaxed);
+                e.fd.store(end.fd, Relaxed);
+                e.role_or_call.store(end.role, Relaxed);
+                store_name(&e.comm, &end.comm);
+                e.local.store(end.local);
+                e.peer.store(end.peer);
+            });
+        }
+        for (rec, end) in records.iter().zip(&ends) {
+            // Still that endpoint (not freed and reused since it was chosen).
+            if rec.id.load(Acquire) != end.id {
+                continue;
+            }
             rec.connection.fetch_or(fault.conn_bit(), Release);
             rec.flags.fetch_and(!FLAG_FAULT_ACTED, Relaxed);
             rec.sight.store(0, Relaxed);
             rec.fault.store(word, Release);
-            self.tell(STORY_HIT, seq, |e| {
-                e.id.store(rec.id.load(Relaxed), Relaxed);
-                e.peer_id.store(rec.peer_id.load(Relaxed), Relaxed);
-                e.pid.store(rec.pid.load(Relaxed), Relaxed);
-                e.fd.store(rec.fd.load(Relaxed), Relaxed);
-                e.role_or_call.store(rec.role.load(Relaxed), Relaxed);
-                // The creator's name now (it may have renamed itself since it
-                // made the record), else the one the record was made with.
-                match process_name(rec.pid.load(Relaxed)) {
-                    Some(name) => {
-                        let mut comm = [0u8; 16];
-                        let n = name.len().min(15);
-                        comm[..n].copy_from_slice(&name.as_bytes()[..n]);
-                        store_name(&e.comm, &comm);
-                    }
-                    None => store_name(&e.comm, &name_bytes(&rec.comm)),
-                }
-                e.local.store(rec.local.load());
-                e.peer.store(rec.peer.load());
-            });
         }
         self.log_fault(seq, fault.code(), at, records.len() as u32, what);
         self.wake_watchers();
         Injected {
             seq,
-            ids: records.iter().map(|r| r.id.load(Relaxed)).collect(),
+            ids: ends.iter().map(|e| e.id).collect(),
+            ends,
         }
     }
 

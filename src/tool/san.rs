@@ -272,22 +272,21 @@ fn fault(seg: &Segment, aim: &Aim, fault: Fault, json: bool) -> i32 {
 /// Waits until the processes holding the hit sockets acted on them, then says
 /// what was hit (each connection, both ends) and what no process took up.
 fn delivered(seg: &Segment, fault: Fault, what: &str, hit: &Injected, json: bool) -> i32 {
-    // Described before waiting: a program that sees the fault may close the
-    // socket at once.
+    // As they were when hit: a program that sees the fault may close the socket
+    // at once.
     let ends: Vec<Value> = hit
-        .ids
+        .ends
         .iter()
-        .filter_map(|&id| seg.by_id(id))
-        .map(|(_, r)| {
+        .map(|e| {
             json!({
-                "id": r.id.load(Relaxed),
-                "pid": r.pid.load(Relaxed),
-                "program": r.comm(),
-                "fd": r.fd.load(Relaxed),
-                "role": r.role().map_or("?", EndpointRole::name),
-                "local": addr(&r.local),
-                "peer": addr(&r.peer),
-                "peer_id": r.peer_id.load(Relaxed),
+                "id": e.id,
+                "pid": e.pid,
+                "program": e.program(),
+                "fd": e.fd,
+                "role": EndpointRole::from_raw(e.role).map_or("?", EndpointRole::name),
+                "local": e.local.map_or("-".to_string(), |a| a.to_string()),
+                "peer": e.peer.map_or("-".to_string(), |a| a.to_string()),
+                "peer_id": e.peer_id,
             })
         })
         .collect();
