@@ -410,3 +410,36 @@ print(json.dumps({"before": before, "after": threads()}))
     assert_eq!(v["before"], serde_json::json!(["python3"]), "{v:#}");
     assert_eq!(v["after"], serde_json::json!(["python3", "wsd-watch"]), "{v:#}");
 }
+
+/// A thread blocked in `send` (the peer reads nothing, the buffers are full)
+/// and one blocked in `read` wake too, each with the fault's code.
+#[test]
+fn blocked_send_and_read_wake_too() {
+    let san = San::new("fault-send");
+    let v = run(
+        &san,
+        r#"
+ls, port = listener()
+c = socket.create_connection(("127.0.0.1", port)); s, _ = ls.accept()
+c2 = socket.create_connection(("127.0.0.1", port)); s2, _ = ls.accept()
+res = {}
+def sender():
+    try:
+        while True:
+            c.send(b"x" * 65536)
+    except OSError as e:
+        res["send"] = errno.errorcode[e.errno]
+def reader():
+    res["read"] = outcome(lambda: os.read(c2.fileno(), 10))
+ts = [threading.Thread(target=f) for f in (sender, reader)]
+for t in ts: t.start()
+SENDTO, READ = 44, 0
+wait_blocked(os.getpid(), SENDTO); wait_blocked(os.getpid(), READ)
+wsd("keepalive-fail", f"127.0.0.1:{port}")
+for t in ts: t.join()
+print(json.dumps(res))
+"#,
+    );
+    assert_eq!(v["send"], "ENETRESET", "{v:#}");
+    assert_eq!(v["read"], "ENETRESET", "{v:#}");
+}
