@@ -457,7 +457,7 @@ fn rules_decide_and_a_syntax_error_runs_without_the_san() {
     );
     assert!(!logged.contains("not in the SAN subnet table"), "{logged}");
 
-    // A syntax error: the program still runs, without the SAN, and the report says why.
+    // A syntax error: `wsd run` refuses it before the program runs (issue 14)...
     std::fs::write(&rules, "use san client python3 127.0.0.1:80-70\n").unwrap();
     let run = Run::new("rules-bad");
     let san = San::new("rules-bad");
@@ -469,14 +469,25 @@ fn rules_decide_and_a_syntax_error_runs_without_the_san() {
         .env("WSD_LOG_FILE", &log)
         .output()
         .unwrap();
-    assert!(check(&out).contains("echo: HELLO OVER THE SAN"));
-    let doc = run.report();
-    let err = doc["config_error"].as_str().unwrap();
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        err.ends_with(":1:24: expected ADDR[/PREFIX]:PORT[-PORT], with * for any address or port"),
+        !String::from_utf8_lossy(&out.stdout).contains("HELLO"),
+        "the program ran"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":1:24: expected ADDR[/PREFIX]:PORT[-PORT], with * for any address or port"),
         "{err}"
     );
-    assert_eq!(doc["summary"]["calls"], 0, "the library stayed out of the way");
+    // ...and a program started under the library with it runs without the SAN,
+    // saying why.
+    let out = support::preloaded("python3", &san)
+        .arg(demo)
+        .env("WSD_CONFIG", &rules)
+        .env("WSD_LOG_FILE", &log)
+        .output()
+        .unwrap();
+    assert!(check(&out).contains("echo: HELLO OVER THE SAN"));
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("the program runs without the SAN"), "{logged}");
     let _ = std::fs::remove_file(&rules);

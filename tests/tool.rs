@@ -96,7 +96,7 @@ fn run_refuses_bad_settings_naming_them() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--lib /nonexistent.so: no such file"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lib /nonexistent.so: No such file"));
     let out = wsd_run(&san, &[], &["true"])
         .env("WSD_GROUPS", "maybe")
         .output()

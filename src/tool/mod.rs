@@ -205,8 +205,57 @@ pub fn shared_with(name: &str) -> Option<u32> {
 /// `libwsd.so` beside the running `wsd` binary.
 pub fn library_beside_tool() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let lib = exe.parent()?.join("libwsd.so");
-    lib.is_file().then_some(lib)
+    let dir = exe.parent()?;
+    // Beside the tool (a build directory), or PREFIX/lib for PREFIX/bin/wsd.
+    [dir.join("libwsd.so"), dir.join("../lib/libwsd.so")]
+        .into_iter()
+        .find(|lib| lib.is_file())
+}
+
+/// The library `wsd run` preloads: `--lib`, else `WSD_LIB`, else the one beside
+/// the tool (or in `PREFIX/lib`); checked to be this wsd's `libwsd.so` (an ELF
+/// shared object carrying this version's mark), so that a wrong path is refused
+/// before the program runs rather than ignored by the loader.
+pub fn find_library(flag: Option<&std::path::Path>) -> Result<PathBuf, String> {
+    let (lib, from) = match (flag, std::env::var_os("WSD_LIB").filter(|v| !v.is_empty())) {
+        (Some(p), _) => (p.to_path_buf(), "--lib"),
+        (None, Some(v)) => (PathBuf::from(v), "WSD_LIB"),
+        (None, None) => match library_beside_tool() {
+            Some(p) => (p, "the library beside wsd"),
+            None => {
+                return Err(
+                    "cannot find libwsd.so beside the wsd binary or in ../lib: pass --lib PATH or set WSD_LIB"
+                        .to_string(),
+                );
+            }
+        },
+    };
+    let bytes = std::fs::read(&lib).map_err(|e| format!("{from} {}: {e}", lib.display()))?;
+    let is_shared_object = bytes.len() > 18 && bytes.starts_with(b"\x7fELF") && bytes[16] == 3;
+    if !is_shared_object {
+        return Err(format!(
+            "{from} {}: not a shared library (the loader would ignore it and the program would run without wsd)",
+            lib.display()
+        ));
+    }
+    let mark = wsd::LIBRARY_MARK.as_bytes();
+    let version = bytes.windows(mark.len()).position(|w| w == mark).map(|at| {
+        let rest = &bytes[at + mark.len()..];
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(0).min(32);
+        String::from_utf8_lossy(&rest[..end]).into_owned()
+    });
+    match version {
+        None => Err(format!(
+            "{from} {}: a shared library, but not wsd's libwsd.so",
+            lib.display()
+        )),
+        Some(v) if v != env!("CARGO_PKG_VERSION") => Err(format!(
+            "{from} {}: libwsd.so of wsd {v}, but this is wsd {}: use the library built with it",
+            lib.display(),
+            env!("CARGO_PKG_VERSION")
+        )),
+        Some(_) => Ok(std::fs::canonicalize(&lib).unwrap_or(lib)),
+    }
 }
 
 /// `wsd report`: the report of a segment shared by earlier runs.

@@ -249,13 +249,25 @@ fn render_faults(out: &mut String, faults: &[Value]) {
     }
 }
 
+/// `word` as a POSIX shell would need it written to mean that one word: as it
+/// is when it holds only characters no shell treats specially, else in single
+/// quotes (a quote inside as `'\''`).
+pub fn shell_quoted(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 /// The report as text, from the JSON document.
 pub fn render(r: &Value) -> String {
     let mut out = String::new();
     let sum = &r["summary"];
     let _ = write!(out, "wsd report");
     if let Some(cmd) = r["command"].as_array() {
-        let words: Vec<&str> = cmd.iter().filter_map(Value::as_str).collect();
+        let words: Vec<String> = cmd.iter().filter_map(Value::as_str).map(shell_quoted).collect();
         let _ = write!(out, " for `{}`", words.join(" "));
         if let Some(st) = r["status"].as_i64() {
             let _ = write!(out, " (exit status {st})");
@@ -398,4 +410,20 @@ pub fn render(r: &Value) -> String {
         line(&mut out, &row.each_ref().map(String::as_str));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quoted;
+
+    #[test]
+    fn words_are_quoted_only_when_a_shell_needs_it() {
+        assert_eq!(shell_quoted("curl"), "curl");
+        assert_eq!(shell_quoted("-w"), "-w");
+        assert_eq!(shell_quoted("http://a:80/x.y"), "http://a:80/x.y");
+        assert_eq!(shell_quoted("%{http_code}\n"), "'%{http_code}\n'");
+        assert_eq!(shell_quoted("two words"), "'two words'");
+        assert_eq!(shell_quoted("it's"), "'it'\\''s'");
+        assert_eq!(shell_quoted(""), "''");
+    }
 }

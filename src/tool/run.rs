@@ -13,14 +13,14 @@
 
 use super::report::{self, RunInfo};
 use super::sidechannel::{self, Channel};
-use super::{USAGE, err, fail, library_beside_tool};
+use super::{USAGE, err, fail, find_library};
 use clap::Args;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use std::time::Instant;
-use wsd::config::{Config, ConfigError, Subnet, valid_san_name};
+use wsd::config::{Config, Subnet, valid_san_name};
 use wsd::model::switch::Mode;
 use wsd::san::faultspec::FaultSpec;
 use wsd::san::layout::DEFAULT_CAPACITY;
@@ -66,13 +66,9 @@ pub struct RunArgs {
     /// (default: from the clock; the report says which).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// The program and its arguments.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    /// The program and its arguments, after `--` (so that a mistyped flag of
+    /// wsd's is refused, not run as the program).
+    #[arg(required = true, last = true, value_name = "CMD")]
     command: Vec<String>,
 }
 
@@ -97,26 +93,29 @@ fn overrides(args: &RunArgs, san: &str) -> Result<Vec<(&'static str, String)>, S
 }
 
 pub fn run(args: RunArgs) -> i32 {
-    let lib = match args.lib.clone().or_else(library_beside_tool) {
-        Some(lib) if lib.is_file() => lib,
-        Some(lib) => return fail(USAGE, format_args!("--lib {}: no such file", lib.display())),
-        None => {
-            return fail(
-                USAGE,
-                "cannot find libwsd.so beside the wsd binary; pass --lib PATH",
-            );
-        }
+    let lib = match find_library(args.lib.as_deref()) {
+        Ok(lib) => lib,
+        Err(e) => return fail(USAGE, e),
     };
-    let lib = std::fs::canonicalize(&lib).unwrap_or(lib);
-    let fresh = args.san.is_none();
-    let san = args
+    // A segment named by --san or WSD_SAN is shared: it exists before and after
+    // the run. Otherwise the run gets a fresh one of its own.
+    let named = args
         .san
         .clone()
-        .unwrap_or_else(|| format!("run-{}", std::process::id()));
+        .or_else(|| std::env::var("WSD_SAN").ok().filter(|s| !s.is_empty()));
+    let fresh = named.is_none();
+    let san = named.unwrap_or_else(|| format!("run-{}", std::process::id()));
     if !valid_san_name(&san) {
         return fail(
             USAGE,
             format_args!("--san {san:?}: expected letters, digits, '-', '_' or '.'"),
+        );
+    }
+    if args.json && args.report.is_none() {
+        return fail(
+            USAGE,
+            "--json writes the report as one JSON document, which must not share a stream with the \
+             program's own output: name its file with --report FILE",
         );
     }
     let vars = match overrides(&args, &san) {
@@ -129,13 +128,12 @@ pub fn run(args: RunArgs) -> i32 {
             .map(|(_, v)| v.clone())
             .or_else(|| std::env::var(k).ok())
     };
-    // A bad variable is refused now; a rules file that does not parse lets the
-    // program run without the SAN (as the library would), and the report says so.
-    let config_error = match Config::from_env(env, |p| std::fs::read_to_string(p)) {
-        Ok(_) => None,
-        Err(e @ ConfigError::Var { .. }) => return fail(USAGE, e),
-        Err(e) => Some(e.to_string()),
-    };
+    // Every setting is checked before the program runs: a bad variable, a rules
+    // file that cannot be read or does not parse.
+    if let Err(e) = Config::from_env(env, |p| std::fs::read_to_string(p)) {
+        return fail(USAGE, e);
+    }
+    let config_error = None;
     let group = match args.group.as_deref().map(super::group).transpose() {
         Ok(g) => g,
         Err(e) => return fail(USAGE, e),
@@ -196,7 +194,19 @@ pub fn run(args: RunArgs) -> i32 {
     );
     match &args.report {
         Some(path) => {
-            let _ = std::fs::write(path, &hello);
+            if let Err(e) = std::fs::write(path, &hello) {
+                if fresh {
+                    let _ = Segment::destroy(&san);
+                }
+                return fail(
+                    USAGE,
+                    format_args!(
+                        "--report {}: cannot write it ({e}), so the report would be lost; name a file \
+                         in a directory that exists and that you may write",
+                        path.display()
+                    ),
+                );
+            }
         }
         None => err(format_args!("{hello}")),
     }
@@ -221,8 +231,14 @@ pub fn run(args: RunArgs) -> i32 {
     let code = match &status {
         Ok(st) => st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)),
         Err(e) => {
-            fail(127, format_args!("{}: {e}", args.command[0]));
-            127
+            // The program never ran: one line says why, and there is no report.
+            if fresh {
+                let _ = Segment::destroy(&san);
+            }
+            if let Some(path) = &args.report {
+                let _ = std::fs::remove_file(path);
+            }
+            return fail(127, format_args!("{}: {e}", args.command[0]));
         }
     };
     let info = RunInfo {

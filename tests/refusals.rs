@@ -1,0 +1,234 @@
+//! Issue 14: `wsd run` checks everything before the program starts — its flags
+//! (the program's arguments come only after `--`), the report's file, the
+//! rules, the library — and refuses a bad one with exit status 2 and a line that
+//! names it; `--json` never shares a stream with the program; `WSD_SAN` is
+//! honoured; a program that cannot be started gives one line and no report; the
+//! report's header quotes the command as a shell would.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+use support::{San, library, tool};
+
+/// A scratch directory of this test process, and a marker file in it that the
+/// refused programs would create.
+fn scratch(tag: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("wsd-refusals-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("ran");
+    let _ = std::fs::remove_file(&marker);
+    (dir, marker)
+}
+
+fn run(args: &[&str], marker: &std::path::Path) -> Output {
+    let mut c = tool();
+    c.arg("run").args(args).arg("--").arg("touch").arg(marker);
+    c.env_remove("WSD_SAN").env_remove("WSD_LIB");
+    c.output().unwrap()
+}
+
+/// Refused: exit status 2, `wsd: ` and every `needles` in the message, and the
+/// program did not run.
+fn refused(out: &Output, marker: &std::path::Path, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "{n:?} in {err}");
+    }
+    assert!(!marker.exists(), "the program ran: {err}");
+}
+
+#[test]
+fn a_mistyped_flag_is_refused_not_run_as_the_program() {
+    let (dir, marker) = scratch("flag");
+    let lib = library().to_str().unwrap().to_string();
+    let out = run(&["--lib", &lib, "--bogus"], &marker);
+    refused(&out, &marker, &["--bogus"]);
+    // The program comes after `--` only.
+    let out = tool()
+        .args(["run", "--lib", &lib, "touch"])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    refused(&out, &marker, &["touch", "--"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_settings_are_refused_before_the_program_runs() {
+    let (dir, marker) = scratch("settings");
+    let lib = library().to_str().unwrap().to_string();
+    let lost = dir.join("no/such/dir/report");
+    let bad_rules = dir.join("bad.rules");
+    std::fs::write(&bad_rules, "use san client python3 127.0.0.1:80-70\n").unwrap();
+    let not_ours = dir.join("libnot.so");
+    std::fs::copy("/usr/lib/x86_64-linux-gnu/libc.so.6", &not_ours).unwrap();
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (
+            vec![
+                "--lib".into(),
+                lib.clone(),
+                "--report".into(),
+                lost.display().to_string(),
+            ],
+            vec!["--report", "no/such/dir", "would be lost"],
+        ),
+        (
+            vec![
+                "--lib".into(),
+                lib.clone(),
+                "--rules".into(),
+                bad_rules.display().to_string(),
+            ],
+            vec![":1:24: expected ADDR[/PREFIX]:PORT[-PORT]"],
+        ),
+        (
+            vec![
+                "--lib".into(),
+                lib.clone(),
+                "--rules".into(),
+                dir.display().to_string(),
+            ],
+            vec!["cannot read it"],
+        ),
+        (
+            vec!["--lib".into(), "/etc/passwd".into()],
+            vec!["--lib /etc/passwd", "not a shared library"],
+        ),
+        (
+            vec!["--lib".into(), not_ours.display().to_string()],
+            vec!["not wsd's libwsd.so"],
+        ),
+        (
+            vec!["--lib".into(), lib.clone(), "--json".into()],
+            vec!["--json", "--report FILE"],
+        ),
+        (
+            vec!["--lib".into(), lib.clone(), "--san".into(), "bad name".into()],
+            vec!["--san \"bad name\""],
+        ),
+        (
+            vec![
+                "--lib".into(),
+                lib.clone(),
+                "--fault".into(),
+                "reset,after=2x".into(),
+            ],
+            vec!["at character 13"],
+        ),
+    ];
+    for (args, needles) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args, &marker);
+        refused(&out, &marker, &needles);
+    }
+    // WSD_LIB too, by name.
+    let mut c = tool();
+    c.args(["run", "--", "touch"])
+        .arg(&marker)
+        .env("WSD_LIB", "/etc/passwd");
+    refused(&c.output().unwrap(), &marker, &["WSD_LIB /etc/passwd"]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `--json --report FILE`: the file holds one JSON document, whatever the
+/// program writes to its standard output and error.
+#[test]
+fn json_goes_to_its_file_and_parses() {
+    let (dir, _) = scratch("json");
+    let report = dir.join("r.json");
+    let out = tool()
+        .args(["run", "--lib"])
+        .arg(library())
+        .args(["--json", "--report"])
+        .arg(&report)
+        .args(["--", "sh", "-c", "echo out; echo err >&2"])
+        .env_remove("WSD_SAN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(doc["status"], 0);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A program that cannot be started: exit status 127, one line, no report.
+#[test]
+fn a_failed_exec_gives_one_line_and_no_report() {
+    let out = tool()
+        .args(["run", "--lib"])
+        .arg(library())
+        .args(["--", "/nonexistent/program"])
+        .env_remove("WSD_SAN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("wsd: running on SAN"))
+        .collect();
+    assert_eq!(
+        lines,
+        ["wsd: /nonexistent/program: No such file or directory (os error 2)"],
+        "{err}"
+    );
+}
+
+/// `WSD_SAN` names the run's segment, as it does for `wsd san` and `wsd report`:
+/// it is shared, so it exists after the run, and `wsd report` reads it again.
+#[test]
+fn wsd_san_names_the_runs_segment() {
+    let san = San::new("from-env");
+    let out = tool()
+        .args(["run", "--lib"])
+        .arg(library())
+        .args(["--", "python3", "-c", "import socket; l = socket.create_server(('127.0.0.1', 0)); c = socket.create_connection(l.getsockname()); l.accept()"])
+        .env("WSD_SAN", &san.name)
+        .env("WSD_LOG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("SAN {:?}", san.name)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = tool()
+        .args(["report", "--json"])
+        .env("WSD_SAN", &san.name)
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["san"], san.name.as_str());
+    assert_eq!(doc["summary"]["san_connections"], 1, "{doc:#}");
+}
+
+/// The report's header writes the command as a shell would need it.
+#[test]
+fn the_report_quotes_the_command() {
+    let out = tool()
+        .args(["run", "--lib"])
+        .arg(library())
+        .args(["--", "sh", "-c", "true 'it''s' %{x}\\n", ""])
+        .env_remove("WSD_SAN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r"wsd report for `sh -c 'true '\''it'\'''\''s'\'' %{x}\n' ''`"),
+        "{err}"
+    );
+}
