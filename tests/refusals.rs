@@ -232,3 +232,75 @@ fn the_report_quotes_the_command() {
         "{err}"
     );
 }
+
+/// The manual page and the shell completions are made from the command line's
+/// definition: every verb has its page, every flag is in them.
+#[test]
+fn man_page_and_completions_come_from_the_command_line() {
+    let man = tool().arg("man").output().unwrap();
+    assert!(man.status.success());
+    let man = String::from_utf8_lossy(&man.stdout);
+    for page in [
+        "wsd",
+        "wsd-run",
+        "wsd-san",
+        "wsd-report",
+        "wsd-options",
+        "wsd-errors",
+    ] {
+        assert!(man.contains(&format!(".TH {page} 1")), "{page}: {man}");
+    }
+    for flag in [
+        "\\-\\-fault",
+        "\\-\\-groups",
+        "\\-\\-log\\-file",
+        "\\-\\-fds",
+        "\\-\\-seed",
+    ] {
+        assert!(man.contains(flag), "{flag}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = tool().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("fault") && text.contains("keepalive-fail"),
+            "{shell}: {text}"
+        );
+    }
+}
+
+/// The library's variables have flags, refused by the flag's name; the common
+/// options have short forms.
+#[test]
+fn flags_for_the_librarys_variables() {
+    let (dir, marker) = scratch("vars");
+    let lib = library().to_str().unwrap().to_string();
+    for (args, needle) in [
+        (["--groups", "maybe"], "--groups maybe: expected on or off"),
+        (
+            ["--log", "loud"],
+            "--log loud: expected off, error, warn, info or debug",
+        ),
+        (
+            ["-m", "fast"],
+            "--mode fast: expected switch, provider or observe",
+        ),
+    ] {
+        let mut all = vec!["--lib", lib.as_str()];
+        all.extend(args);
+        refused(&run(&all, &marker), &marker, &[needle]);
+    }
+    let report = dir.join("r.json");
+    let out = tool()
+        .args(["run", "--lib", &lib, "-m", "observe", "--log", "off", "-o"])
+        .arg(&report)
+        .args(["--json", "--", "true"])
+        .env_remove("WSD_SAN")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(doc["mode"], "observe");
+    let _ = std::fs::remove_dir_all(dir);
+}

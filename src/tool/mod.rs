@@ -20,7 +20,7 @@ mod san;
 mod sidechannel;
 mod tables;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::fmt;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -40,7 +40,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a program with libwsd.so preloaded; exits with the program's status.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Print the portability report of a (shared) SAN segment.
     Report {
         /// Segment name; default: $WSD_SAN, else "default".
@@ -55,15 +55,49 @@ enum Command {
     /// Print the provider's option table.
     Options {
         /// One JSON document instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "markdown")]
         json: bool,
+        /// A markdown table (the README's, which a test holds to this output).
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Print wsd's manual page (roff), made from this command line's definition:
+    /// `wsd man > wsd.1; man ./wsd.1`.
+    Man,
+    /// Print the completions of this command line for a shell:
+    /// `wsd completions bash > /etc/bash_completion.d/wsd`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
     },
     /// Print the provider's error codes and their Linux counterparts.
     Errors {
         /// One JSON document instead of a table.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "markdown")]
         json: bool,
+        /// A markdown table (the README's, which a test holds to this output).
+        #[arg(long)]
+        markdown: bool,
     },
+}
+
+/// `wsd man`: the manual page of wsd and of each verb, one document.
+fn man() -> i32 {
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    if clap_mangen::Man::new(cmd.clone()).render(&mut out).is_err() {
+        return 1;
+    }
+    // Then a page for each verb (`wsd-run`, `wsd-san`, …), every argument described.
+    for sub in cmd.get_subcommands() {
+        let name = format!("wsd-{}", sub.get_name());
+        let sub = sub.clone().name(name).version(env!("CARGO_PKG_VERSION"));
+        if clap_mangen::Man::new(sub).render(&mut out).is_err() {
+            return 1;
+        }
+    }
+    outln!("{}", String::from_utf8_lossy(&out).trim_end());
+    0
 }
 
 /// Exit status for a usage error (SPEC §6.3).
@@ -78,11 +112,18 @@ pub fn main() -> i32 {
         }
     };
     let status = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::San(args) => san::san(args),
         Command::Report { san, json } => report_of(san, json),
-        Command::Options { json } => tables::options(json),
-        Command::Errors { json } => tables::errors(json),
+        Command::Options { json, markdown } => tables::options(json, markdown),
+        Command::Errors { json, markdown } => tables::errors(json, markdown),
+        Command::Man => man(),
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "wsd", &mut out);
+            outln!("{}", String::from_utf8_lossy(&out).trim_end());
+            0
+        }
     };
     // A reader that went away is no failure of the verb; output that could not be
     // written for any other reason (a full disk) is.

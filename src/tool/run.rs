@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use std::time::Instant;
-use wsd::config::{Config, Subnet, valid_san_name};
+use wsd::config::{Config, ConfigError, Subnet, valid_san_name};
 use wsd::model::switch::Mode;
 use wsd::san::faultspec::FaultSpec;
 use wsd::san::layout::DEFAULT_CAPACITY;
@@ -29,9 +29,24 @@ use wsd::san::{Segment, SegmentError};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// switch, provider or observe (WSD_MODE).
-    #[arg(long)]
+    /// switch (provider options to the provider, the rest to the kernel),
+    /// provider (every option on a SAN socket to the provider) or observe
+    /// (everything to the kernel, verdicts recorded) (WSD_MODE; default switch).
+    #[arg(long, short = 'm', value_name = "MODE")]
     mode: Option<String>,
+    /// on or off: does the provider support socket groups (WSD_GROUPS; default on).
+    #[arg(long, value_name = "on|off")]
+    groups: Option<String>,
+    /// off, error, warn, info or debug (WSD_LOG; default warn).
+    #[arg(long, value_name = "LEVEL")]
+    log: Option<String>,
+    /// Where log lines and SO_DEBUG lines go (WSD_LOG_FILE; default standard error).
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// Inherited descriptors to adopt as SAN sockets at start-up, comma-separated
+    /// (WSD_FDS).
+    #[arg(long, value_name = "FD,...")]
+    fds: Option<String>,
     /// Share this SAN segment (WSD_SAN) instead of a fresh one for the run.
     #[arg(long)]
     san: Option<String>,
@@ -48,7 +63,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     rules: Option<PathBuf>,
     /// Write the report to FILE instead of standard error.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE")]
     report: Option<PathBuf>,
     /// The report as one JSON document.
     #[arg(long)]
@@ -72,6 +87,16 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
+/// The variables flags set, and the flag that sets each (for messages).
+const FLAGS: [(&str, &str); 6] = [
+    ("WSD_MODE", "--mode"),
+    ("WSD_GROUPS", "--groups"),
+    ("WSD_LOG", "--log"),
+    ("WSD_LOG_FILE", "--log-file"),
+    ("WSD_FDS", "--fds"),
+    ("WSD_CONFIG", "--rules"),
+];
+
 /// The variables the run sets, each from a flag.
 fn overrides(args: &RunArgs, san: &str) -> Result<Vec<(&'static str, String)>, String> {
     let mut vars = vec![("WSD_SAN", san.to_string())];
@@ -84,6 +109,19 @@ fn overrides(args: &RunArgs, san: &str) -> Result<Vec<(&'static str, String)>, S
     }
     if !args.subnets.is_empty() {
         vars.push(("WSD_SUBNETS", args.subnets.join(",")));
+    }
+    for (var, value) in [
+        ("WSD_GROUPS", args.groups.clone()),
+        ("WSD_LOG", args.log.clone()),
+        (
+            "WSD_LOG_FILE",
+            args.log_file.as_ref().map(|p| p.display().to_string()),
+        ),
+        ("WSD_FDS", args.fds.clone()),
+    ] {
+        if let Some(v) = value {
+            vars.push((var, v));
+        }
     }
     if let Some(rules) = &args.rules {
         let path = std::fs::canonicalize(rules).map_err(|e| format!("--rules {}: {e}", rules.display()))?;
@@ -131,7 +169,19 @@ pub fn run(args: RunArgs) -> i32 {
     // Every setting is checked before the program runs: a bad variable, a rules
     // file that cannot be read or does not parse.
     if let Err(e) = Config::from_env(env, |p| std::fs::read_to_string(p)) {
-        return fail(USAGE, e);
+        // Named as the user gave it: the flag that set the variable, if one did.
+        let flag = FLAGS
+            .iter()
+            .find(|(var, _)| vars.iter().any(|(v, _)| v == var) && *var == e.var());
+        return match (flag, &e) {
+            (Some((_, flag)), ConfigError::Var { value, expected, .. }) => {
+                fail(USAGE, format_args!("{flag} {value}: expected {expected}"))
+            }
+            (Some((_, flag)), ConfigError::File { path, error }) => {
+                fail(USAGE, format_args!("{flag} {path}: cannot read it: {error}"))
+            }
+            _ => fail(USAGE, e),
+        };
     }
     let config_error = None;
     let group = match args.group.as_deref().map(super::group).transpose() {

@@ -1,4 +1,6 @@
-//! `wsd options` and `wsd errors`: the model's tables, as a human table or as JSON.
+//! `wsd options` and `wsd errors`: the model's tables, as a human table, as JSON,
+//! or as the markdown tables the README carries (`tests/readme.rs` holds the
+//! README to this output).
 //! JSON schema: `options` is an array of objects with `name`, `level`,
 //! `winsock_optname`, `linux_optname` (number or null), `type`, `size`, `settable`,
 //! `group`, `default`, `doc`, `source`; `errors` is an array of objects with `name`,
@@ -15,7 +17,25 @@ fn type_name(t: ValueType) -> &'static str {
     }
 }
 
-pub fn options(json: bool) -> i32 {
+pub fn options(json: bool, markdown: bool) -> i32 {
+    if markdown {
+        outln!("| option | level | Winsock optname | Linux optname | type | size | access | rule |");
+        outln!("|---|---|---|---|---|---|---|---|");
+        for o in OPTIONS {
+            outln!(
+                "| `{}` | `{}` | `{:#06x}` | {} | {} | {} | {} | {} |",
+                o.name,
+                o.level.name(),
+                o.winsock_optname,
+                o.linux_optname.map_or("—".to_string(), |n| format!("`{n}`")),
+                type_name(o.value_type),
+                o.size,
+                if o.settable { "set/get" } else { "get" },
+                o.doc
+            );
+        }
+        return 0;
+    }
     if json {
         let rows: Vec<_> = OPTIONS
             .iter()
@@ -66,7 +86,22 @@ pub fn options(json: bool) -> i32 {
     0
 }
 
-pub fn errors(json: bool) -> i32 {
+pub fn errors(json: bool, markdown: bool) -> i32 {
+    if markdown {
+        outln!("| code | value | errno | meaning |");
+        outln!("|---|---|---|---|");
+        for c in CODES {
+            outln!(
+                "| `{}` | {} | `{}` ({}) | {} |",
+                c.name,
+                c.code.code(),
+                c.errno_name,
+                c.errno,
+                c.text
+            );
+        }
+        return 0;
+    }
     if json {
         let rows: Vec<_> = CODES
             .iter()
