@@ -304,3 +304,74 @@ fn flags_for_the_librarys_variables() {
     assert_eq!(doc["mode"], "observe");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// One set of rules, said one way: the segment name (the library's rule, 64
+/// characters, no leading dot), the capacity range (the segment's words), exit
+/// status 2 and the `wsd:` prefix for every usage error — `san check` of a
+/// missing segment included — and the "create it" hint only where creating
+/// helps.
+#[test]
+fn one_set_of_rules_said_one_way() {
+    let rule = wsd::config::SAN_NAME_RULE;
+    let long = "a".repeat(65);
+    for (args, needle) in [
+        (
+            vec!["san", "status", "--san", ".hidden"],
+            format!("expected {rule}"),
+        ),
+        (
+            vec!["san", "status", "--san", long.as_str()],
+            format!("expected {rule}"),
+        ),
+        (
+            vec!["run", "--san", ".hidden", "--", "true"],
+            format!("expected {rule}"),
+        ),
+        (
+            vec!["san", "create", "--san", "x", "--capacity", "-5"],
+            "capacity -5: expected a number of endpoint records from 1 to 2097152".to_string(),
+        ),
+        (
+            vec!["san", "create", "--san", "x", "--capacity", "4294967296"],
+            "capacity 4294967296: expected a number of endpoint records from 1 to 2097152".to_string(),
+        ),
+        (
+            vec!["san", "check", "--san", "no-such-segment-here"],
+            "no such segment: create it with `wsd san create`".to_string(),
+        ),
+        (
+            vec!["run", "--bogus", "--", "true"],
+            "unexpected argument '--bogus'".to_string(),
+        ),
+    ] {
+        let out = tool().args(&args).env_remove("WSD_SAN").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("wsd: ") && err.contains(&needle),
+            "{args:?}: {err}"
+        );
+    }
+    // No creation hint where creating is not the answer.
+    for args in [
+        vec!["san", "destroy", "--san", "no-such-segment-here"],
+        vec!["report", "--san", "no-such-segment-here"],
+    ] {
+        let out = tool().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with("wsd: ") && !err.contains("wsd san create"),
+            "{args:?}: {err}"
+        );
+    }
+    // The library says the same rule for WSD_SAN.
+    let out = std::process::Command::new("python3")
+        .args(["-c", "pass"])
+        .env("LD_PRELOAD", library())
+        .env("WSD_SAN", ".hidden")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(rule), "{err}");
+}

@@ -188,7 +188,11 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Is `name` usable as a segment name? It becomes part of a path under /dev/shm.
+/// The segment-name rule, as every message and the README state it (one text).
+pub const SAN_NAME_RULE: &str = "a name of 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'";
+
+/// Is `name` usable as a segment name ([`SAN_NAME_RULE`])? It becomes part of a
+/// path under /dev/shm.
 pub fn valid_san_name(name: &str) -> bool {
     valid_san_name_bytes(name.as_bytes())
 }
@@ -264,11 +268,7 @@ impl Config {
         }
         if let Some(v) = get("WSD_SAN") {
             if !valid_san_name(&v) {
-                return Err(bad(
-                    "WSD_SAN",
-                    &v,
-                    "a name of 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'",
-                ));
+                return Err(bad("WSD_SAN", &v, SAN_NAME_RULE));
             }
             c.san = v;
         }

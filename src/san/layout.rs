@@ -47,6 +47,17 @@ pub const DEFAULT_CAPACITY: u32 = 1 << 16;
 /// table holds an endpoint index in 24 bits).
 pub const MAX_CAPACITY: u32 = 1 << 21;
 
+/// The capacity rule, said the same way by the segment and the tool: what is
+/// wrong with `capacity` records (which may be any number the user typed).
+pub fn capacity_rule(capacity: i128) -> String {
+    format!("capacity {capacity}: expected a number of endpoint records from 1 to {MAX_CAPACITY}")
+}
+
+/// Is `capacity` within the rule?
+pub const fn capacity_ok(capacity: i128) -> bool {
+    capacity >= 1 && capacity <= MAX_CAPACITY as i128
+}
+
 /// Buckets of the index by cookie: one per record (the kernel hands cookies out
 /// in sequence, so they fill neighbouring buckets).
 pub const fn key_buckets(capacity: u32) -> u32 {

@@ -82,7 +82,7 @@ impl fmt::Display for SegmentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use SegmentError::*;
         match self {
-            Missing => write!(f, "no such segment (create it with `wsd san create`)"),
+            Missing => write!(f, "no such segment"),
             Exists => write!(f, "the segment already exists"),
             NotRegularFile => write!(f, "not a regular shared-memory object"),
             Symlink => write!(f, "is a symbolic link; refusing to follow it"),
@@ -109,9 +109,7 @@ impl fmt::Display for SegmentError {
                  creates it anew)"
             ),
             BadGeometry => write!(f, "header geometry is corrupt"),
-            BadCapacity { capacity } => {
-                write!(f, "capacity {capacity} is outside 1..={MAX_CAPACITY}")
-            }
+            BadCapacity { capacity } => write!(f, "{}", super::layout::capacity_rule(i128::from(*capacity))),
             Os { what, errno } => {
                 write!(f, "{what}: ")?;
                 write_os_error(f, *errno)

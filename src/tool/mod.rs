@@ -107,8 +107,18 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { USAGE } else { 0 };
+            if !e.use_stderr() {
+                // --help, --version: clap's text, on standard output.
+                let _ = e.print();
+                return 0;
+            }
+            // A usage error, with the prefix every message of wsd's has.
+            let text = e.render().to_string();
+            err(format_args!(
+                "wsd: {}",
+                text.strip_prefix("error: ").unwrap_or(&text)
+            ));
+            return USAGE;
         }
     };
     let status = match cli.command {
@@ -306,6 +316,15 @@ fn report_of(san: Option<String>, json: bool) -> i32 {
         .unwrap_or_else(|| wsd::config::DEFAULT_SAN.to_string());
     let seg = match wsd::san::Segment::open(&name) {
         Ok(seg) => seg,
+        Err(e @ wsd::san::SegmentError::Missing) => {
+            return fail(
+                USAGE,
+                format_args!(
+                    "SAN {name:?}: {e} (a run's own segment ends with the run: run with --san NAME, \
+                     or WSD_SAN, to read its report again)"
+                ),
+            );
+        }
         Err(e) => return fail(USAGE, format_args!("SAN {name:?}: {e}")),
     };
     let info = report::RunInfo {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use std::time::Instant;
-use wsd::config::{Config, ConfigError, Subnet, valid_san_name};
+use wsd::config::{Config, ConfigError, SAN_NAME_RULE, Subnet, valid_san_name};
 use wsd::model::switch::Mode;
 use wsd::san::faultspec::FaultSpec;
 use wsd::san::layout::DEFAULT_CAPACITY;
@@ -144,10 +144,7 @@ pub fn run(args: RunArgs) -> i32 {
     let fresh = named.is_none();
     let san = named.unwrap_or_else(|| format!("run-{}", std::process::id()));
     if !valid_san_name(&san) {
-        return fail(
-            USAGE,
-            format_args!("--san {san:?}: expected letters, digits, '-', '_' or '.'"),
-        );
+        return fail(USAGE, format_args!("--san {san:?}: expected {SAN_NAME_RULE}"));
     }
     if args.json && args.report.is_none() {
         return fail(

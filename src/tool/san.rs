@@ -36,7 +36,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use wsd::config::rules::glob;
-use wsd::config::{DEFAULT_SAN, valid_san_name};
+use wsd::config::{DEFAULT_SAN, SAN_NAME_RULE, valid_san_name};
 use wsd::model::provider::Connection;
 use wsd::san::faults::{Fault, Injected, Selector};
 use wsd::san::layout::{DEFAULT_CAPACITY, REPORT_ROWS, ROW_EMPTY, Record, identity_pid, identity_start};
@@ -74,8 +74,8 @@ enum Verb {
     Status(StatusArgs),
     /// Create the segment: private to this user (0600), or shared with a group.
     Create {
-        /// Endpoint records.
-        #[arg(long, default_value_t = DEFAULT_CAPACITY)]
+        /// Endpoint records, from 1 to 2^21 (each 256 bytes of a sparse file).
+        #[arg(long, default_value_t = DEFAULT_CAPACITY, value_parser = capacity, allow_negative_numbers = true)]
         capacity: u32,
         /// Share the segment with group G (a name or a number): mode 0660, group G,
         /// so that programs that drop privileges to a user of G (`memcached -u
@@ -126,7 +126,7 @@ pub fn san(args: SanArgs) -> i32 {
     if !valid_san_name(&name) {
         return fail(
             USAGE,
-            format_args!("segment name {name:?}: expected letters, digits, '-', '_' or '.'"),
+            format_args!("segment name {name:?}: expected {SAN_NAME_RULE}"),
         );
     }
     let open = || Segment::open(&name).map_err(|e| refused(&name, &e));
@@ -175,18 +175,14 @@ pub fn san(args: SanArgs) -> i32 {
             Ok(()) => say(args.json, json!({"san": name, "destroyed": true}), || {
                 format!("destroyed SAN {name:?}")
             }),
-            Err(e) => refused(&name, &e),
+            Err(e) => fail(USAGE, format_args!("SAN {name:?}: {e}")),
         },
         Verb::Status(ref status_args) => {
             open().map_or_else(|s| s, |seg| status(&seg, status_args, args.json))
         }
-        Verb::Check => match Segment::open(&name) {
-            Ok(seg) => check(&seg, args.json),
-            Err(e) => {
-                let v = vec![format!("segment refused: {e}")];
-                report_violations(&name, &v, args.json)
-            }
-        },
+        // A segment that cannot be opened at all is a usage error (exit status 2),
+        // as for every verb; one that opens is checked (1 on a violation).
+        Verb::Check => open().map_or_else(|s| s, |seg| check(&seg, args.json)),
         Verb::Up => open().map_or_else(
             |s| s,
             |seg| {
@@ -218,7 +214,23 @@ pub fn san(args: SanArgs) -> i32 {
 const ACT_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn refused(name: &str, e: &SegmentError) -> i32 {
-    fail(USAGE, format_args!("SAN {name:?}: {e}"))
+    let hint = match e {
+        SegmentError::Missing => ": create it with `wsd san create`, or name another with --san",
+        _ => "",
+    };
+    fail(USAGE, format_args!("SAN {name:?}: {e}{hint}"))
+}
+
+/// `--capacity`: a number within the capacity rule, said as the segment says it.
+fn capacity(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<i128>() {
+        Ok(n) if wsd::san::layout::capacity_ok(n) => Ok(n as u32),
+        Ok(n) => Err(wsd::san::layout::capacity_rule(n)),
+        Err(_) => Err(format!(
+            "{s:?}: expected a number of endpoint records from 1 to {}",
+            wsd::san::layout::MAX_CAPACITY
+        )),
+    }
 }
 
 fn say(json: bool, value: Value, text: impl FnOnce() -> String) -> i32 {
