@@ -375,3 +375,48 @@ fn one_set_of_rules_said_one_way() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(rule), "{err}");
 }
+
+/// The report's views: `--only refused` keeps the rows a bare provider would
+/// refuse, `--sort count` orders them most first (JSON and text alike), and
+/// `-q` prints the header and one summary line.
+#[test]
+fn report_views_filter_sort_and_quiet() {
+    let (dir, _) = scratch("views");
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.py");
+    let report = dir.join("r.json");
+    let out = tool()
+        .args(["run", "--lib"])
+        .arg(library())
+        .args(["--only", "refused", "--sort", "count", "--json", "-o"])
+        .arg(&report)
+        .args(["--", "python3", demo])
+        .env_remove("WSD_SAN")
+        .env("WSD_LOG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let rows = doc["rows"].as_array().unwrap();
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r["provider"] != "ok"),
+        "{doc:#}"
+    );
+    let counts: Vec<u64> = rows.iter().map(|r| r["count"].as_u64().unwrap()).collect();
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
+    let out = tool()
+        .args(["run", "--lib"])
+        .arg(library())
+        .args(["-q", "--", "python3", demo])
+        .env_remove("WSD_SAN")
+        .env("WSD_LOG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let report: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.starts_with("wsd report for"))
+        .collect();
+    assert_eq!(report.len(), 2, "{err}");
+    assert!(report[1].contains("a bare SAN provider would refuse"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -49,6 +49,8 @@ enum Command {
         /// One JSON document instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        view: report::View,
     },
     /// Inspect the SAN segment and inject faults.
     San(san::SanArgs),
@@ -124,7 +126,7 @@ pub fn main() -> i32 {
     let status = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::San(args) => san::san(args),
-        Command::Report { san, json } => report_of(san, json),
+        Command::Report { san, json, view } => report_of(san, json, &view),
         Command::Options { json, markdown } => tables::options(json, markdown),
         Command::Errors { json, markdown } => tables::errors(json, markdown),
         Command::Man => man(),
@@ -310,7 +312,7 @@ pub fn find_library(flag: Option<&std::path::Path>) -> Result<PathBuf, String> {
 }
 
 /// `wsd report`: the report of a segment shared by earlier runs.
-fn report_of(san: Option<String>, json: bool) -> i32 {
+fn report_of(san: Option<String>, json: bool, view: &report::View) -> i32 {
     let name = san
         .or_else(|| std::env::var("WSD_SAN").ok())
         .unwrap_or_else(|| wsd::config::DEFAULT_SAN.to_string());
@@ -335,7 +337,8 @@ fn report_of(san: Option<String>, json: bool) -> i32 {
         started_ns: None,
         seed: None,
     };
-    let doc = report::build(&seg, &info, None);
+    let mut doc = report::build(&seg, &info, None);
+    view.apply(&mut doc);
     if json {
         outln!("{doc}");
     } else {

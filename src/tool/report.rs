@@ -41,6 +41,43 @@ use wsd::san::faults::{DataCall, Fault};
 use wsd::san::layout::{CALL_SET, LAYER_KERNEL, LAYER_PROVIDER};
 use wsd::san::{EndpointRole, Segment};
 
+/// How the report is shown (`wsd run` and `wsd report` share these flags).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct View {
+    /// Order of the rows: count (most first), option (level and option), or
+    /// program (then option); default: program.
+    #[arg(long, value_name = "KEY", value_parser = ["count", "option", "program"])]
+    pub sort: Option<String>,
+    /// Only the rows of calls a bare SAN provider would refuse.
+    #[arg(long = "only", value_name = "refused", value_parser = ["refused"])]
+    pub only: Option<String>,
+    /// Only the summary line (the text report's first line and its totals).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+impl View {
+    /// The document's rows, filtered and ordered as asked (in place).
+    pub fn apply(&self, doc: &mut Value) {
+        let Some(rows) = doc["rows"].as_array_mut() else {
+            return;
+        };
+        if self.only.is_some() {
+            rows.retain(|r| r["provider"] != "ok");
+        }
+        let key = |r: &Value, k: &str| r[k].as_str().unwrap_or("").to_string();
+        match self.sort.as_deref() {
+            Some("count") => rows.sort_by_key(|r| std::cmp::Reverse(r["count"].as_u64().unwrap_or(0))),
+            Some("option") => rows.sort_by_key(|r| (key(r, "name"), key(r, "program"), key(r, "call"))),
+            _ => {}
+        }
+        if self.quiet {
+            rows.clear();
+            doc["quiet"] = Value::Bool(true);
+        }
+    }
+}
+
 /// What the tool knows about the run beyond the segment.
 pub struct RunInfo {
     pub command: Option<Vec<String>>,
@@ -279,6 +316,19 @@ pub fn render(r: &Value) -> String {
         r["mode"].as_str().unwrap_or("?"),
         r["san"]
     );
+    if r["quiet"] == true {
+        let faults = r["faults"].as_array().map_or(0, Vec::len);
+        let _ = writeln!(
+            out,
+            "  {} SAN sockets ({} by connect, {} by accept), {} calls, {} a bare SAN provider would refuse, {faults} faults",
+            sum["endpoints"],
+            sum["san_connections"],
+            sum["san_accepts"],
+            sum["calls"],
+            sum["provider_would_refuse"]
+        );
+        return out;
+    }
     if let Some(e) = r["config_error"].as_str() {
         let _ = writeln!(
             out,

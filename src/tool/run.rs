@@ -65,9 +65,11 @@ pub struct RunArgs {
     /// Write the report to FILE instead of standard error.
     #[arg(long, short = 'o', value_name = "FILE")]
     report: Option<PathBuf>,
-    /// The report as one JSON document.
+    /// The report as one JSON document (in the --report file).
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    view: report::View,
     /// The library to preload; default: libwsd.so beside this tool.
     #[arg(long)]
     lib: Option<PathBuf>,
@@ -296,7 +298,8 @@ pub fn run(args: RunArgs) -> i32 {
         started_ns: Some(started_ns),
         seed: (!args.faults.is_empty()).then_some(seed),
     };
-    let doc = report::build(&seg, &info, Some(&refusals));
+    let mut doc = report::build(&seg, &info, Some(&refusals));
+    args.view.apply(&mut doc);
     let text = if args.json {
         format!("{doc}\n")
     } else {
