@@ -420,3 +420,63 @@ fn report_views_filter_sort_and_quiet() {
     assert!(report[1].contains("a bare SAN provider would refuse"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A shared segment's report tells its processes apart: each row names the
+/// process (pid) and, on a SAN socket, which end it is; client and server, both
+/// python3, are two sets of rows.
+#[test]
+fn a_shared_segment_report_has_a_row_per_process_and_end() {
+    let san = San::new("per-process");
+    let script = r#"
+import os, socket, sys
+l = socket.create_server(("127.0.0.1", 0))
+if os.fork() == 0:
+    c = socket.create_connection(l.getsockname())
+    c.setsockopt(socket.SOL_SOCKET, 0x2002, 1)
+    c.recv(1)
+    os._exit(0)
+s, _ = l.accept()
+s.setsockopt(socket.SOL_SOCKET, 0x2002, 2)
+s.send(b"x")
+os.wait()
+print(os.getpid())
+"#;
+    let out = tool()
+        .args(["run", "--lib"])
+        .arg(library())
+        .args(["--san", &san.name, "--", "python3", "-c", script])
+        .env("WSD_LOG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let server: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let again = tool()
+        .args(["report", "--json", "--san", &san.name])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let prio: Vec<(u64, String)> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["option_name"] == "SO_GROUP_PRIORITY")
+        .map(|r| {
+            (
+                r["pid"].as_u64().unwrap(),
+                r["end"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(prio.len(), 2, "{doc:#}");
+    assert!(prio.contains(&(server, "accepted".to_string())), "{prio:?}");
+    assert!(
+        prio.iter().any(|(pid, end)| *pid != server && end == "connector"),
+        "{prio:?}"
+    );
+    let text = tool().args(["report", "--san", &san.name]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("san (accepted)") && text.contains("san (connector)"),
+        "{text}"
+    );
+}

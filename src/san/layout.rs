@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
 /// Bumped whenever anything in this file changes meaning or place.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 7;
 pub const HEADER_SIZE: usize = 512;
 pub const RECORD_SIZE: usize = 256;
 pub const ROW_SIZE: usize = 64;
@@ -425,11 +425,15 @@ pub struct ReportRow {
     pub errno: AtomicI32,
     /// 0 if a bare provider would accept the call, else its `WSAE*` code.
     pub provider: AtomicI32,
-    pub _pad: AtomicU32,
+    /// The process that made the calls (a shared segment's report tells its
+    /// processes apart).
+    pub pid: AtomicU32,
     /// Program name, NUL-padded.
     pub comm: [AtomicU64; 2],
     pub count: AtomicU64,
-    pub _reserved: AtomicU64,
+    /// The endpoint's role (`EndpointRole`) for calls on a SAN socket, 0 for
+    /// others: a client's calls apart from a server's.
+    pub end: AtomicU64,
 }
 
 const _: () = assert!(size_of::<Stats>() == 128);

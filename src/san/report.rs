@@ -37,6 +37,10 @@ pub struct CallKey {
     pub errno: i32,
     /// 0, or the `WSAE*` code a bare provider would answer.
     pub provider: i32,
+    /// The process that made the call.
+    pub pid: u32,
+    /// The endpoint's role (`EndpointRole` as stored) on a SAN socket, else 0.
+    pub end: u8,
 }
 
 /// One more in a row's count: its lane's owner is the only writer of a lane's
@@ -77,6 +81,7 @@ impl CallKey {
             self.optname as u32 as u64,
             self.optlen as u32 as u64,
             u64::from(self.errno as u32) << 32 | u64::from(self.provider as u32),
+            u64::from(self.pid) | u64::from(self.end) << 32,
         ];
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for w in words {
@@ -95,6 +100,8 @@ impl CallKey {
             && row.provider.load(Relaxed) == self.provider
             && row.comm[0].load(Relaxed) == c[0]
             && row.comm[1].load(Relaxed) == c[1]
+            && row.pid.load(Relaxed) == self.pid
+            && row.end.load(Relaxed) == u64::from(self.end)
     }
 
     fn read(row: &ReportRow) -> CallKey {
@@ -114,11 +121,14 @@ impl CallKey {
             optlen: row.optlen.load(Relaxed),
             errno: row.errno.load(Relaxed),
             provider: row.provider.load(Relaxed),
+            pid: row.pid.load(Relaxed),
+            end: row.end.load(Relaxed) as u8,
         }
     }
 
-    /// The key's fields other than the program name and the lane, packed: what a
-    /// thread's cache of rows compares (its program and lane are fixed).
+    /// The key's fields other than the program name, the process and the lane,
+    /// packed: what a thread's cache of rows compares (its program, process and
+    /// lane are fixed: a fork child forgets the cache).
     #[inline(always)]
     pub fn words(&self) -> [u64; 3] {
         [
@@ -127,7 +137,8 @@ impl CallKey {
             u64::from(self.provider as u32)
                 | u64::from(self.call) << 32
                 | u64::from(self.layer) << 40
-                | u64::from(self.role) << 48,
+                | u64::from(self.role) << 48
+                | u64::from(self.end) << 56,
         ]
     }
 
@@ -190,6 +201,8 @@ impl Segment {
                     row.provider.store(key.provider, Relaxed);
                     row.comm[0].store(c[0], Relaxed);
                     row.comm[1].store(c[1], Relaxed);
+                    row.pid.store(key.pid, Relaxed);
+                    row.end.store(u64::from(key.end), Relaxed);
                     row.count.store(1, Relaxed);
                     row.state.store(ROW_LIVE, Release);
                     return Some(index);
@@ -233,6 +246,8 @@ mod tests {
             optlen: 4,
             errno: 0,
             provider: 10042,
+            pid: 1,
+            end: 0,
         };
         for i in 0..10_000 {
             seg.count_call(&CallKey {

@@ -163,6 +163,8 @@ impl Outcome {
 /// What the report counts of one call (SPEC §6.3 `wsd run`'s report).
 struct Counted<'a> {
     role: Role,
+    /// The endpoint's role, for a SAN socket's call (0 otherwise).
+    end: u8,
     call: u8,
     level: c_int,
     optname: c_int,
@@ -189,6 +191,8 @@ impl Counted<'_> {
             optlen: self.optlen,
             errno: if o.rc == 0 { 0 } else { o.errno },
             provider: o.provider.err().map_or(0, WsaError::code),
+            pid: state::own_pid(),
+            end: self.end,
         }
     }
 }
@@ -340,6 +344,7 @@ pub fn setsockopt(
     });
     let counted = Counted {
         role,
+        end: san.map_or(0, |(_, rec)| rec.role.load(Relaxed) as u8),
         call: CALL_SET,
         level,
         optname,
@@ -471,6 +476,7 @@ pub fn getsockopt(
     });
     let counted = Counted {
         role,
+        end: san.map_or(0, |(_, rec)| rec.role.load(Relaxed) as u8),
         call: CALL_GET,
         level,
         optname,

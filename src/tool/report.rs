@@ -18,7 +18,9 @@
 //!   - `segment_refusals`: array of {`reason` (why the segment was refused, as
 //!     the library's warning says it), `count` (sockets), `programs` (array of
 //!     the processes' names)}, the most frequent first; null in `wsd report`
-//! - `rows`: array of {`program`, `call` ("setsockopt"/"getsockopt"), `socket`
+//! - `rows`: array of {`program`, `pid` (the process: a shared segment's report
+//!   tells its processes apart), `end` (for a SAN socket, its endpoint's role:
+//!   "connector", "accepted", "listener", …; else null), `call` ("setsockopt"/"getsockopt"), `socket`
 //!   ("candidate"/"san"/"plain"), `level`, `level_name`, `option`, `option_name`,
 //!   `name` (level and option as every output shows them: `SOL_SOCKET/SO_KEEPALIVE`),
 //!   `optlen`, `answered_by` ("switch"/"provider"/"kernel"), `verdict` ("ok" or a
@@ -101,7 +103,19 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
     let mut by_layer = [0u64; 4];
     let mut refused = 0;
     let mut calls = seg.calls();
-    calls.sort_by_key(|(k, _)| (k.program(), k.call, k.level, k.optname, k.role, k.optlen, k.layer));
+    calls.sort_by_key(|(k, _)| {
+        (
+            k.program(),
+            k.pid,
+            k.end,
+            k.call,
+            k.level,
+            k.optname,
+            k.role,
+            k.optlen,
+            k.layer,
+        )
+    });
     let rows: Vec<Value> = calls
         .into_iter()
         .map(|(k, count)| {
@@ -116,6 +130,8 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
             };
             json!({
                 "program": k.program(),
+                "pid": k.pid,
+                "end": EndpointRole::from_raw(u32::from(k.end)).map(EndpointRole::name),
                 "call": if k.call == CALL_SET { "setsockopt" } else { "getsockopt" },
                 "socket": match k.role { 1 => "candidate", 2 => "san", _ => "plain" },
                 "level": k.level,
@@ -401,6 +417,7 @@ pub fn render(r: &Value) -> String {
     }
     let header = [
         "program",
+        "pid",
         "call",
         "socket",
         "level/option",
@@ -410,7 +427,7 @@ pub fn render(r: &Value) -> String {
         "bare provider",
         "count",
     ];
-    let cells: Vec<[String; 9]> = rows
+    let cells: Vec<[String; 10]> = rows
         .iter()
         .map(|row| {
             let s = |k: &str| row[k].as_str().unwrap_or("").to_string();
@@ -419,10 +436,16 @@ pub fn render(r: &Value) -> String {
                 _ => s("verdict"),
             };
             let int = |k: &str| row[k].as_i64().unwrap_or(0);
+            // A SAN socket's row says which end: `san (connector)`.
+            let socket = match row["end"].as_str() {
+                Some(end) => format!("{} ({end})", s("socket")),
+                None => s("socket"),
+            };
             [
                 s("program"),
+                row["pid"].as_u64().unwrap_or(0).to_string(),
                 s("call"),
-                s("socket"),
+                socket,
                 names::OptionName {
                     level: int("level") as i32,
                     optname: int("option") as i32,
@@ -443,7 +466,7 @@ pub fn render(r: &Value) -> String {
             *w = (*w).max(c.chars().count());
         }
     }
-    let numeric = [false, false, false, false, true, false, false, false, true];
+    let numeric = [false, true, false, false, false, true, false, false, false, true];
     let line = |out: &mut String, cells: &[&str]| {
         let mut text = String::from(" ");
         for ((c, w), right) in cells.iter().zip(width).zip(numeric) {
