@@ -138,8 +138,9 @@ fn bad_settings_are_refused_before_the_program_runs() {
 fn json_goes_to_its_file_and_parses() {
     let (dir, _) = scratch("json");
     let report = dir.join("r.json");
+    let san = San::new("json");
     let out = tool()
-        .args(["run", "--lib"])
+        .args(["run", "--san", &san.name, "--lib"])
         .arg(library())
         .args(["--json", "--report"])
         .arg(&report)
@@ -219,8 +220,9 @@ fn wsd_san_names_the_runs_segment() {
 /// The report's header writes the command as a shell would need it.
 #[test]
 fn the_report_quotes_the_command() {
+    let san = San::new("quotes");
     let out = tool()
-        .args(["run", "--lib"])
+        .args(["run", "--san", &san.name, "--lib"])
         .arg(library())
         .args(["--", "sh", "-c", "true 'it''s' %{x}\\n", ""])
         .env_remove("WSD_SAN")
@@ -292,8 +294,11 @@ fn flags_for_the_librarys_variables() {
         refused(&run(&all, &marker), &marker, &[needle]);
     }
     let report = dir.join("r.json");
+    let san = San::new("flags");
     let out = tool()
-        .args(["run", "--lib", &lib, "-m", "observe", "--log", "off", "-o"])
+        .args([
+            "run", "--san", &san.name, "--lib", &lib, "-m", "observe", "--log", "off", "-o",
+        ])
         .arg(&report)
         .args(["--json", "--", "true"])
         .env_remove("WSD_SAN")
@@ -384,8 +389,9 @@ fn report_views_filter_sort_and_quiet() {
     let (dir, _) = scratch("views");
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.py");
     let report = dir.join("r.json");
+    let san = San::new("views");
     let out = tool()
-        .args(["run", "--lib"])
+        .args(["run", "--san", &san.name, "--lib"])
         .arg(library())
         .args(["--only", "refused", "--sort", "count", "--json", "-o"])
         .arg(&report)
@@ -404,7 +410,7 @@ fn report_views_filter_sort_and_quiet() {
     let counts: Vec<u64> = rows.iter().map(|r| r["count"].as_u64().unwrap()).collect();
     assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
     let out = tool()
-        .args(["run", "--lib"])
+        .args(["run", "--san", &san.name, "--lib"])
         .arg(library())
         .args(["-q", "--", "python3", demo])
         .env_remove("WSD_SAN")
@@ -479,4 +485,76 @@ print(os.getpid())
         text.contains("san (accepted)") && text.contains("san (connector)"),
         "{text}"
     );
+}
+
+/// A run's own segment stays after the run, so that its report can be read again
+/// with the name the run printed; a later run removes the segments of runs that
+/// ended a minute ago or more (and leaves those of runs still going).
+#[test]
+fn a_runs_own_segment_is_read_again_with_the_name_it_printed() {
+    let printed = |out: &Output| -> String {
+        let err = String::from_utf8_lossy(&out.stderr);
+        err.split("`wsd report --san ")
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+            .unwrap_or_else(|| panic!("the name in {err}"))
+            .to_string()
+    };
+    let out = tool()
+        .args(["run", "--lib"])
+        .arg(library())
+        .args([
+            "--",
+            "python3",
+            "-c",
+            "import socket; l = socket.create_server(('127.0.0.1', 0)); c = socket.create_connection(l.getsockname()); l.accept()",
+        ])
+        .env_remove("WSD_SAN")
+        .env("WSD_LOG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    let first = San { name: printed(&out) };
+    let again = tool()
+        .args(["report", "--json", "--san", &first.name])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["summary"]["san_connections"], 1, "{doc:#}");
+
+    // An old run's segment (its tool gone, untouched for a minute) goes at the
+    // next run; one of a run still going (this test's pid) stays.
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let old = San {
+        name: format!("run-{dead_pid}"),
+    };
+    let live = San {
+        name: format!("run-{}", std::process::id()),
+    };
+    for s in [&old, &live] {
+        wsd::san::Segment::create(&s.name, 16).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(s.path())
+            .unwrap()
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(120))
+            .unwrap();
+    }
+    let out = tool()
+        .args(["run", "--lib"])
+        .arg(library())
+        .args(["--", "true"])
+        .env_remove("WSD_SAN")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let _second = San { name: printed(&out) };
+    assert!(!old.path().exists(), "the old run's segment was removed");
+    assert!(live.path().exists(), "a running run's segment stays");
 }

@@ -19,8 +19,10 @@ fn run(faults: &[String], script: &str, args: &[String]) -> (i32, String, String
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let report = dir.join("report.json");
+    let san = support::San::new("schedule");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsd"));
     cmd.arg("run")
+        .args(["--san", &san.name])
         .arg("--json")
         .arg("--report")
         .arg(&report)

@@ -144,6 +144,9 @@ pub fn run(args: RunArgs) -> i32 {
         .clone()
         .or_else(|| std::env::var("WSD_SAN").ok().filter(|s| !s.is_empty()));
     let fresh = named.is_none();
+    if fresh {
+        forget_old_runs();
+    }
     let san = named.unwrap_or_else(|| format!("run-{}", std::process::id()));
     if !valid_san_name(&san) {
         return fail(USAGE, format_args!("--san {san:?}: expected {SAN_NAME_RULE}"));
@@ -314,10 +317,50 @@ pub fn run(args: RunArgs) -> i32 {
         // A closed standard error loses the report, not the program's status.
         None => err(format_args!("{text}")),
     }
-    if fresh {
-        let _ = Segment::destroy(&san);
+    // A run's own segment stays, so that its report can be read again with the
+    // name the run printed, until the next run removes it (`forget_old_runs`).
+    if fresh && args.report.is_none() {
+        err(format_args!(
+            "wsd: `wsd report --san {san}` shows this report again (a wsd run a minute or more \
+             later removes it; `wsd san destroy --san {san}` now)\n"
+        ));
     }
     code
+}
+
+/// Removes the segments of this user's earlier runs (`run-PID`) whose tool has
+/// ended and which nothing has touched for a minute: each run keeps its own
+/// segment for its report to be read again, until a run a minute later. Segments
+/// of runs still going are left alone.
+fn forget_old_runs() {
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("wsd.run-"))
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else { continue };
+        let mine = std::os::unix::fs::MetadataExt::uid(&meta) == me;
+        let idle = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= std::time::Duration::from_secs(60));
+        // SAFETY: signal 0 only asks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if mine && gone && idle {
+            let _ = Segment::destroy(&format!("run-{pid}"));
+        }
+    }
 }
 
 /// `--group`: the run's segment, shared with group `gid`: made so (a fresh one,
