@@ -443,3 +443,55 @@ print(json.dumps(res))
     assert_eq!(v["send"], "ENETRESET", "{v:#}");
     assert_eq!(v["read"], "ENETRESET", "{v:#}");
 }
+
+/// A process at its descriptor limit (the watcher cannot make its duplicate):
+/// the fault still breaks the connection — a blocked `recv` wakes with the
+/// code — and later calls are not held up.
+#[test]
+fn a_process_at_its_descriptor_limit_is_hit_too() {
+    let san = San::new("fault-nofile");
+    let v = run(
+        &san,
+        r#"
+import resource
+ls, port = listener()
+c = socket.create_connection(("127.0.0.1", port)); s, _ = ls.accept()
+res = {}
+def reader():
+    res["first"] = outcome(lambda: c.recv(10))
+t = threading.Thread(target=reader); t.start()
+wait_blocked(os.getpid())
+# The tool is started first (its pipes made), and told to go once every
+# descriptor of this process is taken.
+inj = subprocess.Popen(["sh", "-c", 'read x; exec "$0" san reset "$1" --san "$2" --json', WSD,
+                        f"127.0.0.1:{port}", SAN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True,
+                       env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+hold = []
+while True:
+    try:
+        hold.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        break
+inj.stdin.write("go\n"); inj.stdin.flush()
+t.join(10)
+for fd in hold: os.close(fd)
+_, err = inj.communicate()
+t0 = time.monotonic()
+res["then"] = [outcome(lambda: c.send(b"x")) for _ in range(5)]
+res["later_ms"] = (time.monotonic() - t0) * 1000
+res["alive"] = t.is_alive()
+res["warned"] = "warning" in err
+print(json.dumps(res))
+"#,
+    );
+    assert_eq!(v["alive"], false, "the blocked recv woke: {v:#}");
+    assert_eq!(v["first"], "ECONNRESET", "{v:#}");
+    assert_eq!(v["warned"], false, "the holder acted: {v:#}");
+    assert_eq!(
+        v["then"],
+        serde_json::json!(["EPIPE", "EPIPE", "EPIPE", "EPIPE", "EPIPE"]),
+        "{v:#}"
+    );
+}

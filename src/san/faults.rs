@@ -433,7 +433,8 @@ impl Segment {
                 .copied()
                 .filter(|&id| {
                     self.by_id(id).is_some_and(|(_, r)| {
-                        super::layout::fault_parts(r.fault.load(Acquire)).0 == seq & 0xff_ffff
+                        super::layout::fault_parts(r.fault.load(Acquire)).0
+                            == super::layout::fault_number(seq)
                             && r.flags.load(Acquire) & FLAG_FAULT_ACTED == 0
                     })
                 })

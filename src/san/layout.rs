@@ -240,10 +240,16 @@ pub const FAULT_DOWN: u8 = 3;
 /// `wsd san up` in the fault log (it hits no connection).
 pub const FAULT_UP: u8 = 4;
 
-/// `Record::fault`: fault number (24 bits), kind (8 bits), and when it was
-/// injected (CLOCK_MONOTONIC milliseconds, low 32 bits).
+/// A fault's number as fault words hold it: 24 bits, never 0 (which a process's
+/// per-record memory of faults starts at), 1 again after 2^24 − 1.
+pub const fn fault_number(seq: u32) -> u32 {
+    seq.wrapping_sub(1) % 0xff_ffff + 1
+}
+
+/// `Record::fault`: fault number ([`fault_number`], 24 bits), kind (8 bits),
+/// and when it was injected (CLOCK_MONOTONIC milliseconds, low 32 bits).
 pub const fn fault_word(seq: u32, kind: u8, at_ms: u64) -> u64 {
-    ((seq & 0xff_ffff) as u64) << 40 | (kind as u64) << 32 | (at_ms & 0xffff_ffff)
+    (fault_number(seq) as u64) << 40 | (kind as u64) << 32 | (at_ms & 0xffff_ffff)
 }
 
 /// The parts of a fault word: (number, kind, milliseconds).

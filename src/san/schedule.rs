@@ -145,13 +145,14 @@ fn step(
             if new_endpoints {
                 let sel = selector(spec);
                 for (_, rec) in seg.live() {
-                    if !is_connection(rec) || !sel.matches(rec) {
+                    // Connections seen before are not looked at again (matching a
+                    // program reads /proc).
+                    let k = key(rec);
+                    if item.due.contains_key(&k) || !is_connection(rec) {
                         continue;
                     }
-                    let k = key(rec);
-                    item.due
-                        .entry(k)
-                        .or_insert_with(|| chosen(seed, n, k, spec.probability).then_some(now + d));
+                    let hit = sel.matches(rec) && chosen(seed, n, k, spec.probability);
+                    item.due.insert(k, hit.then_some(now + d));
                 }
             }
             let ready: Vec<u64> = item

@@ -39,6 +39,10 @@ pub fn quiet(entry: Entry) -> bool {
 /// fault's code, if this call is the one that answers a fault on its connection.
 #[inline]
 pub fn before(fd: c_int, entry: Entry, call: Call) -> Option<isize> {
+    // A vfork child runs in its parent's memory: it claims nothing there.
+    if state::in_vm_sharing_child() {
+        return None;
+    }
     let _g = Guard::enter()?;
     let shim = state::shim()?;
     watch::ensure(shim);
@@ -52,6 +56,9 @@ pub fn before(fd: c_int, entry: Entry, call: Call) -> Option<isize> {
 #[inline]
 pub fn after(fd: c_int, entry: Entry, call: Call, r: isize) -> isize {
     if !looks_broken(call, r) {
+        return r;
+    }
+    if state::in_vm_sharing_child() {
         return r;
     }
     // SAFETY: __errno_location returns this thread's errno.
@@ -93,6 +100,11 @@ fn answer_fault(att: &Attached, fd: c_int, entry: Entry, call: Call) -> Option<i
         return None;
     }
     let (seq, kind, at_ms) = fault_parts(word);
+    // Answered here already, and the socket broken: the call goes on as on any
+    // reset socket (the common case, after the fault).
+    if att.delivered(ep.index, seq) && att.acted(ep.index, seq) {
+        return None;
+    }
     // Only the socket that was hit: a descriptor closed behind the library's back
     // (a raw system call) and reused by another socket is not it.
     let inode = rec.inode.load(Relaxed);
@@ -102,14 +114,14 @@ fn answer_fault(att: &Attached, fd: c_int, entry: Entry, call: Call) -> Option<i
     // The kernel socket is broken before any call goes on: by this call, or by
     // the watcher (waited for, briefly: while it breaks a socket whose waiters it
     // woke, the socket is open again for an instant, and a call then would see
-    // `ENOTCONN` rather than what a reset socket answers).
-    if att.claim_action(ep.index, seq) {
+    // `ENOTCONN` rather than what a reset socket answers). If the watcher has not
+    // done it by then, this call does (a second break is harmless).
+    let broke = att.claim_action(ep.index, seq) || !wait_acted(rec, word);
+    if broke {
         net::reset_socket(fd);
         if rec.fault.load(Acquire) == word {
             rec.flags.fetch_or(FLAG_FAULT_ACTED, Release);
         }
-    } else {
-        wait_acted(rec, word);
     }
     if att.delivered(ep.index, seq) || !att.claim_delivery(ep.index, seq) {
         return None;
@@ -133,12 +145,13 @@ fn answer_fault(att: &Attached, fd: c_int, entry: Entry, call: Call) -> Option<i
 }
 
 /// Waits (at most 200 ms) until the socket of `rec` has been broken for fault
-/// `word`, or another fault replaced it.
-fn wait_acted(rec: &crate::san::layout::Record, word: u64) {
+/// `word`, or another fault replaced it: did that happen?
+fn wait_acted(rec: &crate::san::layout::Record, word: u64) -> bool {
     for _ in 0..2000 {
         if rec.flags.load(Acquire) & FLAG_FAULT_ACTED != 0 || rec.fault.load(Acquire) != word {
-            return;
+            return true;
         }
         net::pause_100us();
     }
+    false
 }

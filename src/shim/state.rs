@@ -160,6 +160,14 @@ impl Attached {
             .is_none_or(|w| w.load(Acquire) as u32 == seq)
     }
 
+    /// Has this process acted on the kernel socket of record `index` for fault
+    /// `seq` already?
+    pub fn acted(&self, index: u32, seq: u32) -> bool {
+        self.faults
+            .get(index as usize)
+            .is_none_or(|w| (w.load(Acquire) >> 32) as u32 == seq)
+    }
+
     /// Claims acting on the kernel socket of record `index` for fault `seq`
     /// (the watcher, or the data call that answers first): true for one.
     pub fn claim_action(&self, index: u32, seq: u32) -> bool {

@@ -34,12 +34,15 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 static RUNNING_IN: AtomicU32 = AtomicU32::new(0);
 /// The pid of the process starting one (so that two threads start one watcher).
 static STARTING_IN: AtomicU32 = AtomicU32::new(0);
+/// The pid of a process whose watcher could not start (no thread to be had):
+/// said once, not tried again on every call.
+static FAILED_IN: AtomicU32 = AtomicU32::new(0);
 
 /// Does this process's watcher run?
 #[inline(always)]
 pub fn running_here() -> bool {
     let pid = state::own_pid();
-    pid != 0 && RUNNING_IN.load(Acquire) == pid
+    pid != 0 && (RUNNING_IN.load(Acquire) == pid || FAILED_IN.load(Relaxed) == pid)
 }
 
 /// Starts this process's watcher if it has none. One load when it runs.
@@ -82,10 +85,10 @@ fn start(shim: &Shim, pid: u32) {
             libc::pthread_setname_np(thread, c"wsd-watch".as_ptr());
             RUNNING_IN.store(pid, Release);
         } else {
-            STARTING_IN.store(0, Release);
+            FAILED_IN.store(pid, Relaxed);
             crate::wsd_log!(
                 Warn,
-                "the fault watcher could not start ({}): faults reach this process's connections only on its next call",
+                "the fault watcher could not start ({}): faults reach this process's connections only at its next data call on them",
                 std::io::Error::from_raw_os_error(r)
             );
         }
@@ -140,12 +143,20 @@ pub fn act_on_faults(att: &Attached) {
             continue;
         }
         let (seq, _, _) = fault_parts(word);
-        if !att.claim_action(ep.index, seq) {
-            // Acted on already (through another descriptor, or a data call).
-            mark(rec, word);
+        if att.acted(ep.index, seq) {
+            // Through another descriptor, or by a data call (which marked it).
             continue;
         }
-        if on_duplicate(fd, rec.inode.load(Relaxed), net::reset_socket) {
+        // Claimed only once the descriptor is known to be that socket: a claim
+        // given up for a descriptor that could not be checked would leave the
+        // socket unbroken, and every data call on it waiting for it.
+        let broke = on_duplicate(fd, rec.inode.load(Relaxed), |dup| {
+            att.claim_action(ep.index, seq) && {
+                net::reset_socket(dup);
+                true
+            }
+        });
+        if broke == Some(true) {
             mark(rec, word);
         }
     }
@@ -164,10 +175,13 @@ fn mark(rec: &crate::san::layout::Record, word: u64) {
     }
 }
 
-/// Runs `f` on a duplicate of `fd` numbered high (out of the program's way), if
-/// it is the socket of inode `inode` (0: not known, then the descriptor itself
-/// is checked to be a TCP socket); closes the duplicate. Did it run?
-fn on_duplicate(fd: i32, inode: u64, f: impl FnOnce(i32)) -> bool {
+/// Runs `f` on a duplicate of `fd` numbered high (out of the program's way, but
+/// no higher than 1024, so that the kernel's descriptor table does not grow to
+/// the limit), if it is the socket of inode `inode` (0: not known, then the
+/// descriptor itself is checked to be a TCP socket); closes the duplicate — if
+/// it is still ours (a program's `dup2` onto that number meanwhile made it the
+/// program's). `f`'s answer, or None if it did not run.
+fn on_duplicate<R>(fd: i32, inode: u64, f: impl FnOnce(i32) -> R) -> Option<R> {
     static HIGH: AtomicU64 = AtomicU64::new(0);
     let mut low = HIGH.load(Relaxed) as i32;
     if low == 0 {
@@ -177,7 +191,7 @@ fn on_duplicate(fd: i32, inode: u64, f: impl FnOnce(i32)) -> bool {
         };
         // SAFETY: a valid out-pointer.
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-        low = (lim.rlim_cur.min(1 << 20) as i32 - 64).max(3);
+        low = (lim.rlim_cur.min(1024 + 64) as i32 - 64).max(3);
         HIGH.store(low as u64, Relaxed);
     }
     // SAFETY: F_DUPFD_CLOEXEC takes an int; the real fcntl, not our export (whose
@@ -189,18 +203,23 @@ fn on_duplicate(fd: i32, inode: u64, f: impl FnOnce(i32)) -> bool {
         dup = unsafe { real::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
     }
     if dup < 0 {
-        return false;
+        // No descriptor to be had (the process is at its limit): the descriptor
+        // itself, checked just before (a close and reuse in between is the one
+        // window left).
+        let same = net::socket_id(fd).is_some_and(|(_, ino)| inode != 0 && ino == inode);
+        return same.then(|| f(fd));
     }
-    let same = match net::socket_id(dup) {
+    let id = net::socket_id(dup);
+    let same = match id {
         Some((_, ino)) if inode != 0 => ino == inode,
         Some(_) => net::is_tcp_stream(dup),
         None => false,
     };
-    if same {
-        f(dup);
+    let answer = same.then(|| f(dup));
+    if net::socket_id(dup) == id {
+        // SAFETY: our own duplicate (still the same file), closed with the system
+        // call (our `close` export would look it up).
+        unsafe { libc::syscall(libc::SYS_close, libc::c_long::from(dup)) };
     }
-    // SAFETY: our own duplicate, closed with the system call (our `close` export
-    // would look it up).
-    unsafe { libc::syscall(libc::SYS_close, libc::c_long::from(dup)) };
-    same
+    answer
 }
