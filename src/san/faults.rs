@@ -20,12 +20,12 @@
 use super::layout::{
     CONN_DOWN, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FAULT_DOWN, FAULT_EVENT_SIZE,
     FAULT_KEEPALIVE, FAULT_LOG, FAULT_RESET, FLAG_FAULT_ACTED, FaultEvent, Header, NETWORK_DOWN, NETWORK_UP,
-    Record, STORY_ENTRY_SIZE, STORY_HIT, STORY_LOG, STORY_SIGHT, StoryEntry, fault_word, faults_offset,
-    identity_pid, load_name, name_bytes, store_name, story_offset,
+    Record, STATE_LIVE, STATE_MASK, STORY_ENTRY_SIZE, STORY_HIT, STORY_LOG, STORY_SIGHT, StoryEntry,
+    fault_word, faults_offset, identity_pid, load_name, name_bytes, store_name, story_offset,
 };
 use super::segment::Segment;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::time::Duration;
 
 /// A fault on connections.
@@ -368,15 +368,24 @@ impl Segment {
                 e.peer.store(end.peer);
             });
         }
+        let still = |rec: &Record, id: u64| {
+            rec.state.load(SeqCst) & STATE_MASK == STATE_LIVE && rec.id.load(SeqCst) == id
+        };
         for (rec, end) in records.iter().zip(&ends) {
-            // Still that endpoint (not freed and reused since it was chosen).
-            if rec.id.load(Acquire) != end.id {
+            // Still that endpoint (not freed and reused since it was chosen)...
+            if !still(rec, end.id) {
                 continue;
             }
             rec.connection.fetch_or(fault.conn_bit(), Release);
             rec.flags.fetch_and(!FLAG_FAULT_ACTED, Relaxed);
             rec.sight.store(0, Relaxed);
-            rec.fault.store(word, Release);
+            rec.fault.store(word, SeqCst);
+            // ...and still it once hit: a record freed and claimed again in the
+            // instant between (its claimer clears the fault word before it
+            // publishes the new id) does not keep a fault meant for the old one.
+            if !still(rec, end.id) {
+                let _ = rec.fault.compare_exchange(word, 0, SeqCst, Relaxed);
+            }
         }
         self.log_fault(seq, fault.code(), at, records.len() as u32, what);
         self.wake_watchers();
