@@ -24,7 +24,7 @@ fn an_installed_wsd_finds_its_library_and_runs_a_program() {
     let run = |envs: &[(&str, &str)]| {
         let mut c = Command::new(prefix.join("bin/wsd"));
         c.args(["run", "--san", &san.name, "--", "python3", "-c"])
-            .arg("import socket; l = socket.create_server(('127.0.0.1', 0)); c = socket.create_connection(l.getsockname()); l.accept()")
+            .arg(support::ONE_CONNECTION)
             .env_remove("WSD_LIB")
             .env("WSD_LOG_FILE", "/dev/null");
         for (k, v) in envs {

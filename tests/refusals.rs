@@ -9,7 +9,7 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::Output;
-use support::{San, library, tool};
+use support::{San, library, tool, wsd_run};
 
 /// A scratch directory of this test process, and a marker file in it that the
 /// refused programs would create.
@@ -139,15 +139,14 @@ fn json_goes_to_its_file_and_parses() {
     let (dir, _) = scratch("json");
     let report = dir.join("r.json");
     let san = San::new("json");
-    let out = tool()
-        .args(["run", "--san", &san.name, "--lib"])
-        .arg(library())
-        .args(["--json", "--report"])
-        .arg(&report)
-        .args(["--", "sh", "-c", "echo out; echo err >&2"])
-        .env_remove("WSD_SAN")
-        .output()
-        .unwrap();
+    let report_arg = report.to_str().unwrap();
+    let out = wsd_run(
+        &san,
+        &["--json", "--report", report_arg],
+        &["sh", "-c", "echo out; echo err >&2"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
@@ -186,7 +185,7 @@ fn wsd_san_names_the_runs_segment() {
     let out = tool()
         .args(["run", "--lib"])
         .arg(library())
-        .args(["--", "python3", "-c", "import socket; l = socket.create_server(('127.0.0.1', 0)); c = socket.create_connection(l.getsockname()); l.accept()"])
+        .args(["--", "python3", "-c", support::ONE_CONNECTION])
         .env("WSD_SAN", &san.name)
         .env("WSD_LOG_FILE", "/dev/null")
         .output()
@@ -221,11 +220,7 @@ fn wsd_san_names_the_runs_segment() {
 #[test]
 fn the_report_quotes_the_command() {
     let san = San::new("quotes");
-    let out = tool()
-        .args(["run", "--san", &san.name, "--lib"])
-        .arg(library())
-        .args(["--", "sh", "-c", "true 'it''s' %{x}\\n", ""])
-        .env_remove("WSD_SAN")
+    let out = wsd_run(&san, &[], &["sh", "-c", "true 'it''s' %{x}\\n", ""])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -295,15 +290,14 @@ fn flags_for_the_librarys_variables() {
     }
     let report = dir.join("r.json");
     let san = San::new("flags");
-    let out = tool()
-        .args([
-            "run", "--san", &san.name, "--lib", &lib, "-m", "observe", "--log", "off", "-o",
-        ])
-        .arg(&report)
-        .args(["--json", "--", "true"])
-        .env_remove("WSD_SAN")
-        .output()
-        .unwrap();
+    let report_arg = report.to_str().unwrap();
+    let out = wsd_run(
+        &san,
+        &["-m", "observe", "--log", "off", "-o", report_arg, "--json"],
+        &["true"],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(doc["mode"], "observe");
@@ -390,16 +384,14 @@ fn report_views_filter_sort_and_quiet() {
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.py");
     let report = dir.join("r.json");
     let san = San::new("views");
-    let out = tool()
-        .args(["run", "--san", &san.name, "--lib"])
-        .arg(library())
-        .args(["--only", "refused", "--sort", "count", "--json", "-o"])
-        .arg(&report)
-        .args(["--", "python3", demo])
-        .env_remove("WSD_SAN")
-        .env("WSD_LOG_FILE", "/dev/null")
-        .output()
-        .unwrap();
+    let report_arg = report.to_str().unwrap();
+    let out = wsd_run(
+        &san,
+        &["--only", "refused", "--sort", "count", "--json", "-o", report_arg],
+        &["python3", demo],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let rows = doc["rows"].as_array().unwrap();
@@ -409,14 +401,7 @@ fn report_views_filter_sort_and_quiet() {
     );
     let counts: Vec<u64> = rows.iter().map(|r| r["count"].as_u64().unwrap()).collect();
     assert!(counts.windows(2).all(|w| w[0] >= w[1]), "{counts:?}");
-    let out = tool()
-        .args(["run", "--san", &san.name, "--lib"])
-        .arg(library())
-        .args(["-q", "--", "python3", demo])
-        .env_remove("WSD_SAN")
-        .env("WSD_LOG_FILE", "/dev/null")
-        .output()
-        .unwrap();
+    let out = wsd_run(&san, &["-q"], &["python3", demo]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     let report: Vec<&str> = err
         .lines()
@@ -447,13 +432,7 @@ s.send(b"x")
 os.wait()
 print(os.getpid())
 "#;
-    let out = tool()
-        .args(["run", "--lib"])
-        .arg(library())
-        .args(["--san", &san.name, "--", "python3", "-c", script])
-        .env("WSD_LOG_FILE", "/dev/null")
-        .output()
-        .unwrap();
+    let out = wsd_run(&san, &[], &["python3", "-c", script]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let server: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     let again = tool()
@@ -503,12 +482,7 @@ fn a_runs_own_segment_is_read_again_with_the_name_it_printed() {
     let out = tool()
         .args(["run", "--lib"])
         .arg(library())
-        .args([
-            "--",
-            "python3",
-            "-c",
-            "import socket; l = socket.create_server(('127.0.0.1', 0)); c = socket.create_connection(l.getsockname()); l.accept()",
-        ])
+        .args(["--", "python3", "-c", support::ONE_CONNECTION])
         .env_remove("WSD_SAN")
         .env("WSD_LOG_FILE", "/dev/null")
         .output()

@@ -5,7 +5,7 @@
 mod support;
 
 use std::process::Command;
-use support::{San, library, tool};
+use support::{San, tool, wsd_run};
 use wsd::model::{CODES, OPTIONS};
 
 fn json(args: &[&str]) -> serde_json::Value {
@@ -51,19 +51,6 @@ fn human_tables_name_every_row() {
             .iter()
             .all(|c| text.contains(c.name) && text.contains(c.errno_name))
     );
-}
-
-fn wsd_run(san: &San, extra: &[&str], cmd: &[&str]) -> Command {
-    let mut c = tool();
-    c.arg("run")
-        .arg("--lib")
-        .arg(library())
-        .args(["--san", &san.name])
-        .args(extra)
-        .arg("--")
-        .args(cmd);
-    c.env("WSD_LOG_FILE", "/dev/null");
-    c
 }
 
 #[test]

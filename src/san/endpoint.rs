@@ -225,7 +225,7 @@ impl Record {
     }
 
     pub fn comm(&self) -> String {
-        super::layout::load_name(&self.comm)
+        super::layout::load_text(&self.comm)
     }
 
     pub fn role(&self) -> Option<EndpointRole> {
@@ -339,7 +339,7 @@ impl Segment {
         rec.peer.store(new.peer);
         rec.peer_id.store(0, Relaxed);
         rec.peer_index.store(0, Relaxed);
-        super::layout::store_name(&rec.comm, &new.comm);
+        super::layout::store_text(&rec.comm, &new.comm);
         for c in [
             &rec.sets,
             &rec.gets,

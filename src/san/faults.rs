@@ -21,9 +21,10 @@ use super::layout::{
     CONN_DOWN, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FAULT_DOWN, FAULT_EVENT_SIZE,
     FAULT_KEEPALIVE, FAULT_LOG, FAULT_RESET, FLAG_FAULT_ACTED, FaultEvent, Header, NETWORK_DOWN, NETWORK_UP,
     Record, STATE_LIVE, STATE_MASK, STORY_ENTRY_SIZE, STORY_HIT, STORY_LOG, STORY_SIGHT, StoryEntry,
-    fault_word, faults_offset, identity_pid, load_name, name_bytes, store_name, story_offset,
+    fault_word, faults_offset, identity_pid, load_text, name_bytes, store_text, story_offset,
 };
 use super::segment::Segment;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::time::Duration;
@@ -179,7 +180,9 @@ pub struct Selector {
 
 impl Selector {
     /// Does the endpoint `rec` match? (A connection is hit when either end does.)
-    pub fn matches(&self, rec: &Record) -> bool {
+    /// `names` keeps the process names read from /proc for this look over the
+    /// table, each read once.
+    pub fn matches(&self, rec: &Record, names: &mut HashMap<u32, Option<String>>) -> bool {
         let id_ok = match self.target {
             None => true,
             Some(Target::Id(id)) => rec.id.load(Relaxed) == id,
@@ -197,9 +200,10 @@ impl Selector {
         // holds it (a child may have renamed itself since, as status shows).
         let program_ok = self.program.as_deref().is_none_or(|p| {
             rec.comm() == p
-                || rec
-                    .holder_identities()
-                    .any(|h| process_name(identity_pid(h)).is_some_and(|n| n == p))
+                || rec.holder_identities().any(|h| {
+                    let pid = identity_pid(h);
+                    names.entry(pid).or_insert_with(|| process_name(pid)).as_deref() == Some(p)
+                })
         });
         let pid_ok = self.pid.is_none_or(|pid| {
             rec.pid.load(Relaxed) == pid || rec.holder_identities().any(|h| identity_pid(h) == pid)
@@ -275,9 +279,9 @@ pub struct HitEnd {
 }
 
 impl HitEnd {
-    fn of(rec: &Record) -> HitEnd {
+    fn of(rec: &Record, names: &mut HashMap<u32, Option<String>>) -> HitEnd {
         let pid = rec.pid.load(Relaxed);
-        let comm = match process_name(pid) {
+        let comm = match names.entry(pid).or_insert_with(|| process_name(pid)) {
             Some(name) => {
                 let mut comm = [0u8; 16];
                 let n = name.len().min(15);
@@ -332,8 +336,9 @@ impl Segment {
     /// Sorted by id, each once.
     pub fn select(&self, sel: &Selector) -> Vec<&Record> {
         let mut hit: Vec<&Record> = Vec::new();
+        let mut names = HashMap::new();
         for (_, rec) in self.live() {
-            if !is_connection(rec) || !sel.matches(rec) {
+            if !is_connection(rec) || !sel.matches(rec, &mut names) {
                 continue;
             }
             hit.push(rec);
@@ -355,7 +360,8 @@ impl Segment {
         let word = fault_word(seq, fault.code(), at);
         // Every end described first, then every end hit: a program that sees the
         // fault on one end may close the other before it would be described.
-        let ends: Vec<HitEnd> = records.iter().map(|r| HitEnd::of(r)).collect();
+        let mut names = HashMap::new();
+        let ends: Vec<HitEnd> = records.iter().map(|r| HitEnd::of(r, &mut names)).collect();
         for end in &ends {
             self.tell(STORY_HIT, seq, |e| {
                 e.id.store(end.id, Relaxed);
@@ -363,7 +369,7 @@ impl Segment {
                 e.pid.store(end.pid, Relaxed);
                 e.fd.store(end.fd, Relaxed);
                 e.role_or_call.store(end.role, Relaxed);
-                store_name(&e.comm, &end.comm);
+                store_text(&e.comm, &end.comm);
                 e.local.store(end.local);
                 e.peer.store(end.peer);
             });
@@ -475,13 +481,7 @@ impl Segment {
         e.at_ms.store(at_ms, Relaxed);
         e.hit.store(hit, Relaxed);
         e.by.store(std::process::id(), Relaxed);
-        let mut text = [0u8; 96];
-        let n = what.len().min(96);
-        text[..n].copy_from_slice(&what.as_bytes()[..n]);
-        for (i, w) in e.target.iter().enumerate() {
-            let b: [u8; 8] = text[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]);
-            w.store(u64::from_le_bytes(b), Relaxed);
-        }
+        store_text(&e.target, what.as_bytes());
         e.seq.store(seq, Release);
     }
 
@@ -521,7 +521,7 @@ impl Segment {
             e.role_or_call.store(call as u32, Relaxed);
             e.errno.store(errno as u32, Relaxed);
             e.after_ms.store(after_ms, Relaxed);
-            store_name(&e.comm, &comm);
+            store_text(&e.comm, &comm);
         });
     }
 
@@ -557,7 +557,7 @@ impl Segment {
                     role_or_call: e.role_or_call.load(Relaxed),
                     errno: e.errno.load(Relaxed) as i32,
                     after_ms: e.after_ms.load(Relaxed),
-                    comm: load_name(&e.comm),
+                    comm: load_text(&e.comm),
                     local: e.local.load(),
                     peer: e.peer.load(),
                 };
@@ -575,21 +575,14 @@ impl Segment {
         (first..=last)
             .filter_map(|seq| {
                 let e = self.fault_event(seq);
-                (e.seq.load(Acquire) == seq).then(|| {
-                    let mut text = Vec::with_capacity(96);
-                    for w in &e.target {
-                        text.extend_from_slice(&w.load(Relaxed).to_le_bytes());
-                    }
-                    let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
-                    LoggedFault {
-                        seq,
-                        kind: e.kind.load(Relaxed) as u8,
-                        at_realtime_ns: e.at_realtime_ns.load(Relaxed),
-                        at_ms: e.at_ms.load(Relaxed),
-                        hit: e.hit.load(Relaxed),
-                        by: e.by.load(Relaxed),
-                        target: String::from_utf8_lossy(&text[..end]).into_owned(),
-                    }
+                (e.seq.load(Acquire) == seq).then(|| LoggedFault {
+                    seq,
+                    kind: e.kind.load(Relaxed) as u8,
+                    at_realtime_ns: e.at_realtime_ns.load(Relaxed),
+                    at_ms: e.at_ms.load(Relaxed),
+                    hit: e.hit.load(Relaxed),
+                    by: e.by.load(Relaxed),
+                    target: load_text(&e.target),
                 })
             })
             .collect()

@@ -367,10 +367,15 @@ pub struct Record {
     pub sight: AtomicU64,
 }
 
-/// A program name (NUL-padded, 16 bytes) as two words of a record or story entry.
-pub fn store_name(words: &[AtomicU64; 2], name: &[u8; 16]) {
-    for (w, half) in words.iter().zip(name.chunks_exact(8)) {
-        w.store(u64::from_le_bytes(half.try_into().unwrap_or([0; 8])), Relaxed);
+/// Text (a program name, a fault's target) as the words of a record, story
+/// entry or fault log entry: little-endian bytes, NUL-padded, cut to fit.
+pub fn store_text(words: &[AtomicU64], text: &[u8]) {
+    for (i, w) in words.iter().enumerate() {
+        let mut b = [0u8; 8];
+        let chunk = text.get(i * 8..).unwrap_or(&[]);
+        let n = chunk.len().min(8);
+        b[..n].copy_from_slice(&chunk[..n]);
+        w.store(u64::from_le_bytes(b), Relaxed);
     }
 }
 
@@ -382,10 +387,10 @@ pub fn name_bytes(words: &[AtomicU64; 2]) -> [u8; 16] {
     b
 }
 
-/// The name two words hold, as text (up to its first NUL).
-pub fn load_name(words: &[AtomicU64; 2]) -> String {
-    let b = name_bytes(words);
-    let end = b.iter().position(|&c| c == 0).unwrap_or(16);
+/// The text words hold (see [`store_text`]), up to its first NUL.
+pub fn load_text(words: &[AtomicU64]) -> String {
+    let b: Vec<u8> = words.iter().flat_map(|w| w.load(Relaxed).to_le_bytes()).collect();
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
 }
 

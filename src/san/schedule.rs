@@ -144,6 +144,7 @@ fn step(
         (kind, When::AfterConnect(d)) => {
             if new_endpoints {
                 let sel = selector(spec);
+                let mut names = HashMap::new();
                 for (_, rec) in seg.live() {
                     // Connections seen before are not looked at again (matching a
                     // program reads /proc).
@@ -151,7 +152,7 @@ fn step(
                     if item.due.contains_key(&k) || !is_connection(rec) {
                         continue;
                     }
-                    let hit = sel.matches(rec) && chosen(seed, n, k, spec.probability);
+                    let hit = sel.matches(rec, &mut names) && chosen(seed, n, k, spec.probability);
                     item.due.insert(k, hit.then_some(now + d));
                 }
             }

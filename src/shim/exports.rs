@@ -350,45 +350,63 @@ data_exports! {
     sendfile64 => Sendfile(fd: c_int, from: c_int, offset: *mut libc::off64_t, n: libc::size_t) -> libc::ssize_t;
 }
 
+/// A data call on `fd` whose message may carry descriptors: [`data_call`] on a
+/// SAN socket, else the real call alone.
+#[inline(always)]
+fn message_call(fd: c_int, call: data::Call, real_call: impl FnOnce() -> isize) -> isize {
+    let entry = fdtable::get(fd);
+    if entry.is_san() {
+        data_call(fd, entry, call, real_call)
+    } else {
+        real_call()
+    }
+}
+
+/// The descriptors `msg` carried, if the call took or filled it in (`done`) and it
+/// carried control data at all.
+///
+/// # Safety
+/// `msg` is null, or a message the kernel has just taken or filled in.
+unsafe fn message_done(msg: *const libc::msghdr, done: bool, received: bool) {
+    // SAFETY: as the caller promises, a non-null `msg` is readable.
+    if done && !msg.is_null() && unsafe { (*msg).msg_controllen } != 0 {
+        passed_descriptors(msg, received);
+    }
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> libc::ssize_t {
-    let entry = fdtable::get(fd);
-    let rc = if entry.is_san() {
-        // SAFETY: the program's arguments, passed on unchanged.
-        data_call(fd, entry, data::Call::Sendmsg, || unsafe {
-            real::sendmsg(fd, msg, flags)
-        })
-    } else {
-        // SAFETY: as above.
-        unsafe { real::sendmsg(fd, msg, flags) }
-    };
-    // The kernel took the message, so `msg` is readable. Descriptors it carried
-    // are looked at only when it carried control data.
-    // SAFETY: as just said.
-    if rc >= 0 && !msg.is_null() && unsafe { (*msg).msg_controllen } != 0 {
-        passed_descriptors(msg, false);
-    }
+    // SAFETY: the program's arguments, passed on unchanged.
+    let rc = message_call(fd, data::Call::Sendmsg, || unsafe {
+        real::sendmsg(fd, msg, flags)
+    });
+    // SAFETY: the kernel took the message if the call succeeded.
+    unsafe { message_done(msg, rc >= 0, false) };
+    rc
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> libc::ssize_t {
+    // SAFETY: the program's arguments, passed on unchanged.
+    let rc = message_call(fd, data::Call::Recvmsg, || unsafe {
+        real::recvmsg(fd, msg, flags)
+    });
+    // SAFETY: the kernel filled the message in if the call succeeded.
+    unsafe { message_done(msg, rc >= 0, true) };
     rc
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
-    let entry = fdtable::get(fd);
-    let sent = if entry.is_san() {
-        // SAFETY: the program's arguments, passed on unchanged.
-        data_call(
-            fd,
-            entry,
-            data::Call::Sendmmsg,
-            || unsafe { real::sendmmsg(fd, v, n, flags) } as isize,
-        ) as c_int
-    } else {
-        // SAFETY: as above.
-        unsafe { real::sendmmsg(fd, v, n, flags) }
-    };
-    // SAFETY: the kernel took the first `sent` messages, so they are readable.
+    // SAFETY: the program's arguments, passed on unchanged.
+    let sent = message_call(
+        fd,
+        data::Call::Sendmmsg,
+        || unsafe { real::sendmmsg(fd, v, n, flags) } as isize,
+    );
+    // SAFETY: the kernel took the first `sent` messages.
     unsafe { each_message(v, sent, false) };
-    sent
+    sent as c_int
 }
 
 #[unsafe(no_mangle)]
@@ -399,22 +417,15 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     t: *mut libc::timespec,
 ) -> c_int {
-    let entry = fdtable::get(fd);
-    let got = if entry.is_san() {
-        // SAFETY: the program's arguments, passed on unchanged.
-        data_call(
-            fd,
-            entry,
-            data::Call::Recvmmsg,
-            || unsafe { real::recvmmsg(fd, v, n, flags, t) } as isize,
-        ) as c_int
-    } else {
-        // SAFETY: as above.
-        unsafe { real::recvmmsg(fd, v, n, flags, t) }
-    };
+    // SAFETY: the program's arguments, passed on unchanged.
+    let got = message_call(
+        fd,
+        data::Call::Recvmmsg,
+        || unsafe { real::recvmmsg(fd, v, n, flags, t) } as isize,
+    );
     // SAFETY: the kernel filled the first `got` messages in.
     unsafe { each_message(v, got, true) };
-    got
+    got as c_int
 }
 
 /// The descriptors the first `count` messages of `v` carried (`sendmmsg`,
@@ -422,36 +433,14 @@ pub unsafe extern "C" fn recvmmsg(
 ///
 /// # Safety
 /// The kernel has just taken or filled in those messages: they are readable.
-unsafe fn each_message(v: *const libc::mmsghdr, count: c_int, received: bool) {
+unsafe fn each_message(v: *const libc::mmsghdr, count: isize, received: bool) {
     if v.is_null() {
         return;
     }
     for i in 0..count.max(0) as usize {
         // SAFETY: as the caller promises, `i < count` messages are readable.
-        let msg = unsafe { &(*v.add(i)).msg_hdr };
-        if msg.msg_controllen != 0 {
-            passed_descriptors(msg, received);
-        }
+        unsafe { message_done(&(*v.add(i)).msg_hdr, true, received) };
     }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> libc::ssize_t {
-    let entry = fdtable::get(fd);
-    let rc = if entry.is_san() {
-        // SAFETY: the program's arguments, passed on unchanged.
-        data_call(fd, entry, data::Call::Recvmsg, || unsafe {
-            real::recvmsg(fd, msg, flags)
-        })
-    } else {
-        // SAFETY: as above.
-        unsafe { real::recvmsg(fd, msg, flags) }
-    };
-    // SAFETY: the kernel filled the message in, so `msg` is readable.
-    if rc >= 0 && !msg.is_null() && unsafe { (*msg).msg_controllen } != 0 {
-        passed_descriptors(msg, true);
-    }
-    rc
 }
 
 /// `SCM_RIGHTS` descriptors that a `sendmsg` sent or a `recvmsg` received (SPEC

@@ -155,17 +155,20 @@ impl Attached {
 
     /// Has this process answered fault `seq` on record `index` already?
     pub fn delivered(&self, index: u32, seq: u32) -> bool {
-        self.faults
-            .get(index as usize)
-            .is_none_or(|w| w.load(Acquire) as u32 == seq)
+        self.fault_seen(index, seq, 0)
     }
 
     /// Has this process acted on the kernel socket of record `index` for fault
     /// `seq` already?
     pub fn acted(&self, index: u32, seq: u32) -> bool {
+        self.fault_seen(index, seq, 32)
+    }
+
+    /// Is fault `seq` the one in the half (`shift`) of record `index`'s word?
+    fn fault_seen(&self, index: u32, seq: u32, shift: u32) -> bool {
         self.faults
             .get(index as usize)
-            .is_none_or(|w| (w.load(Acquire) >> 32) as u32 == seq)
+            .is_none_or(|w| (w.load(Acquire) >> shift) as u32 == seq)
     }
 
     /// Claims acting on the kernel socket of record `index` for fault `seq`

@@ -309,3 +309,22 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `wsd run` of `cmd` on segment `san` with the library under test, `extra`
+/// flags before `--`, and log lines sent to /dev/null.
+pub fn wsd_run(san: &San, extra: &[&str], cmd: &[&str]) -> Command {
+    let mut c = tool();
+    c.arg("run")
+        .arg("--lib")
+        .arg(library())
+        .args(["--san", &san.name])
+        .args(extra)
+        .arg("--")
+        .args(cmd);
+    c.env("WSD_LOG_FILE", "/dev/null");
+    c
+}
+
+/// A python3 program that makes one loopback connection (a listener, a client,
+/// the accepted end) and ends: one SAN connection under the library.
+pub const ONE_CONNECTION: &str = "import socket; l = socket.create_server(('127.0.0.1', 0)); c = socket.create_connection(l.getsockname()); l.accept()";
