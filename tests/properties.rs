@@ -12,7 +12,7 @@ use support::San;
 use wsd::config::Config;
 use wsd::config::rules;
 use wsd::model::options::{self, Level, OptionId};
-use wsd::model::provider::{self, Connection, Facts, Network};
+use wsd::model::checks::{self, Connection, Facts, Network};
 use wsd::model::{CODES, WsaError};
 use wsd::san::layout::{HEADER_SIZE, segment_size};
 use wsd::san::{Segment, Target};
@@ -73,7 +73,7 @@ proptest! {
             groups,
         };
         let mut read = false;
-        let r = provider::set_sock_opt(&facts, level, optname, optlen, |n| {
+        let r = checks::set_sock_opt(&facts, level, optname, optlen, |n| {
             read = true;
             assert_eq!(n, 4);
             value.map(i32::to_ne_bytes)
@@ -109,7 +109,7 @@ proptest! {
         optlen in proptest::option::of(prop_oneof![Just(4), Just(2), any::<i32>()]),
         present: bool,
     ) {
-        let r = provider::get_sock_opt(&Facts::healthy(groups), level, optname, optlen, present);
+        let r = checks::get_sock_opt(&Facts::healthy(groups), level, optname, optlen, present);
         match r {
             Ok(spec) => prop_assert!(optlen.is_some_and(|l| l >= 4) && present && spec.known_with(groups)),
             Err(e) => {

@@ -4,11 +4,11 @@
 //! `LD_PRELOAD=libwsd.so`, once per mode, and prints one line per call. Every line
 //! is compared here with what the model predicts:
 //!
-//! - the direct API: `model::provider::set_sock_opt`/`get_sock_opt`, with the facts
+//! - the direct API: `model::checks::set_sock_opt`/`get_sock_opt`, with the facts
 //!   of the descriptor's kind (only TCP stream sockets are the provider's; the network
 //!   is up and every connection healthy) and the optval kind's readability and
 //!   writability;
-//! - the interposed calls on a SAN socket or a candidate: `model::switch::route_set`/
+//! - the interposed calls on a SAN socket or a candidate: `model::routing::route_set`/
 //!   `route_get` decide who answers. The switch or the provider: the model's answer,
 //!   as errno. The kernel: the kernel's own answer, which the program gets by making
 //!   the same call again as a raw system call;
@@ -31,8 +31,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 use support::San;
 use wsd::model::WsaError;
-use wsd::model::provider::{self, Connection, Facts, Network};
-use wsd::model::switch::{self, Mode, Role, Route};
+use wsd::model::checks::{self, Connection, Facts, Network};
+use wsd::model::routing::{self, Mode, Role, Route};
 
 /// One run of the program may take this long; then it is killed and fails.
 const RUN_LIMIT: Duration = Duration::from_secs(40);
@@ -336,7 +336,7 @@ fn facts_of(kind: FdKind, groups: bool) -> Facts {
 
 /// `WSPSetSockOpt`'s answer by the model: 0 or the Winsock code.
 fn model_set(facts: &Facts, l: &Line) -> Result<(), WsaError> {
-    provider::set_sock_opt(facts, l.level, l.optname, l.len, |_| l.val.read()).map(|_| ())
+    checks::set_sock_opt(facts, l.level, l.optname, l.len, |_| l.val.read()).map(|_| ())
 }
 
 /// `WSPGetSockOpt`'s answer by the model, and `*optlen` after it: the option's size
@@ -344,7 +344,7 @@ fn model_set(facts: &Facts, l: &Line) -> Result<(), WsaError> {
 /// optval that is present but cannot be written is found by the final write
 /// (`WSAEFAULT`, `*optlen` unchanged).
 fn model_get(facts: &Facts, l: &Line) -> (Result<(), WsaError>, i32) {
-    match provider::get_sock_opt(facts, l.level, l.optname, Some(l.len), l.val.present()) {
+    match checks::get_sock_opt(facts, l.level, l.optname, Some(l.len), l.val.present()) {
         Ok(spec) if l.val.writable() => (Ok(()), spec.size as i32),
         Ok(_) => (Err(WsaError::EFAULT), l.len),
         Err(e) => (Err(e.code), e.needed_len.unwrap_or(l.len)),
@@ -387,13 +387,13 @@ fn expect(run: &Run, l: &Line) -> (Answer, Who) {
             let Some(role) = l.fd.role() else {
                 return (kernel(), Who::Untracked);
             };
-            let route = switch::route_set(run.mode, role, run.groups, l.level, l.optname);
+            let route = routing::route_set(run.mode, role, run.groups, l.level, l.optname);
             let who = Who::of(route);
             // SPEC §4.3: in switch and provider mode the SAN's state is looked at
             // before any setsockopt on a SAN socket.
             if role == Role::San
                 && run.mode != Mode::Observe
-                && let Err(e) = switch::san_gate(Network::Up, Connection::Healthy)
+                && let Err(e) = routing::san_gate(Network::Up, Connection::Healthy)
             {
                 return (Answer::fail(e.errno(), None), who);
             }
@@ -408,7 +408,7 @@ fn expect(run: &Run, l: &Line) -> (Answer, Who) {
             let Some(role) = l.fd.role() else {
                 return (kernel(), Who::Untracked);
             };
-            let route = switch::route_get(run.mode, role, run.groups, l.level, l.optname);
+            let route = routing::route_get(run.mode, role, run.groups, l.level, l.optname);
             let answer = match route {
                 Route::Kernel => kernel(),
                 Route::Switch => {

@@ -7,7 +7,7 @@
 
 pub mod rules;
 
-use crate::model::switch::Mode;
+use crate::model::routing::Mode;
 use rules::{Rule, Rules, RulesError, Side, Transport};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

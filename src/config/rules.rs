@@ -15,7 +15,7 @@
 //! error names the source, line and column and what was expected.
 
 use super::{LogLevel, Subnet};
-use crate::model::switch::Mode;
+use crate::model::routing::Mode;
 use std::fmt;
 use std::net::SocketAddr;
 

@@ -56,7 +56,7 @@ use super::layout::{
 };
 use super::segment::Segment;
 use crate::model::OptionId;
-use crate::model::provider::Connection;
+use crate::model::checks::Connection;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 

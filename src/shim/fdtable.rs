@@ -10,7 +10,7 @@
 //! place, so a reader always sees one consistent state.
 
 use crate::model::OptionId;
-use crate::model::switch::Role;
+use crate::model::routing::Role;
 use crate::san::EndpointRef;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 

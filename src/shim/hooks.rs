@@ -5,8 +5,8 @@
 
 use crate::config::rules::Side;
 use crate::model::names::OptionName;
-use crate::model::provider::{self as checks, Facts};
-use crate::model::switch::{self as routing, Mode, Role, Route};
+use crate::model::checks::{self, Facts};
+use crate::model::routing::{self, Mode, Role, Route};
 use crate::model::{WsaError, options};
 use crate::san::EndpointRole;
 use crate::san::endpoint::tally;
@@ -95,7 +95,7 @@ fn notice_dead_peer(att: &Attached, rec: &Record, fd: c_int) {
                 && rec.peer.load().is_some()
                 && net::tcp_state(fd) == Some(TCP_CLOSE)
             {
-                rec.set_connection(crate::model::provider::Connection::Reset);
+                rec.set_connection(crate::model::checks::Connection::Reset);
             }
         });
     }

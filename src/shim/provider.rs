@@ -1,10 +1,10 @@
 //! The provider bound to its state: `WSPSetSockOpt`/`WSPGetSockOpt` on a socket's
 //! endpoint record (values in the SAN segment) or, for the switch's own answers,
-//! on the values it remembers. The checks themselves are `model::provider`'s; this
+//! on the values it remembers. The checks themselves are `model::checks`'s; this
 //! file gathers the facts they look at and stores or writes their result.
 
 use crate::model::options::OptionId;
-use crate::model::provider::{self as checks, Facts, Network};
+use crate::model::checks::{self, Facts, Network};
 use crate::model::{OptionSpec, WsaError};
 use crate::san::Segment;
 use crate::san::layout::Record;

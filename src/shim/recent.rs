@@ -32,7 +32,7 @@
 
 use crate::model::OptionId;
 use crate::model::options;
-use crate::model::provider::{Connection, normalise};
+use crate::model::checks::{Connection, normalise};
 use crate::san::endpoint::tally;
 use crate::shim::fdtable::Entry;
 use crate::shim::state::Attached;

@@ -248,7 +248,7 @@ extern "C" fn before_fork() {
     // Candidates are shared with the child: their values move to the segment.
     if shim.routable {
         for (fd, entry) in fdtable::entries() {
-            if entry.role() == Some(crate::model::switch::Role::Candidate) && !entry.is_forked() {
+            if entry.role() == Some(crate::model::routing::Role::Candidate) && !entry.is_forked() {
                 crate::shim::switch::publish_candidate(shim, fd, entry);
             }
         }

@@ -163,7 +163,7 @@ pub fn act_on_faults(att: &Attached) {
 }
 
 fn entry_endpoint(entry: Entry) -> Option<crate::san::EndpointRef> {
-    (entry.role() == Some(crate::model::switch::Role::San))
+    (entry.role() == Some(crate::model::routing::Role::San))
         .then(|| entry.endpoint())
         .flatten()
 }

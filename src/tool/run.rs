@@ -21,7 +21,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use std::time::Instant;
 use wsd::config::{Config, ConfigError, SAN_NAME_RULE, Subnet, valid_san_name};
-use wsd::model::switch::Mode;
+use wsd::model::routing::Mode;
 use wsd::san::faultspec::FaultSpec;
 use wsd::san::layout::DEFAULT_CAPACITY;
 use wsd::san::schedule;

@@ -37,7 +37,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
 use wsd::config::rules::glob;
 use wsd::config::{DEFAULT_SAN, SAN_NAME_RULE, valid_san_name};
-use wsd::model::provider::Connection;
+use wsd::model::checks::Connection;
 use wsd::san::faults::{Fault, Injected, Selector};
 use wsd::san::layout::{DEFAULT_CAPACITY, REPORT_ROWS, ROW_EMPTY, Record, identity_pid, identity_start};
 use wsd::san::reap::Reaped;

@@ -4,7 +4,7 @@
 
 use super::codes::WsaError;
 use super::options::{self, OptionSpec};
-use super::provider::{Connection, Network};
+use super::checks::{Connection, Network};
 
 /// `WSD_MODE` (SPEC §4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
