@@ -2,9 +2,9 @@
 //! answers a `setsockopt`/`getsockopt` — the kernel, the switch itself, or the
 //! provider. Pure: the hooks act on the answer.
 
+use super::checks::{Connection, Network};
 use super::codes::WsaError;
 use super::options::{self, OptionSpec};
-use super::checks::{Connection, Network};
 
 /// `WSD_MODE` (SPEC §4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

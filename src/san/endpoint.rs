@@ -51,8 +51,8 @@
 use super::index::{Index, IndexLock, addr_hash};
 use super::layout::{
     AddrSlot, CONN_ALL, CONN_DOWN, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole,
-    FLAG_ABORTIVE, FLAG_PAIRED, FLAG_SENT, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE, STATE_LIVE,
-    STATE_MASK, live_state,
+    FLAG_ABORTIVE, FLAG_FAULT_ACTED, FLAG_PAIRED, FLAG_SENT, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE,
+    STATE_LIVE, STATE_MASK, live_state,
 };
 use super::segment::Segment;
 use crate::model::OptionId;
@@ -174,6 +174,14 @@ pub fn tally(counter: &std::sync::atomic::AtomicU64) {
     counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
 }
 
+/// The fall-backs to plain TCP the segment's statistics count.
+#[derive(Clone, Copy, Debug)]
+pub enum FallbackCount {
+    Down,
+    Full,
+    Replay,
+}
+
 impl Record {
     /// The connection's state as the provider's checks see it. A connection keeps
     /// every fault it met: after a keep-alive failure and then a reset it is still
@@ -273,6 +281,55 @@ impl Record {
             .is_ok()
     }
 
+    /// The endpoint's id (0 while the record is free).
+    pub fn endpoint_id(&self) -> u64 {
+        self.id.load(Relaxed)
+    }
+
+    /// Is `SO_DEBUG` on (SPEC §6.4: every operation on the socket is logged)?
+    pub fn debugging(&self) -> bool {
+        self.so_debug.load(Relaxed) != 0
+    }
+
+    /// The endpoint's role as stored (0 if none), as report rows keep it.
+    pub fn raw_role(&self) -> u8 {
+        self.role.load(Relaxed) as u8
+    }
+
+    /// The descriptor the creating process had for the socket.
+    pub fn fd(&self) -> i32 {
+        self.fd.load(Relaxed)
+    }
+
+    /// The socket's inode (0 if unknown), which recognises it in a descriptor.
+    pub fn inode(&self) -> u64 {
+        self.inode.load(Relaxed)
+    }
+
+    /// The fault word (`layout::fault_parts`; 0: no fault on the connection).
+    pub fn fault_word(&self) -> u64 {
+        self.fault.load(Acquire)
+    }
+
+    /// Has the kernel socket been broken for the fault now on the record?
+    pub fn fault_acted(&self) -> bool {
+        self.flags.load(Acquire) & FLAG_FAULT_ACTED != 0
+    }
+
+    /// The kernel socket was broken for fault `word`: marked, unless another
+    /// fault replaced it meanwhile (the tool waits for the mark).
+    pub fn mark_fault_acted(&self, word: u64) {
+        if self.fault.load(Acquire) == word {
+            self.flags.fetch_or(FLAG_FAULT_ACTED, Release);
+        }
+    }
+
+    /// The socket was sent to another process (`SCM_RIGHTS`): the endpoint
+    /// outlives this process's last close, for the receiver to join.
+    pub fn mark_sent(&self) {
+        self.flags.fetch_or(FLAG_SENT, Relaxed);
+    }
+
     pub fn mark_abortive(&self, on: bool) {
         if on {
             self.flags.fetch_or(FLAG_ABORTIVE, Relaxed);
@@ -285,6 +342,41 @@ impl Record {
 impl Segment {
     pub fn network_down(&self) -> bool {
         self.header().network.load(Acquire) == NETWORK_DOWN
+    }
+
+    /// Counts a connection made on the SAN (`connect`, or `accept` when
+    /// `accepted`), in the segment's statistics.
+    pub fn count_connection(&self, accepted: bool) {
+        let stats = &self.header().stats;
+        let c = if accepted {
+            &stats.accepts
+        } else {
+            &stats.connections
+        };
+        c.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a candidate that fell back to plain TCP for a reason the segment
+    /// keeps statistics of.
+    pub fn count_fallback(&self, why: FallbackCount) {
+        let stats = &self.header().stats;
+        let c = match why {
+            FallbackCount::Down => &stats.fallback_down,
+            FallbackCount::Full => &stats.fallback_full,
+            FallbackCount::Replay => &stats.fallback_replay,
+        };
+        c.fetch_add(1, Relaxed);
+    }
+
+    /// Records below this index were handed out at some time; none above.
+    pub fn high_water(&self) -> usize {
+        self.header().high_water.load(Acquire) as usize
+    }
+
+    /// The word every process's watcher waits on (a futex on the shared
+    /// mapping), raised at each fault (SPEC §7).
+    pub fn fault_futex(&self) -> &std::sync::atomic::AtomicU32 {
+        &self.header().fault_gen
     }
 
     /// The record for a new SAN socket: the socket's own record if another

@@ -21,7 +21,7 @@ pub mod report;
 pub mod schedule;
 pub mod segment;
 
-pub use endpoint::{EndpointRef, NewEndpoint};
+pub use endpoint::{EndpointRef, FallbackCount, NewEndpoint};
 pub use faults::Target;
 pub use layout::EndpointRole;
 pub use segment::{Segment, SegmentError};

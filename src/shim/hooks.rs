@@ -4,8 +4,8 @@
 //! Every function returns the C result, with `errno` set on failure.
 
 use crate::config::rules::Side;
-use crate::model::names::OptionName;
 use crate::model::checks::{self, Facts};
+use crate::model::names::OptionName;
 use crate::model::routing::{self, Mode, Role, Route};
 use crate::model::{WsaError, options};
 use crate::san::EndpointRole;

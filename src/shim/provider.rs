@@ -3,8 +3,8 @@
 //! on the values it remembers. The checks themselves are `model::checks`'s; this
 //! file gathers the facts they look at and stores or writes their result.
 
-use crate::model::options::OptionId;
 use crate::model::checks::{self, Facts, Network};
+use crate::model::options::OptionId;
 use crate::model::{OptionSpec, WsaError};
 use crate::san::Segment;
 use crate::san::layout::Record;

@@ -31,8 +31,8 @@
 //! lines; `wsd_memo_hits` shows the memo answered.
 
 use crate::model::OptionId;
-use crate::model::options;
 use crate::model::checks::{Connection, normalise};
+use crate::model::options;
 use crate::san::endpoint::tally;
 use crate::shim::fdtable::Entry;
 use crate::shim::state::Attached;

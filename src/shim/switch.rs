@@ -5,9 +5,9 @@
 
 use crate::config::LogLevel;
 use crate::model::WsaError;
+use crate::model::checks;
 use crate::model::names::OptionName;
 use crate::model::options::{self, OptionId, WINSOCK_SOL_SOCKET};
-use crate::model::checks;
 use crate::san::endpoint::Claimed;
 use crate::san::layout::Record;
 use crate::san::{EndpointRef, EndpointRole, NewEndpoint};
