@@ -61,7 +61,7 @@ fn every_option_and_level_is_defined_in_winsock_numbering() {
 fn every_c_export_is_declared() {
     let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/wsd.h")).unwrap();
     let exports =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/shim/exports.rs")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/shim/exports/capi.rs")).unwrap();
     for f in [
         "WSPSetSockOpt",
         "WSPGetSockOpt",

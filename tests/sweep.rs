@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use support::San;
 use wsd::model::WsaError;
 use wsd::model::checks::{self, Connection, Facts, Network};
+use wsd::model::options::Asked;
 use wsd::model::routing::{self, Mode, Role, Route};
 
 /// One run of the program may take this long; then it is killed and fails.
@@ -387,7 +388,7 @@ fn expect(run: &Run, l: &Line) -> (Answer, Who) {
             let Some(role) = l.fd.role() else {
                 return (kernel(), Who::Untracked);
             };
-            let route = routing::route_set(run.mode, role, run.groups, l.level, l.optname);
+            let route = routing::route_set(run.mode, role, run.groups, &Asked::new(l.level, l.optname));
             let who = Who::of(route);
             // SPEC §4.3: in switch and provider mode the SAN's state is looked at
             // before any setsockopt on a SAN socket.
@@ -408,7 +409,7 @@ fn expect(run: &Run, l: &Line) -> (Answer, Who) {
             let Some(role) = l.fd.role() else {
                 return (kernel(), Who::Untracked);
             };
-            let route = routing::route_get(run.mode, role, run.groups, l.level, l.optname);
+            let route = routing::route_get(run.mode, role, run.groups, &Asked::new(l.level, l.optname));
             let answer = match route {
                 Route::Kernel => kernel(),
                 Route::Switch => {

@@ -7,7 +7,7 @@
 //! so a bad pointer is looked at only when its turn comes.
 
 use super::codes::WsaError;
-use super::options::{self, Level, OptionId, OptionSpec, TCP_NODELAY, ValueType};
+use super::options::{Asked, Level, OptionId, OptionSpec, TCP_NODELAY, ValueType};
 
 /// State of the SAN as the provider sees it for one call (SPEC §2.2 row 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,17 +71,17 @@ fn socket_and_network(facts: &Facts) -> Result<(), WsaError> {
 
 /// Rows 3–4: the level, then the option, shared by set and get.
 fn find_option(
-    level: i32,
-    optname: i32,
+    asked: &Asked,
     groups: bool,
     usable: impl Fn(&OptionSpec) -> bool,
 ) -> Result<&'static OptionSpec, WsaError> {
-    let level = match Level::from_raw(level) {
-        Some(Level::Tcp) if optname != TCP_NODELAY => return Err(WsaError::EINVAL),
-        Some(l) => l,
+    match asked.known_level {
+        Some(Level::Tcp) if asked.optname != TCP_NODELAY => return Err(WsaError::EINVAL),
+        Some(_) => {}
         None => return Err(WsaError::EINVAL),
-    };
-    options::lookup(level, optname)
+    }
+    asked
+        .row
         .filter(|o| o.known_with(groups) && usable(o))
         .ok_or(WsaError::ENOPROTOOPT)
 }
@@ -105,8 +105,18 @@ pub fn set_sock_opt(
     optlen: i32,
     read: impl FnOnce(usize) -> Option<[u8; 4]>,
 ) -> Result<Assignment, WsaError> {
+    set_asked(facts, &Asked::new(level, optname), optlen, read)
+}
+
+/// [`set_sock_opt`] for an option the caller looked up already.
+pub fn set_asked(
+    facts: &Facts,
+    asked: &Asked,
+    optlen: i32,
+    read: impl FnOnce(usize) -> Option<[u8; 4]>,
+) -> Result<Assignment, WsaError> {
     socket_and_network(facts)?;
-    let spec = find_option(level, optname, facts.groups, |o| o.settable)?;
+    let spec = find_option(asked, facts.groups, |o| o.settable)?;
     if optlen < 0 || (optlen as usize) < spec.size {
         return Err(WsaError::EFAULT);
     }
@@ -151,8 +161,18 @@ pub fn get_sock_opt(
     optlen: Option<i32>,
     optval_present: bool,
 ) -> Result<&'static OptionSpec, GetError> {
+    get_asked(facts, &Asked::new(level, optname), optlen, optval_present)
+}
+
+/// [`get_sock_opt`] for an option the caller looked up already.
+pub fn get_asked(
+    facts: &Facts,
+    asked: &Asked,
+    optlen: Option<i32>,
+    optval_present: bool,
+) -> Result<&'static OptionSpec, GetError> {
     socket_and_network(facts)?;
-    let spec = find_option(level, optname, facts.groups, |_| true)?;
+    let spec = find_option(asked, facts.groups, |_| true)?;
     let len = optlen.ok_or(WsaError::EFAULT)?;
     if len < 0 || (len as usize) < spec.size {
         return Err(GetError {

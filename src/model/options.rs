@@ -154,6 +154,30 @@ pub fn lookup_raw(level: i32, optname: i32) -> Option<&'static OptionSpec> {
     Level::from_raw(level).and_then(|l| lookup(l, optname))
 }
 
+/// One call's (`level`, `optname`), looked up in the table once: the level as
+/// the provider recognises it (SPEC §2.2 row 3), and the option's row (row 4,
+/// before group support is considered). The routing, the checks and the memo
+/// all take it from here.
+#[derive(Clone, Copy, Debug)]
+pub struct Asked {
+    pub level: i32,
+    pub optname: i32,
+    pub known_level: Option<Level>,
+    pub row: Option<&'static OptionSpec>,
+}
+
+impl Asked {
+    pub fn new(level: i32, optname: i32) -> Asked {
+        let known_level = Level::from_raw(level);
+        Asked {
+            level,
+            optname,
+            known_level,
+            row: known_level.and_then(|l| lookup(l, optname)),
+        }
+    }
+}
+
 /// The row of an option id.
 pub fn spec(id: OptionId) -> &'static OptionSpec {
     match id {

@@ -4,7 +4,7 @@
 
 use super::checks::{Connection, Network};
 use super::codes::WsaError;
-use super::options::{self, OptionSpec};
+use super::options::{Asked, OptionSpec};
 
 /// `WSD_MODE` (SPEC §4.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -57,20 +57,15 @@ pub enum Route {
     Provider,
 }
 
-/// The option table row, if (`level`, `optname`) names one (both numberings).
-fn row(level: i32, optname: i32) -> Option<&'static OptionSpec> {
-    options::lookup_raw(level, optname)
-}
-
 /// Route of a `setsockopt` (SPEC §4.2, §4.3).
-pub fn route_set(mode: Mode, role: Role, groups: bool, level: i32, optname: i32) -> Route {
-    route(mode, role, groups, row(level, optname).filter(|o| o.settable))
+pub fn route_set(mode: Mode, role: Role, groups: bool, asked: &Asked) -> Route {
+    route(mode, role, groups, asked.row.filter(|o| o.settable))
 }
 
 /// Route of a `getsockopt` (SPEC §4.3: provider options from the provider or the
 /// switch's memory, every other option from the kernel).
-pub fn route_get(mode: Mode, role: Role, groups: bool, level: i32, optname: i32) -> Route {
-    match (mode, role, row(level, optname)) {
+pub fn route_get(mode: Mode, role: Role, groups: bool, asked: &Asked) -> Route {
+    match (mode, role, asked.row) {
         (_, _, None) => Route::Kernel,
         // Only the provider itself says WSAENOPROTOOPT for group options with groups off.
         (Mode::Provider, Role::San, Some(_)) => Route::Provider,
@@ -117,8 +112,8 @@ mod tests {
     fn observe_sends_everything_to_the_kernel() {
         for role in [Role::Candidate, Role::San, Role::PlainRemembering] {
             for (l, o) in [(0xffff, 1), (1, 0x2002), (1, KEEPALIVE), (6, 1)] {
-                assert_eq!(route_set(Mode::Observe, role, true, l, o), Kernel);
-                assert_eq!(route_get(Mode::Observe, role, true, l, o), Kernel);
+                assert_eq!(route_set(Mode::Observe, role, true, &Asked::new(l, o)), Kernel);
+                assert_eq!(route_get(Mode::Observe, role, true, &Asked::new(l, o)), Kernel);
             }
         }
     }
@@ -127,39 +122,87 @@ mod tests {
     fn candidates_keep_provider_and_group_options_in_the_switch() {
         for mode in [Mode::Switch, Mode::Provider] {
             for groups in [true, false] {
-                assert_eq!(route_set(mode, Role::Candidate, groups, 1, 1), Switch);
-                assert_eq!(route_set(mode, Role::Candidate, groups, 0xffff, 0x2002), Switch);
-                assert_eq!(route_get(mode, Role::Candidate, groups, 1, 0x2001), Switch);
-                assert_eq!(route_set(mode, Role::Candidate, groups, 1, KEEPALIVE), Kernel);
-                assert_eq!(route_set(mode, Role::Candidate, groups, 6, 1), Kernel);
+                assert_eq!(
+                    route_set(mode, Role::Candidate, groups, &Asked::new(1, 1)),
+                    Switch
+                );
+                assert_eq!(
+                    route_set(mode, Role::Candidate, groups, &Asked::new(0xffff, 0x2002)),
+                    Switch
+                );
+                assert_eq!(
+                    route_get(mode, Role::Candidate, groups, &Asked::new(1, 0x2001)),
+                    Switch
+                );
+                assert_eq!(
+                    route_set(mode, Role::Candidate, groups, &Asked::new(1, KEEPALIVE)),
+                    Kernel
+                );
+                assert_eq!(
+                    route_set(mode, Role::Candidate, groups, &Asked::new(6, 1)),
+                    Kernel
+                );
             }
         }
         // SO_GROUP_ID is not settable: the kernel says what it says.
-        assert_eq!(route_set(Mode::Switch, Role::Candidate, true, 1, 0x2001), Kernel);
+        assert_eq!(
+            route_set(Mode::Switch, Role::Candidate, true, &Asked::new(1, 0x2001)),
+            Kernel
+        );
     }
 
     #[test]
     fn san_socket_in_switch_mode() {
-        assert_eq!(route_set(Mode::Switch, Role::San, true, 0xffff, 1), Provider);
-        assert_eq!(route_set(Mode::Switch, Role::San, true, 1, 0x2002), Provider);
-        assert_eq!(route_set(Mode::Switch, Role::San, false, 1, 0x2002), Switch);
-        assert_eq!(route_get(Mode::Switch, Role::San, false, 1, 0x2001), Switch);
-        assert_eq!(route_set(Mode::Switch, Role::San, true, 1, KEEPALIVE), Kernel);
-        assert_eq!(route_set(Mode::Switch, Role::San, true, 6, 1), Kernel);
+        assert_eq!(
+            route_set(Mode::Switch, Role::San, true, &Asked::new(0xffff, 1)),
+            Provider
+        );
+        assert_eq!(
+            route_set(Mode::Switch, Role::San, true, &Asked::new(1, 0x2002)),
+            Provider
+        );
+        assert_eq!(
+            route_set(Mode::Switch, Role::San, false, &Asked::new(1, 0x2002)),
+            Switch
+        );
+        assert_eq!(
+            route_get(Mode::Switch, Role::San, false, &Asked::new(1, 0x2001)),
+            Switch
+        );
+        assert_eq!(
+            route_set(Mode::Switch, Role::San, true, &Asked::new(1, KEEPALIVE)),
+            Kernel
+        );
+        assert_eq!(
+            route_set(Mode::Switch, Role::San, true, &Asked::new(6, 1)),
+            Kernel
+        );
     }
 
     #[test]
     fn san_socket_in_provider_mode() {
         for groups in [true, false] {
             assert_eq!(
-                route_set(Mode::Provider, Role::San, groups, 1, KEEPALIVE),
+                route_set(Mode::Provider, Role::San, groups, &Asked::new(1, KEEPALIVE)),
                 Provider
             );
-            assert_eq!(route_set(Mode::Provider, Role::San, groups, 6, 1), Provider);
-            assert_eq!(route_set(Mode::Provider, Role::San, groups, 1, 0x2002), Provider);
-            assert_eq!(route_get(Mode::Provider, Role::San, groups, 1, 0x2001), Provider);
+            assert_eq!(
+                route_set(Mode::Provider, Role::San, groups, &Asked::new(6, 1)),
+                Provider
+            );
+            assert_eq!(
+                route_set(Mode::Provider, Role::San, groups, &Asked::new(1, 0x2002)),
+                Provider
+            );
+            assert_eq!(
+                route_get(Mode::Provider, Role::San, groups, &Asked::new(1, 0x2001)),
+                Provider
+            );
             // Other options are read from the kernel (SPEC §4.3).
-            assert_eq!(route_get(Mode::Provider, Role::San, groups, 1, KEEPALIVE), Kernel);
+            assert_eq!(
+                route_get(Mode::Provider, Role::San, groups, &Asked::new(1, KEEPALIVE)),
+                Kernel
+            );
         }
     }
 

@@ -14,6 +14,7 @@
 
 use crate::config::LogLevel;
 use crate::model::WsaError;
+use crate::shim::errno;
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 
@@ -67,12 +68,7 @@ fn open_log(path: &std::ffi::CStr) -> Result<libc::c_int, libc::c_int> {
         libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
     // SAFETY: a valid NUL-terminated path; the caller closes the descriptor.
     let fd = unsafe { libc::open(path.as_ptr(), flags, 0o600) };
-    if fd < 0 { Err(last_errno()) } else { Ok(fd) }
-}
-
-fn last_errno() -> libc::c_int {
-    // SAFETY: __errno_location returns this thread's errno.
-    unsafe { *libc::__errno_location() }
+    if fd < 0 { Err(errno::get()) } else { Ok(fd) }
 }
 
 fn close(fd: libc::c_int) {
@@ -153,14 +149,14 @@ impl Line {
     /// Ends the line and writes it with one `write`: to `WSD_LOG_FILE` while it
     /// can be written without blocking, else to standard error. `errno` is kept.
     pub fn emit(mut self) {
-        let saved = last_errno();
+        let _errno = errno::keep();
         match FILE.get() {
             Some(path) if !FILE_FAILED.load(Relaxed) => match open_log(path) {
                 Ok(fd) => {
                     let bytes = self.with_newline();
                     // SAFETY: `bytes` is valid for its length; `fd` is ours.
                     let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-                    let e = last_errno();
+                    let e = errno::get();
                     close(fd);
                     // A full pipe drops the line rather than block; any other
                     // failure (a full disk, an I/O error) gives the file up.
@@ -176,8 +172,6 @@ impl Line {
             },
             _ => self.write_to_stderr(),
         }
-        // SAFETY: as in `last_errno`.
-        unsafe { *libc::__errno_location() = saved };
     }
 
     /// Writes the line to standard error if descriptor 2 is still the file it was

@@ -10,6 +10,7 @@
 //! `process_vm_writev` on our own process, which checks every byte's mapping and
 //! answers `EFAULT` instead of faulting. The caller's `errno` is preserved.
 
+use crate::shim::errno;
 use libc::{c_void, iovec};
 
 /// Learns the main thread's stack bounds at start-up, without a system call that
@@ -21,7 +22,7 @@ use libc::{c_void, iovec};
 /// calls we are inside). The bottom only serves to tell whether the stack pointer
 /// is on this stack at all (not on a signal's alternate stack): the kernel keeps
 /// the stack's growth area, `RLIMIT_STACK` below the top, free of other mappings.
-pub fn learn_main_stack() {
+pub fn main_stack() -> Option<(usize, usize)> {
     // SAFETY: glibc defines `__libc_stack_end` (a `void *`) in every process and
     // sets it before any constructor runs.
     unsafe extern "C" {
@@ -35,11 +36,11 @@ pub fn learn_main_stack() {
     };
     // SAFETY: `lim` is a valid out-pointer.
     if top == 0 || unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) } != 0 {
-        return;
+        return None;
     }
     // An unlimited stack still gets at most the largest gap the kernel reserves.
     let size = lim.rlim_cur.min(128 << 20) as usize;
-    crate::shim::thread::set_stack((top.saturating_sub(size), top));
+    Some((top.saturating_sub(size), top))
 }
 
 /// This thread's stack bounds from `pthread_getattr_np`; (MAX, 0), which no
@@ -155,10 +156,7 @@ fn copy(local: *mut c_void, remote: *mut c_void, len: usize, write: bool) -> boo
     } else {
         libc::SYS_process_vm_readv
     };
-    // SAFETY: __errno_location returns this thread's errno.
-    let errno = unsafe { libc::__errno_location() };
-    // SAFETY: errno is a valid thread-local int.
-    let saved = unsafe { *errno };
+    let _errno = errno::keep();
     // `syscall` is variadic: every argument is passed as a full machine word.
     let one: libc::c_ulong = 1;
     let flags: libc::c_ulong = 0;
@@ -176,8 +174,6 @@ fn copy(local: *mut c_void, remote: *mut c_void, len: usize, write: bool) -> boo
             flags,
         )
     };
-    // SAFETY: as above.
-    unsafe { *errno = saved };
     n == len as i64
 }
 

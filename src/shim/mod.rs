@@ -1,32 +1,44 @@
 //! The interposer: everything that runs inside the program.
 //!
-//! Data flows one way: `exports` (the C symbols) → `hooks` (the switch's routing
-//! of each call) → `switch`/`provider`/`direct` → the model and the SAN segment.
-//! `recent` answers a thread's repeated SAN call from its memo of the last one,
-//! before `hooks`. `real` reaches libc, `fdtable` holds what is known per
-//! descriptor, `thread` holds per-thread state (among it the guard that keeps our
-//! own calls out of our hooks), `memory` reads program buffers without faulting,
-//! `net` asks the kernel about sockets (and breaks a connection as a reset
-//! would), `log` writes lines, `sidechannel` tells `wsd run` what the segment
-//! cannot hold, `state` owns start-up and the process-wide state. `data` answers
-//! the data calls on SAN sockets after a fault (SPEC §7), and `watch` is the
-//! thread, one per process with SAN sockets, that makes faults act on the
-//! connections when the tool injects them.
+//! Five layers; each module uses only modules of its own layer or below (within
+//! a layer, without cycles), and `scripts/layers` checks it on every CI run from
+//! the table below, which is its source:
+//!
+//! <!-- layers -->
+//! | layer | modules | what they own |
+//! |---|---|---|
+//! | 1 | `exports` | the C symbols: the descriptor looked up, the guard taken, no panic into C |
+//! | 2 | `hooks` | what a call on a descriptor of ours does: option calls, socket life, data calls, the provider's C API |
+//! | 3 | `switch`, `memo`, `counting`, `provider`, `watch` | the switch's decisions, a thread's memo of its last calls, the report's counting, the provider bound to a record, the fault watcher |
+//! | 4 | `state`, `startup` | the process-wide state (configuration, segment, endpoint references, who this process is) and start-up |
+//! | 5 | `real`, `fdtable`, `thread`, `memory`, `errno`, `log`, `net`, `sidechannel` | primitives: libc's real functions, the descriptor table, per-thread storage, reading program memory without faulting, `errno`, log lines, asking the kernel about sockets, the pipe to `wsd run` |
+//! <!-- /layers -->
+//!
+//! Data flows one way, down: a call enters at an export, and a lower layer
+//! never calls a higher one. Where a lower layer must run something of a higher
+//! one at a moment it owns — the fork handlers that start-up registers, the
+//! thread-exit destructor of a counting lane — the higher layer hands it a
+//! function pointer.
+//!
+//! Below the shim are the model (`crate::model`), the segment (`crate::san`)
+//! and the configuration (`crate::config`), none of which knows the shim.
 
-mod data;
-mod direct;
+mod counting;
+mod errno;
 mod exports;
-pub use exports::constructor;
-pub mod fdtable;
+mod fdtable;
 mod hooks;
-pub mod log;
-pub mod memory;
+mod log;
+mod memo;
+mod memory;
 mod net;
 mod provider;
-pub mod real;
-mod recent;
+mod real;
 mod sidechannel;
-pub mod state;
+mod startup;
+mod state;
 mod switch;
-pub mod thread;
+mod thread;
 mod watch;
+
+pub use exports::constructor;

@@ -2,7 +2,7 @@
 //! and network namespace, its local and peer addresses, and the address a program
 //! passed to `connect`.
 
-use crate::shim::real;
+use crate::shim::{errno, real};
 use libc::{c_int, sockaddr, sockaddr_storage, socklen_t};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
@@ -186,16 +186,10 @@ pub unsafe fn scm_rights(msg: *const libc::msghdr, mut f: impl FnMut(c_int)) {
 
 /// Is `fd` an open TCP stream socket? (SPEC §2.2 row 1.) Preserves `errno`.
 pub fn is_tcp_stream(fd: c_int) -> bool {
-    // SAFETY: __errno_location returns this thread's errno.
-    let errno = unsafe { libc::__errno_location() };
-    // SAFETY: a valid thread-local int.
-    let saved = unsafe { *errno };
-    let ok = int_opt(fd, libc::SO_TYPE) == Some(libc::SOCK_STREAM)
+    let _errno = errno::keep();
+    int_opt(fd, libc::SO_TYPE) == Some(libc::SOCK_STREAM)
         && matches!(int_opt(fd, libc::SO_DOMAIN), Some(libc::AF_INET | libc::AF_INET6))
-        && int_opt(fd, libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP);
-    // SAFETY: as above.
-    unsafe { *errno = saved };
-    ok
+        && int_opt(fd, libc::SO_PROTOCOL) == Some(libc::IPPROTO_TCP)
 }
 
 /// Decodes a socket address of length `len` at `addr`, which the kernel has just

@@ -1,10 +1,10 @@
 //! The provider bound to its state: `WSPSetSockOpt`/`WSPGetSockOpt` on a socket's
 //! endpoint record (values in the SAN segment) or, for the switch's own answers,
-//! on the values it remembers. The checks themselves are `model::checks`'s; this
+//! on the values it remembers. The checks themselves are `model::checks`'; this
 //! file gathers the facts they look at and stores or writes their result.
 
 use crate::model::checks::{self, Facts, Network};
-use crate::model::options::OptionId;
+use crate::model::options::{Asked, OptionId};
 use crate::model::{OptionSpec, WsaError};
 use crate::san::Segment;
 use crate::san::layout::Record;
@@ -32,12 +32,11 @@ pub fn set_on_record(
     mem: Memory,
     facts: &Facts,
     rec: &Record,
-    level: i32,
-    optname: i32,
+    asked: &Asked,
     optval: *const c_void,
     optlen: i32,
 ) -> Result<(), WsaError> {
-    let a = checks::set_sock_opt(facts, level, optname, optlen, |_| mem.read::<4>(optval))?;
+    let a = checks::set_asked(facts, asked, optlen, |_| mem.read::<4>(optval))?;
     rec.store_option(a.option, a.value);
     Ok(())
 }
@@ -47,14 +46,11 @@ pub fn set_on_record(
 pub fn set_remembered(
     mem: Memory,
     r: &mut Remembered,
-    level: i32,
-    optname: i32,
+    asked: &Asked,
     optval: *const c_void,
     optlen: i32,
 ) -> Result<(), WsaError> {
-    let a = checks::set_sock_opt(&Facts::healthy(true), level, optname, optlen, |_| {
-        mem.read::<4>(optval)
-    })?;
+    let a = checks::set_asked(&Facts::healthy(true), asked, optlen, |_| mem.read::<4>(optval))?;
     r.set(a.option, a.value);
     Ok(())
 }
@@ -82,13 +78,12 @@ impl OptLen {
 pub fn get_into(
     mem: Memory,
     facts: &Facts,
-    level: i32,
-    optname: i32,
+    asked: &Asked,
     optval: *mut c_void,
     optlen: OptLen,
     value_of: impl FnOnce(OptionId) -> i32,
 ) -> Result<&'static OptionSpec, WsaError> {
-    let spec = match checks::get_sock_opt(facts, level, optname, optlen.value, !optval.is_null()) {
+    let spec = match checks::get_asked(facts, asked, optlen.value, !optval.is_null()) {
         Ok(spec) => spec,
         Err(e) => {
             if let Some(needed) = e.needed_len {

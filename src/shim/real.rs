@@ -21,8 +21,7 @@ fn resolve(slot: &AtomicUsize, name: &std::ffi::CStr) -> usize {
 }
 
 fn enosys<T: From<i8>>() -> T {
-    // SAFETY: __errno_location returns this thread's errno.
-    unsafe { *libc::__errno_location() = libc::ENOSYS };
+    super::errno::set(libc::ENOSYS);
     T::from(-1)
 }
 
@@ -61,6 +60,9 @@ macro_rules! real {
             /// A call before start-up resolved the slot: resolve it, then call.
             /// Out of line and cold, so that the pass-through path is a load and a
             /// tail jump with no frame set up.
+            ///
+            /// # Safety
+            /// As for the libc function.
             #[cold]
             #[inline(never)]
             unsafe fn resolve_then_call($($arg: $ty),*) -> $ret {

@@ -23,6 +23,7 @@
 //! mismatch ends the channel for the process.
 
 use crate::config::ReportFd;
+use crate::shim::errno;
 use crate::shim::log::Line;
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -54,8 +55,7 @@ pub fn segment_refused(channel: Option<ReportFd>, comm: &[u8; 16], reason: &dyn 
     if LOST.load(Relaxed) {
         return;
     }
-    // SAFETY: __errno_location returns this thread's errno.
-    let saved = unsafe { *libc::__errno_location() };
+    let _errno = errno::keep();
     if is_the_pipe(ch) {
         let mut line = Line::new();
         // SAFETY: getpid has no preconditions.
@@ -77,8 +77,6 @@ pub fn segment_refused(channel: Option<ReportFd>, comm: &[u8; 16], reason: &dyn 
     } else {
         LOST.store(true, Relaxed);
     }
-    // SAFETY: as above.
-    unsafe { *libc::__errno_location() = saved };
 }
 
 /// Is `ch.fd` still the FIFO `wsd run` made (same device and inode)?
@@ -119,7 +117,7 @@ unsafe fn write_quietly(fd: i32, bytes: &[u8]) {
             bytes.len(),
         );
         if blocked {
-            if n < 0 && *libc::__errno_location() == libc::EPIPE && !was_pending {
+            if n < 0 && errno::get() == libc::EPIPE && !was_pending {
                 let now = libc::timespec {
                     tv_sec: 0,
                     tv_nsec: 0,

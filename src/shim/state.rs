@@ -1,18 +1,15 @@
 //! The library's process-wide state: the configuration, the SAN segment (attached
-//! on first need), this process's references to endpoint records, and start-up.
-//!
-//! Start-up runs from `libwsd.so`'s constructor, which only that library has
-//! (`preload/lib.rs`): the `wsd` tool and the Rust test binaries carry these
-//! exports too, but never start, so only a loaded `libwsd.so` interposes. Until
-//! start-up has published the descriptor table, every hook passes straight to libc.
+//! on first need), this process's references to endpoint records and the faults
+//! it dealt with, and who this process is (pid, identity, a vfork child or not).
+//! `startup` builds the state; everything above reads it.
 
-use crate::config::{Config, LogLevel};
+use crate::config::Config;
 use crate::san::layout::{self, DEFAULT_CAPACITY};
 use crate::san::{EndpointRef, Segment, SegmentError, reap};
-use crate::shim::{fdtable, log, real};
+use crate::shim::net;
 use crate::wsd_log;
 use once_cell::sync::OnceCell;
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 
 pub struct Shim {
     pub config: Config,
@@ -36,16 +33,8 @@ pub struct Attached {
     faults: Box<[AtomicU64]>,
 }
 
-/// The state, once set up (see [`start`]): null before, never freed after.
+/// The state, once set up (see `startup`): null before, never freed after.
 static SHIM: AtomicPtr<Shim> = AtomicPtr::new(std::ptr::null_mut());
-
-/// [`START`] values: how far start-up has gone.
-const START_NOT_RUN: u8 = 0;
-const START_ARMED: u8 = 1;
-const START_FAILED: u8 = 2;
-/// Set by the constructor (armed), or failed for good when the environment or the
-/// descriptor table cannot be used (said once in the log).
-static START: AtomicU8 = AtomicU8::new(START_NOT_RUN);
 
 /// Stands in for an error that cannot happen (the cell was just set).
 static NEVER: SegmentError = SegmentError::Missing;
@@ -57,41 +46,42 @@ pub fn shim() -> Option<&'static Shim> {
     unsafe { SHIM.load(Acquire).as_ref() }
 }
 
-/// The state, set up now if this is the first need of it: the first TCP socket,
-/// or the first direct provider call. Never blocks: threads that race here each
-/// build a state, one is published and the others are dropped.
-pub fn shim_or_start() -> Option<&'static Shim> {
-    if let Some(s) = shim() {
-        return Some(s);
-    }
-    // Not before the constructor (or in the `wsd` tool), not after a failure, and
-    // not in a vfork child, whose memory is its parent's.
-    if START.load(Acquire) != START_ARMED || in_vm_sharing_child() {
-        return None;
-    }
-    let built = Box::into_raw(Box::new(set_up()?));
+/// Publishes a state built by `startup`, unless another thread published one
+/// first (then this one is dropped): the state, and whether it is `built`.
+pub fn publish(built: Shim) -> (&'static Shim, bool) {
+    let built = Box::into_raw(Box::new(built));
     match SHIM.compare_exchange(std::ptr::null_mut(), built, AcqRel, Acquire) {
-        Ok(_) => {
-            // SAFETY: just published, never freed.
-            let shim = unsafe { &*built };
-            // Counting lanes are given back at thread exit from now on.
-            crate::shim::thread::enable_lanes();
-            if log::enabled(LogLevel::Debug) {
-                wsd_log!(Debug, "started: mode {}", shim.config.mode.name());
-            }
-            Some(shim)
-        }
+        // SAFETY: just published, never freed.
+        Ok(_) => (unsafe { &*built }, true),
         Err(winner) => {
-            // SAFETY: `built` was never shared; `winner` is published for good.
+            // SAFETY: `built` was never shared; `winner` is published for good and
+            // non-null (the exchange failed on it).
             unsafe {
                 drop(Box::from_raw(built));
-                winner.as_ref()
+                (&*winner, false)
             }
         }
     }
 }
 
 impl Shim {
+    /// The state of a program named `program` (for the rules) under `config`.
+    pub fn new(config: Config, program: String) -> Shim {
+        Shim {
+            routable: config.could_route(&program),
+            config,
+            comm: comm(),
+            program,
+            san: OnceCell::new(),
+        }
+    }
+
+    /// Attaches the segment if it exists (start-up's take-back, which must not
+    /// create one): true if it was attached now.
+    pub fn attach_existing(&self) -> bool {
+        Segment::open(&self.config.san).is_ok_and(|seg| self.san.set(Ok(Attached::new(seg))).is_ok())
+    }
+
     /// The SAN segment, opened or created on first use. A segment that cannot be
     /// used is reported once and stays unusable for this process.
     ///
@@ -226,7 +216,7 @@ impl Attached {
     /// The endpoints this process holds, and their per-record slots (below the
     /// segment's high-water mark: records above it were never handed out).
     fn held(&self) -> impl Iterator<Item = (EndpointRef, &AtomicU64)> {
-        let high = self.seg.header().high_water.load(Acquire) as usize;
+        let high = self.seg.high_water();
         self.refs[..high.min(self.refs.len())]
             .iter()
             .enumerate()
@@ -243,28 +233,20 @@ impl Attached {
     }
 }
 
-extern "C" fn before_fork() {
-    let Some(shim) = shim() else { return };
-    // Candidates are shared with the child: their values move to the segment.
-    if shim.routable {
-        for (fd, entry) in fdtable::entries() {
-            if entry.role() == Some(crate::model::routing::Role::Candidate) && !entry.is_forked() {
-                crate::shim::switch::publish_candidate(shim, fd, entry);
-            }
-        }
-    }
-    if let Some(att) = shim.san_if_attached() {
-        for (ep, _) in att.held() {
-            att.seg.hold_pending(ep);
-        }
+/// Before a fork: the endpoints this process holds are held for the child too
+/// until it settles (`after_fork_in_child`).
+pub fn before_fork(att: &Attached) {
+    for (ep, _) in att.held() {
+        att.seg.hold_pending(ep);
     }
 }
 
-extern "C" fn after_fork_in_child() {
+/// In a fork child: it is a process of its own (pid, identity, lanes), and holds
+/// the endpoints its parent held.
+pub fn after_fork_in_child() {
     IDENTITY.store(0, Release);
     own_memory();
     crate::san::lanes::note_fork_child();
-    crate::shim::thread::forget_lane_after_fork();
     if let Some(att) = shim().and_then(Shim::san_if_attached) {
         let (_, me) = identity();
         for (ep, slot) in att.held() {
@@ -284,7 +266,7 @@ pub fn netns_of(fd: i32) -> u64 {
     if known != 0 {
         return known;
     }
-    let ns = crate::shim::net::netns_cookie(fd);
+    let ns = net::netns_cookie(fd);
     NETNS.store(ns, Relaxed);
     ns
 }
@@ -358,7 +340,7 @@ pub fn own_pid() -> u32 {
 }
 
 /// Records this process's pid as the owner of its memory (start-up, fork child).
-fn own_memory() {
+pub fn own_memory() {
     // SAFETY: getpid has no preconditions.
     OWN_PID.store(unsafe { libc::getpid() } as u32, Release);
 }
@@ -370,157 +352,4 @@ pub fn comm() -> [u8; 16] {
     // SAFETY: PR_GET_NAME writes at most 16 bytes, NUL included, into `out`.
     unsafe { libc::prctl(libc::PR_GET_NAME, out.as_mut_ptr()) };
     out
-}
-
-/// The basename of argv[0], which rules match against.
-fn program_name() -> String {
-    // SAFETY: glibc defines this variable (a `char *`) in every process.
-    unsafe extern "C" {
-        static program_invocation_short_name: *const libc::c_char;
-    }
-    // SAFETY: glibc sets this to a NUL-terminated string before any constructor runs.
-    let p = unsafe { program_invocation_short_name };
-    if p.is_null() {
-        return String::new();
-    }
-    // SAFETY: non-null and NUL-terminated, as above.
-    unsafe { std::ffi::CStr::from_ptr(p) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// Start-up, from the constructor: only what must happen before the program runs,
-/// and nothing that allocates or reads /proc, so that a program that never makes a
-/// TCP socket pays next to nothing (scripts/bench, `/bin/true`). The environment is
-/// read and the state built on first need ([`shim_or_start`]), or now when there
-/// may be SAN sockets already: descriptors named in `WSD_FDS`, or ones this image
-/// inherited across exec from a process that held them (the segment lists this
-/// process as a holder).
-pub fn start() {
-    if START.load(Acquire) != START_NOT_RUN {
-        return;
-    }
-    // Resolved now, not on first use: a first call from a signal handler or a fork
-    // child must not have to take the loader's lock.
-    real::resolve_all();
-    own_memory();
-    log::remember_stderr();
-    crate::shim::memory::learn_main_stack();
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid out-pointer.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    let table = fdtable::publish(lim.rlim_max.max(lim.rlim_cur).min(usize::MAX as u64) as usize);
-    // SAFETY: the handlers only touch this library's state; the child's also reads
-    // /proc/self/stat (glibc's fork leaves malloc usable in the child).
-    unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_in_child)) };
-    START.store(START_ARMED, Release);
-    if (!table || env_set(c"WSD_FDS") || inherited_san_sockets())
-        && let Some(shim) = shim_or_start()
-    {
-        take_back(shim);
-    }
-}
-
-/// Is the environment variable set (without allocating)?
-fn env_set(name: &std::ffi::CStr) -> bool {
-    // SAFETY: `name` is NUL-terminated; the environment is not being changed by the
-    // program while its constructors run.
-    unsafe { !libc::getenv(name.as_ptr()).is_null() }
-}
-
-/// Could this process hold SAN sockets already, inherited across exec? Only if
-/// the segment `WSD_SAN` names lists its pid among an endpoint's holders (a fork
-/// child becomes a holder before it execs). Looked at without allocating; a name
-/// that is not valid, or a segment that cannot be used, answers yes: the full
-/// start-up reports it.
-fn inherited_san_sockets() -> bool {
-    // SAFETY: as in `env_set`; a non-null result is a NUL-terminated string.
-    let name = unsafe {
-        let p = libc::getenv(c"WSD_SAN".as_ptr());
-        if p.is_null() {
-            c"default"
-        } else {
-            std::ffi::CStr::from_ptr(p)
-        }
-    };
-    let mut path = [0u8; 128];
-    let prefix = b"/dev/shm/wsd.";
-    let name = name.to_bytes();
-    if prefix.len() + name.len() >= path.len() || !crate::config::valid_san_name_bytes(name) {
-        return true;
-    }
-    path[..prefix.len()].copy_from_slice(prefix);
-    path[prefix.len()..prefix.len() + name.len()].copy_from_slice(name);
-    // Zero-filled beyond the name, so NUL-terminated.
-    let Ok(path) = std::ffi::CStr::from_bytes_until_nul(&path) else {
-        return true;
-    };
-    match Segment::open_unnamed(path) {
-        Err(SegmentError::Missing) => false,
-        Err(_) => true,
-        Ok(seg) => {
-            let pid = OWN_PID.load(Acquire);
-            seg.live()
-                .any(|(_, rec)| rec.holder_identities().any(|h| layout::identity_pid(h) == pid))
-        }
-    }
-}
-
-/// The state from the environment: None (said once in the log) if it is not usable.
-fn set_up() -> Option<Shim> {
-    let env = |k: &str| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned());
-    let failed = || {
-        START
-            .compare_exchange(START_ARMED, START_FAILED, AcqRel, Acquire)
-            .is_ok()
-    };
-    let config = match Config::from_env(env, |path| std::fs::read_to_string(path)) {
-        Ok(c) => c,
-        Err(e) => {
-            if failed() {
-                // Said where the user asked for log lines, if that part was usable.
-                let file = env("WSD_LOG_FILE").filter(|f| !f.is_empty() && e.var() != "WSD_LOG_FILE");
-                log::configure(LogLevel::Warn, file.as_deref());
-                wsd_log!(Error, "{e}; the program runs without the SAN");
-            }
-            return None;
-        }
-    };
-    log::configure(config.log, config.log_file.as_deref());
-    if !fdtable::published() {
-        if failed() {
-            wsd_log!(
-                Error,
-                "cannot map the descriptor table; the program runs without the SAN"
-            );
-        }
-        return None;
-    }
-    let program = program_name();
-    Some(Shim {
-        routable: config.could_route(&program),
-        config,
-        comm: comm(),
-        program,
-        san: OnceCell::new(),
-    })
-}
-
-/// At start-up, before the program runs: take back the SAN sockets this image
-/// inherited across exec, and adopt `WSD_FDS`. Only then: a state built later,
-/// at a thread's first TCP socket, has nothing to take back (start-up looked),
-/// and looking then would race with other threads whose new SAN sockets' records
-/// list this process too (a record not yet in the descriptor table would be let go).
-fn take_back(shim: &Shim) {
-    if let Ok(seg) = Segment::open(&shim.config.san)
-        && shim.san.set(Ok(Attached::new(seg))).is_ok()
-    {
-        crate::shim::switch::readopt_after_exec(shim);
-    }
-    for &fd in &shim.config.fds {
-        crate::shim::switch::adopt(shim, fd);
-    }
 }

@@ -1,8 +1,8 @@
-//! Per-thread state, in one thread-local block that a hook reaches once per call
-//! (in a shared library every thread-local access is a call to `__tls_get_addr`):
-//! how deep the thread is inside the shim, its stack's bounds, its counting lane
-//! and the report rows it counted in last, its memos of its last SAN calls (see
-//! `recent`), and when it next looks at the clock.
+//! Per-thread state that every hook needs, in one thread-local block that a hook
+//! reaches once per call (in a shared library every thread-local access is a call
+//! to `__tls_get_addr`): how deep the thread is inside the shim, its stack's
+//! bounds, and when it next looks at the clock. (The memo and the counting lanes
+//! keep their own per-thread blocks, `memo` and `counting`, one layer up.)
 //!
 //! The depth is an RAII [`Guard`]. Most hooks run only at depth 0: a call made
 //! from inside our own code, or from libc while we are in it, goes straight to the
@@ -12,37 +12,16 @@
 //! ([`Guard::nested`] then tells the hook to touch nothing that a handler must
 //! not: no allocation, no first-time set-up, no per-thread cache).
 
-use crate::san::Segment;
-use crate::san::lanes;
 use crate::shim::memory::Memory;
-use crate::shim::recent::Memos;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
-/// Report rows a thread remembers.
-const ROW_CACHE: usize = 8;
 /// A thread looks at the clock on every this many SAN calls.
 const CLOCK_EVERY: u8 = 32;
-
-/// `ThreadState::lane` before the thread first counted a call.
-const LANE_UNASKED: u16 = u16::MAX;
-
-/// A remembered row: the key's three words, then `row | lane << 32 | 1 << 40`
-/// (0 while empty). Word-sized cells, each read with one load.
-type CachedRow = [Cell<u64>; 4];
 
 pub struct ThreadState {
     depth: Cell<u32>,
     /// The stack as (lowest, top) addresses, (0, 0) until first asked.
     stack: Cell<(usize, usize)>,
-    /// This thread's counting lane, 0 for the shared one, or [`LANE_UNASKED`].
-    lane: Cell<u16>,
-    rows: [CachedRow; ROW_CACHE],
-    /// The entry of `rows` to replace next.
-    next_row: Cell<u8>,
-    /// The last SAN `setsockopt`s and `getsockopt`s, and how many calls they answered.
-    memos: [Memos; 2],
-    memo_hits: Cell<u64>,
     clock: Cell<u8>,
 }
 
@@ -53,11 +32,6 @@ thread_local! {
         ThreadState {
             depth: Cell::new(0),
             stack: Cell::new((0, 0)),
-            lane: Cell::new(LANE_UNASKED),
-            rows: [const { [const { Cell::new(0) }; 4] }; ROW_CACHE],
-            next_row: Cell::new(0),
-            memos: [const { Memos::new() }; 2],
-            memo_hits: Cell::new(0),
             clock: Cell::new(0),
         }
     };
@@ -140,115 +114,7 @@ impl Drop for Guard {
     }
 }
 
-/// The pthread key whose destructor gives a thread's lane back when it exits;
-/// `u32::MAX` until made (then lanes are taken).
-static LANE_KEY: AtomicU32 = AtomicU32::new(u32::MAX);
-
-/// Makes the key that gives lanes back at thread exit (once, at start-up).
-pub fn enable_lanes() {
-    let mut key: libc::pthread_key_t = 0;
-    // SAFETY: `key` is a valid out-pointer; the destructor is an `extern "C" fn`
-    // of the right type that stays loaded (the library is never unloaded while
-    // threads run: it is preloaded).
-    if unsafe { libc::pthread_key_create(&mut key, Some(lane_exit)) } == 0 {
-        LANE_KEY.store(key, Relaxed);
-    }
-}
-
-/// A thread is exiting: its lane goes back, and any call it still makes (another
-/// key's destructor) counts in the shared lane.
-extern "C" fn lane_exit(value: *mut libc::c_void) {
-    let lane = value as usize as u32;
-    let _ = THREAD.try_with(|t| {
-        t.lane.set(0);
-        t.forget_rows();
-    });
-    if let Some(att) = crate::shim::state::shim().and_then(|s| s.san_if_attached()) {
-        att.seg.release_lane(lane, lanes::this_thread());
-    }
-}
-
-/// In a fork child: the lane and rows the forking thread knew are its parent's.
-pub fn forget_lane_after_fork() {
-    let _ = THREAD.try_with(|t| {
-        t.lane.set(LANE_UNASKED);
-        t.forget_rows();
-    });
-}
-
 impl ThreadState {
-    /// This thread's counting lane in `seg`, taken on first need (0: the shared one).
-    /// A vfork child, running on its parent's thread state, takes none.
-    pub fn lane(&self, seg: &Segment) -> u8 {
-        let lane = self.lane.get();
-        if lane != LANE_UNASKED {
-            return lane as u8;
-        }
-        let key = LANE_KEY.load(Relaxed);
-        let mut taken = 0;
-        if key != u32::MAX && !crate::shim::state::in_vm_sharing_child() {
-            crate::shim::hooks::keeping_errno(|| {
-                taken = seg.claim_lane(lanes::this_thread());
-                // SAFETY: a key made by `enable_lanes`; the value is a number, not
-                // a pointer anyone dereferences.
-                if taken != 0 && unsafe { libc::pthread_setspecific(key, taken as usize as *const _) } != 0 {
-                    seg.release_lane(taken, lanes::this_thread());
-                    taken = 0;
-                }
-            });
-        }
-        self.lane.set(taken as u16);
-        taken as u8
-    }
-
-    /// Forgets the rows this thread counted in, and the memos that name them
-    /// (their lane is no longer this thread's).
-    fn forget_rows(&self) {
-        for r in &self.rows {
-            r[3].set(0);
-        }
-        for m in &self.memos {
-            m.forget();
-        }
-    }
-
-    pub fn set_memos(&self) -> &Memos {
-        &self.memos[0]
-    }
-
-    pub fn get_memos(&self) -> &Memos {
-        &self.memos[1]
-    }
-
-    /// A memo answered a call.
-    #[inline(always)]
-    pub fn memo_hit(&self) {
-        self.memo_hits.set(self.memo_hits.get().wrapping_add(1));
-    }
-
-    /// The row and lane this thread last counted a call with these key words in.
-    /// The few rows are all looked at: a program alternating two options must not
-    /// find them evicting each other.
-    #[inline(always)]
-    pub fn cached_row(&self, key: &[u64; 3]) -> Option<(u32, u8)> {
-        self.rows.iter().find_map(|c| {
-            let v = c[3].get();
-            (v != 0 && c[0].get() == key[0] && c[1].get() == key[1] && c[2].get() == key[2])
-                .then_some((v as u32, (v >> 32) as u8))
-        })
-    }
-
-    /// Remembers the row of `key`, in place of the one remembered longest ago.
-    pub fn cache_row(&self, key: [u64; 3], row: u32, lane: u8) {
-        let next = self.next_row.get();
-        self.next_row.set((next + 1) % ROW_CACHE as u8);
-        let c = &self.rows[usize::from(next)];
-        for (cell, word) in c.iter().zip(key) {
-            cell.set(word);
-        }
-        c[3].set(u64::from(row) | u64::from(lane) << 32 | 1 << 40);
-    }
-
     /// Is it this call's turn to look at the clock (every [`CLOCK_EVERY`] calls)?
     #[inline(always)]
     pub fn clock_due(&self) -> bool {
@@ -274,12 +140,7 @@ impl ThreadState {
     }
 }
 
-/// How many of this thread's calls a memo answered.
-pub fn memo_hits() -> u64 {
-    THREAD.try_with(|t| t.memo_hits.get()).unwrap_or(0)
-}
-
-/// Records the main thread's stack bounds (start-up; see `memory`).
+/// Records the main thread's stack bounds (start-up; see `memory::main_stack`).
 pub fn set_stack(bounds: (usize, usize)) {
     let _ = THREAD.try_with(|t| t.stack.set(bounds));
 }

@@ -19,7 +19,7 @@
 //! A fork child has no watcher until its first SAN call starts one; an exec'd
 //! program starts one when it takes back inherited SAN sockets.
 
-use crate::san::layout::{FLAG_FAULT_ACTED, fault_parts};
+use crate::san::layout::fault_parts;
 use crate::shim::fdtable::{self, Entry};
 use crate::shim::net;
 use crate::shim::real;
@@ -102,7 +102,7 @@ extern "C" fn run(_: *mut libc::c_void) -> *mut libc::c_void {
         let Some(att) = state::shim().and_then(Shim::san_if_attached) else {
             return;
         };
-        let word = &att.seg.header().fault_gen;
+        let word = att.seg.fault_futex();
         loop {
             let seen = word.load(Acquire);
             act_on_faults(att);
@@ -138,7 +138,7 @@ pub fn act_on_faults(att: &Attached) {
     for (fd, entry) in fdtable::entries() {
         let Some(ep) = entry_endpoint(entry) else { continue };
         let Some(rec) = att.seg.endpoint(ep) else { continue };
-        let word = rec.fault.load(Acquire);
+        let word = rec.fault_word();
         if word == 0 {
             continue;
         }
@@ -150,14 +150,14 @@ pub fn act_on_faults(att: &Attached) {
         // Claimed only once the descriptor is known to be that socket: a claim
         // given up for a descriptor that could not be checked would leave the
         // socket unbroken, and every data call on it waiting for it.
-        let broke = on_duplicate(fd, rec.inode.load(Relaxed), |dup| {
+        let broke = on_duplicate(fd, rec.inode(), |dup| {
             att.claim_action(ep.index, seq) && {
                 net::reset_socket(dup);
                 true
             }
         });
         if broke == Some(true) {
-            mark(rec, word);
+            rec.mark_fault_acted(word);
         }
     }
 }
@@ -166,13 +166,6 @@ fn entry_endpoint(entry: Entry) -> Option<crate::san::EndpointRef> {
     (entry.role() == Some(crate::model::routing::Role::San))
         .then(|| entry.endpoint())
         .flatten()
-}
-
-/// Marks `rec` acted on for its fault `word`, if that is still its fault.
-fn mark(rec: &crate::san::layout::Record, word: u64) {
-    if rec.fault.load(Acquire) == word {
-        rec.flags.fetch_or(FLAG_FAULT_ACTED, Release);
-    }
 }
 
 /// Runs `f` on a duplicate of `fd` numbered high (out of the program's way, but

@@ -1,19 +1,21 @@
 //! The provider's C API, `WSPSetSockOpt`/`WSPGetSockOpt`, called directly by a
-//! program rather than through the switch (SPEC §2–3). Any open TCP stream socket
+//! program rather than through the switch (SPEC §2–3); the exports (`exports::capi`)
+//! keep the caller's `errno` and write the code to `*lpErrno`. Any open TCP stream socket
 //! is the provider's own: its endpoint is created in the segment on first use.
 
 use crate::model::WsaError;
 use crate::model::names::OptionName;
+use crate::model::options::Asked;
 use crate::san::EndpointRole;
 use crate::san::endpoint::tally;
 use crate::san::layout::Record;
 use crate::shim::fdtable::{self, Remembered};
 use crate::shim::memory::Memory;
 use crate::shim::provider::{self, facts};
-use crate::shim::state::{self, Attached};
+use crate::shim::startup;
+use crate::shim::state::Attached;
 use crate::shim::{log, net, switch};
 use libc::c_void;
-use std::sync::atomic::Ordering::Relaxed;
 
 /// Rows 1 and 2 (SPEC §2.2) for a descriptor that has no endpoint and cannot get
 /// one: not a TCP socket, or the SAN cannot be used.
@@ -27,7 +29,7 @@ fn refuse(is_ours: bool) -> WsaError {
 
 /// The endpoint of `fd`, created on first use (rows 1 and 2 decide before that).
 fn endpoint(fd: i32) -> Result<(&'static Attached, &'static Record), WsaError> {
-    let shim = state::shim_or_start();
+    let shim = startup::shim_or_start();
     let entry = fdtable::get(fd);
     if let Some(att) = shim.and_then(|s| s.san_if_attached())
         && let Some(rec) = entry.endpoint().and_then(|ep| att.seg.endpoint(ep))
@@ -61,7 +63,7 @@ fn endpoint(fd: i32) -> Result<(&'static Attached, &'static Record), WsaError> {
 }
 
 fn groups() -> bool {
-    state::shim_or_start().is_none_or(|s| s.config.groups)
+    startup::shim_or_start().is_none_or(|s| s.config.groups)
 }
 
 /// `WSPSetSockOpt` (SPEC §2).
@@ -74,22 +76,15 @@ pub fn set(
     optlen: i32,
 ) -> Result<(), WsaError> {
     let (att, rec) = endpoint(fd)?;
-    let debug_before = rec.so_debug.load(Relaxed) != 0;
-    let r = provider::set_on_record(
-        mem,
-        &facts(&att.seg, rec, groups()),
-        rec,
-        level,
-        optname,
-        optval,
-        optlen,
-    );
+    let debug_before = rec.debugging();
+    let asked = Asked::new(level, optname);
+    let r = provider::set_on_record(mem, &facts(&att.seg, rec, groups()), rec, &asked, optval, optlen);
     tally(&rec.sets);
     if r.is_err() {
         tally(&rec.set_errors);
         tally(&rec.provider_refusals);
     }
-    if debug_before || rec.so_debug.load(Relaxed) != 0 {
+    if debug_before || rec.debugging() {
         let what = format_args!("{} len={optlen}", OptionName { level, optname });
         debug_line(rec, fd, "WSPSetSockOpt", what, r);
     }
@@ -100,7 +95,7 @@ pub fn set(
 /// the socket), with the provider's code by name.
 fn debug_line(rec: &Record, fd: i32, call: &str, what: std::fmt::Arguments<'_>, r: Result<(), WsaError>) {
     let (rc, err) = r.map_or_else(|e| (-1, e.errno()), |()| (0, 0));
-    log::debug_line(rec.id.load(Relaxed), fd, call, what, rc, err);
+    log::debug_line(rec.endpoint_id(), fd, call, what, rc, err);
 }
 
 /// `WSPGetSockOpt` (SPEC §3).
@@ -116,8 +111,7 @@ pub fn get(
     let r = provider::get_into(
         mem,
         &facts(&att.seg, rec, groups()),
-        level,
-        optname,
+        &Asked::new(level, optname),
         optval,
         provider::OptLen::read(mem, optlen),
         |id| rec.option(id),
@@ -126,7 +120,7 @@ pub fn get(
     if r.is_err() {
         tally(&rec.get_errors);
     }
-    if rec.so_debug.load(Relaxed) != 0 {
+    if rec.debugging() {
         let what = format_args!("{}", OptionName { level, optname });
         debug_line(rec, fd, "WSPGetSockOpt", what, r.map(|_| ()));
     }

@@ -1,23 +1,29 @@
-//! The switch's decisions about a socket's life (SPEC §4.1–4.2): handing a
-//! candidate to the SAN (claiming its endpoint and replaying what it remembered),
-//! falling back to plain TCP with a reason, adopting inherited descriptors, and
-//! letting go of an endpoint when its last descriptor closes.
+//! The switch's decisions about a socket's life (SPEC §4.1–4.2): whether a
+//! socket goes to the SAN (rules, then the subnet table), handing a candidate to
+//! the SAN (claiming its endpoint and replaying what it remembered), falling
+//! back to plain TCP with a reason, and letting go of an endpoint when its last
+//! descriptor closes. `inherited` follows sockets that cross into or out of
+//! this process (fork, exec, `SCM_RIGHTS`, `WSD_FDS`).
+
+mod inherited;
+pub use inherited::{
+    Forked, adopt, forked_view, publish_candidates, readopt_after_exec, received, retire_forked, sent,
+};
 
 use crate::config::LogLevel;
+use crate::config::rules::Side;
 use crate::model::WsaError;
 use crate::model::checks;
 use crate::model::names::OptionName;
 use crate::model::options::{self, OptionId, WINSOCK_SOL_SOCKET};
 use crate::san::endpoint::Claimed;
-use crate::san::layout::Record;
-use crate::san::{EndpointRef, EndpointRole, NewEndpoint};
+use crate::san::{EndpointRef, EndpointRole, FallbackCount, NewEndpoint};
 use crate::shim::fdtable::{self, Entry, Remembered};
 use crate::shim::provider::facts;
 use crate::shim::state::{self, Attached, Shim};
 use crate::shim::{log, net, sidechannel, watch};
 use crate::wsd_log;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
 
 /// Why a socket that could have gone to the SAN stayed plain TCP.
 #[derive(Clone, Copy, Debug)]
@@ -45,6 +51,43 @@ impl std::fmt::Display for Fallback {
             Fallback::Replay(opt, e) => write!(f, "replaying {opt} failed with {e}"),
         }
     }
+}
+
+/// Does a socket in role `side` at `addr` go to the SAN? Rules first, then the
+/// subnet table (a listener on the wildcard address counts as on the SAN). The
+/// error is why not. With `WSD_LOG=debug` the decision and its real reason are
+/// logged.
+pub fn decide(shim: &Shim, side: Side, addr: std::net::SocketAddr) -> Result<(), Fallback> {
+    let (san, rule) = shim.config.decide(&shim.program, side, addr);
+    let wildcard = rule.is_none() && side == Side::Server && net::is_wildcard(addr);
+    let verdict = match (san || wildcard, rule) {
+        (true, _) => Ok(()),
+        (false, Some(line)) => Err(Fallback::TcpRule(line)),
+        (false, None) => Err(Fallback::NotSanAddress),
+    };
+    if log::enabled(crate::config::LogLevel::Debug) {
+        // Plain TCP says why as the fall-back does; the SAN says which rule, or
+        // what of the address, sent it there.
+        let p = &shim.program;
+        match (&verdict, rule) {
+            (Err(why), _) => wsd_log!(Debug, "{p} {side:?} {addr}: plain TCP: {why}"),
+            (Ok(()), Some(line)) => {
+                wsd_log!(
+                    Debug,
+                    "{p} {side:?} {addr}: SAN: a `use san` rule (line {line}) matched"
+                )
+            }
+            (Ok(()), None) if san => wsd_log!(
+                Debug,
+                "{p} {side:?} {addr}: SAN: no rule matched; the address is in the SAN subnet table"
+            ),
+            (Ok(()), None) => wsd_log!(
+                Debug,
+                "{p} {side:?} {addr}: SAN: no rule matched; a listener on the wildcard address"
+            ),
+        }
+    }
+    verdict
 }
 
 /// Makes `fd` (whose entry was `current`) a SAN socket, or plain TCP if the SAN
@@ -186,7 +229,7 @@ fn claim(
         }
     }
     // The replays are operations on the socket too (SPEC §6.4).
-    if rec.so_debug.load(Relaxed) != 0 {
+    if rec.debugging() {
         for (id, _) in values.values() {
             let spec = options::spec(id);
             let name = OptionName {
@@ -194,22 +237,22 @@ fn claim(
                 optname: spec.winsock_optname,
             };
             let what = format_args!("{name} len={} (replayed)", spec.size);
-            log::debug_line(rec.id.load(Relaxed), fd, "setsockopt", what, 0, 0);
+            log::debug_line(rec.endpoint_id(), fd, "setsockopt", what, 0, 0);
         }
     }
     hold(shim, att, ep);
     match role {
-        _ if existing => 0,
-        EndpointRole::Connector => seg.header().stats.connections.fetch_add(1, Relaxed),
-        EndpointRole::Accepted => seg.header().stats.accepts.fetch_add(1, Relaxed),
-        _ => 0,
-    };
+        _ if existing => {}
+        EndpointRole::Connector => seg.count_connection(false),
+        EndpointRole::Accepted => seg.count_connection(true),
+        _ => {}
+    }
     if log::enabled(LogLevel::Info) {
         wsd_log!(
             Info,
             "fd {fd} is a SAN socket ({}), endpoint {}",
             role.name(),
-            rec.id.load(Relaxed)
+            rec.endpoint_id()
         );
     }
     Ok(Entry::san(ep))
@@ -217,15 +260,14 @@ fn claim(
 
 fn fall_back(shim: &Shim, fd: i32, current: Entry, values: Remembered, why: Fallback) -> Entry {
     if let Some(att) = shim.san_if_attached() {
-        let stats = &att.seg.header().stats;
-        let counter = match why {
-            Fallback::NetworkDown => Some(&stats.fallback_down),
-            Fallback::Full => Some(&stats.fallback_full),
-            Fallback::Replay(..) => Some(&stats.fallback_replay),
+        let counted = match why {
+            Fallback::NetworkDown => Some(FallbackCount::Down),
+            Fallback::Full => Some(FallbackCount::Full),
+            Fallback::Replay(..) => Some(FallbackCount::Replay),
             Fallback::TcpRule(_) | Fallback::NotSanAddress | Fallback::NoAddress | Fallback::Unusable => None,
         };
-        if let Some(c) = counter {
-            c.fetch_add(1, Relaxed);
+        if let Some(c) = counted {
+            att.seg.count_fallback(c);
         }
     }
     let level = match why {
@@ -269,17 +311,6 @@ fn settle(shim: &Shim, fd: i32, current: Entry, new: Entry) -> bool {
     true
 }
 
-/// A forked candidate's record of its values goes (its socket's role became
-/// known, or this process closed it): `retire` leaves a record that is no
-/// longer a candidate's alone.
-pub fn retire_forked(shim: &Shim, fd: i32) {
-    if let Some(att) = shim.san_if_attached()
-        && let Some(ep) = att.seg.by_cookie(net::cookie(fd))
-    {
-        att.seg.retire(ep);
-    }
-}
-
 /// Calls `f(descriptor, entry)` for every other descriptor that is a dup of `fd`'s
 /// socket, when `entry` (fd's) says it has dups. Scans the table: dups of a
 /// candidate are rare, and this runs only for them.
@@ -317,175 +348,7 @@ pub fn share(shim: &Shim, entry: Entry) {
 
 /// This process holds `ep` through one more descriptor; with its first SAN
 /// socket, its fault watcher starts (SPEC §7).
-fn hold(shim: &Shim, att: &Attached, ep: EndpointRef) {
+pub(super) fn hold(shim: &Shim, att: &Attached, ep: EndpointRef) {
     att.take_ref(ep);
     watch::ensure(shim);
-}
-
-/// What a record of `fd`'s socket says of it, as this process sees it now: its
-/// addresses, cookie, namespace and inode from the kernel (for looking up the
-/// socket's record, or making one).
-fn as_found(shim: &Shim, fd: i32, role: EndpointRole) -> NewEndpoint {
-    let (pid, holder) = state::identity();
-    NewEndpoint {
-        holder,
-        pid,
-        fd,
-        role,
-        local: net::local_addr(fd),
-        peer: net::peer_addr(fd),
-        comm: shim.comm,
-        cookie: net::cookie(fd),
-        netns: net::netns_cookie(fd),
-        inode: net::inode(fd),
-    }
-}
-
-/// A descriptor this process received from another (`SCM_RIGHTS`): if its socket
-/// is a SAN socket (it has a record: found by its cookie, or its address pair),
-/// it is one here too, held by this process as well. Nothing is made for a
-/// socket that has no record.
-pub fn received(shim: &Shim, fd: i32) {
-    let stale = fdtable::replace(fd, Entry::EMPTY);
-    release(shim, stale);
-    // A program none of whose sockets could reach the SAN looks no further.
-    if !shim.routable || !net::is_tcp_stream(fd) {
-        return;
-    }
-    let Ok(att) = shim.san() else { return };
-    let new = as_found(shim, fd, EndpointRole::Adopted);
-    let holder = new.holder;
-    let Some(ep) = att.seg.find_existing(&new) else {
-        return;
-    };
-    if (att.holds(ep) || att.seg.join(ep, holder)) && fdtable::update(fd, Entry::EMPTY, Entry::san(ep)) {
-        hold(shim, att, ep);
-    }
-}
-
-/// A descriptor this process sent to another (`SCM_RIGHTS`): its SAN socket's
-/// endpoint outlives this process's last close of it, for the receiver to join.
-pub fn sent(shim: &Shim, fd: i32) {
-    if let (Some(ep), Some(att)) = (fdtable::get(fd).endpoint(), shim.san_if_attached())
-        && let Some(rec) = att.seg.endpoint(ep)
-    {
-        rec.flags.fetch_or(crate::san::layout::FLAG_SENT, Relaxed);
-    }
-}
-
-/// Before a fork: a candidate's remembered values move into the segment, into a
-/// record of its socket (found by its cookie), so that after the fork each
-/// process sees what the other sets (SPEC §5: values remembered on a candidate
-/// belong to the socket). Its entry is marked forked; the child inherits it.
-pub fn publish_candidate(shim: &Shim, fd: i32, entry: Entry) {
-    let Ok(att) = shim.san() else { return };
-    let cookie = net::cookie(fd);
-    if cookie == 0 {
-        return;
-    }
-    // No address yet: the record is found by the cookie.
-    let new = NewEndpoint {
-        local: None,
-        peer: None,
-        cookie,
-        ..as_found(shim, fd, EndpointRole::Candidate)
-    };
-    let Some(ep) = att.seg.allocate(&new).map(Claimed::endpoint) else {
-        return;
-    };
-    if let Some(rec) = att.seg.endpoint(ep)
-        && rec.role() == Some(EndpointRole::Candidate)
-    {
-        for (id, value) in entry.remembered().values() {
-            rec.store_option(id, value);
-        }
-        // Another thread connected it, or closed it, meanwhile: not a candidate.
-        if !fdtable::update(fd, entry, entry.forked()) {
-            att.seg.retire(ep);
-        }
-    }
-}
-
-/// What a forked candidate is now.
-pub enum Forked<'a> {
-    /// Its values' record: it is still a candidate everywhere.
-    Candidate(EndpointRef, &'a Record),
-    /// Another process connected it (or made it listen) and it is a SAN socket:
-    /// here too, with this entry.
-    San(Entry),
-    /// Neither (it ended up plain TCP elsewhere, or the record is gone): this
-    /// process's own remembered values stand.
-    Lost,
-}
-
-/// A forked candidate's state, from the segment: its socket's record, found by
-/// cookie (or by address pair, once connected).
-pub fn forked_view<'a>(shim: &'a Shim, fd: i32, entry: Entry) -> Forked<'a> {
-    let Ok(att) = shim.san() else { return Forked::Lost };
-    let new = as_found(shim, fd, EndpointRole::Adopted);
-    let holder = new.holder;
-    let Some(ep) = att.seg.find_existing(&new) else {
-        return Forked::Lost;
-    };
-    let Some(rec) = att.seg.endpoint(ep) else {
-        return Forked::Lost;
-    };
-    if rec.role() == Some(EndpointRole::Candidate) {
-        return Forked::Candidate(ep, rec);
-    }
-    let san = Entry::san(ep);
-    if (att.holds(ep) || att.seg.join(ep, holder)) && fdtable::update(fd, entry, san) {
-        hold(shim, att, ep);
-        return Forked::San(san);
-    }
-    Forked::Lost
-}
-
-/// `WSD_FDS`: an inherited TCP socket becomes a SAN socket at start-up.
-pub fn adopt(shim: &Shim, fd: i32) {
-    if !net::is_tcp_stream(fd) {
-        wsd_log!(
-            Warn,
-            "WSD_FDS names descriptor {fd}, which is not a TCP socket; left alone"
-        );
-        return;
-    }
-    let current = fdtable::get(fd);
-    if current.endpoint().is_none() {
-        associate(
-            shim,
-            fd,
-            current,
-            EndpointRole::Adopted,
-            net::local_addr(fd),
-            net::peer_addr(fd),
-            Remembered::default(),
-        );
-    }
-}
-
-/// At start-up after an exec: the endpoints this process held before the exec are
-/// its SAN sockets again, where their descriptor is still that socket; the others
-/// were closed by the exec and are let go.
-pub fn readopt_after_exec(shim: &Shim) {
-    let Some(att) = shim.san_if_attached() else { return };
-    let (pid, me) = state::identity();
-    for (index, rec) in att.seg.live() {
-        if !rec.holder_identities().any(|h| h == me) {
-            continue;
-        }
-        let ep = EndpointRef {
-            index,
-            tag: rec.id.load(Relaxed) as u32,
-        };
-        let fd = rec.fd.load(Relaxed);
-        let same_socket = net::is_tcp_stream(fd)
-            && net::local_addr(fd).map(crate::san::endpoint::encode) == Some(rec.local.words());
-        if same_socket && fdtable::get(fd).is_empty() {
-            fdtable::replace(fd, Entry::san(ep));
-            hold(shim, att, ep);
-        } else {
-            att.seg.release(ep, me, pid);
-        }
-    }
 }

@@ -11,13 +11,13 @@
 
 pub use crate::san::faults::DataCall as Call;
 use crate::san::faults::{Fault, now_ms};
-use crate::san::layout::{FLAG_FAULT_ACTED, fault_parts, sight_word};
+use crate::san::layout::{Record, fault_parts, sight_word};
 use crate::shim::fdtable::Entry;
 use crate::shim::state::{self, Attached};
 use crate::shim::thread::Guard;
-use crate::shim::{net, watch};
+use crate::shim::{errno, net, watch};
 use libc::c_int;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Relaxed, Release};
 
 /// Nothing to do for a data call on SAN socket `entry`: its connection has no
 /// fault, and this process's watcher runs. The data calls' common path: a few
@@ -32,7 +32,7 @@ pub fn quiet(entry: Entry) -> bool {
         && shim
             .san_if_attached()
             .and_then(|att| att.seg.record(ep.index))
-            .is_none_or(|rec| rec.fault.load(Relaxed) == 0)
+            .is_none_or(|rec| rec.fault_word() == 0)
 }
 
 /// Before a data call on SAN descriptor `fd`: `Some(-1)`, with `errno` set to the
@@ -61,17 +61,19 @@ pub fn after(fd: c_int, entry: Entry, call: Call, r: isize) -> isize {
     if state::in_vm_sharing_child() {
         return r;
     }
-    // SAFETY: __errno_location returns this thread's errno.
-    let errno = unsafe { *libc::__errno_location() };
+    let kept = errno::keep();
     let answered = Guard::enter().and_then(|_g| {
         let att = state::shim()?.san_if_attached()?;
         answer_fault(att, fd, entry, call)
     });
-    answered.unwrap_or_else(|| {
-        // SAFETY: as above.
-        unsafe { *libc::__errno_location() = errno };
-        r
-    })
+    match answered {
+        Some(a) => {
+            // The fault's code is the answer.
+            kept.release();
+            a
+        }
+        None => r,
+    }
 }
 
 fn looks_broken(call: Call, r: isize) -> bool {
@@ -81,10 +83,8 @@ fn looks_broken(call: Call, r: isize) -> bool {
     if r == 0 {
         return call.reads();
     }
-    // SAFETY: __errno_location returns this thread's errno.
-    let e = unsafe { *libc::__errno_location() };
     matches!(
-        e,
+        errno::get(),
         libc::ECONNRESET | libc::EPIPE | libc::ENOTCONN | libc::ENETRESET | libc::ENETDOWN | libc::ETIMEDOUT
     )
 }
@@ -95,7 +95,7 @@ fn looks_broken(call: Call, r: isize) -> bool {
 fn answer_fault(att: &Attached, fd: c_int, entry: Entry, call: Call) -> Option<isize> {
     let ep = entry.endpoint()?;
     let rec = att.seg.endpoint(ep)?;
-    let word = rec.fault.load(Acquire);
+    let word = rec.fault_word();
     if word == 0 {
         return None;
     }
@@ -107,7 +107,7 @@ fn answer_fault(att: &Attached, fd: c_int, entry: Entry, call: Call) -> Option<i
     }
     // Only the socket that was hit: a descriptor closed behind the library's back
     // (a raw system call) and reused by another socket is not it.
-    let inode = rec.inode.load(Relaxed);
+    let inode = rec.inode();
     if inode != 0 && net::socket_id(fd).map(|(_, i)| i) != Some(inode) {
         return None;
     }
@@ -119,9 +119,7 @@ fn answer_fault(att: &Attached, fd: c_int, entry: Entry, call: Call) -> Option<i
     let broke = att.claim_action(ep.index, seq) || !wait_acted(rec, word);
     if broke {
         net::reset_socket(fd);
-        if rec.fault.load(Acquire) == word {
-            rec.flags.fetch_or(FLAG_FAULT_ACTED, Release);
-        }
+        rec.mark_fault_acted(word);
     }
     if att.delivered(ep.index, seq) || !att.claim_delivery(ep.index, seq) {
         return None;
@@ -139,16 +137,15 @@ fn answer_fault(att: &Attached, fd: c_int, entry: Entry, call: Call) -> Option<i
     // The process's name now (it may have renamed itself since start-up).
     let comm = state::comm();
     att.seg.tell_sight(seq, rec, pid, comm, fd, call, code, after);
-    // SAFETY: __errno_location returns this thread's errno.
-    unsafe { *libc::__errno_location() = code };
+    errno::set(code);
     Some(-1)
 }
 
 /// Waits (at most 200 ms) until the socket of `rec` has been broken for fault
 /// `word`, or another fault replaced it: did that happen?
-fn wait_acted(rec: &crate::san::layout::Record, word: u64) -> bool {
+fn wait_acted(rec: &Record, word: u64) -> bool {
     for _ in 0..2000 {
-        if rec.flags.load(Acquire) & FLAG_FAULT_ACTED != 0 || rec.fault.load(Acquire) != word {
+        if rec.fault_acted() || rec.fault_word() != word {
             return true;
         }
         net::pause_100us();

@@ -5,7 +5,7 @@
 //! with a few loads and stores instead of the whole path (routing, the provider's
 //! option look-up, the report row's look-up).
 //!
-//! A memo is made only by the whole path (`hooks`), from a call that the provider
+//! A memo is made only by the whole path (`hooks::options`), from a call that the provider
 //! answered with success on a SAN socket, outside a signal handler, with `SO_DEBUG`
 //! off. Its key is what that answer depended on that cannot change while the key
 //! stays the same: the level, the option and the length (SPEC §2.2 rows 3–5, and
@@ -19,7 +19,7 @@
 //! socket whose record is live (`Segment::endpoint`); then the network (row 2)
 //! and the connection (rows 7–8), that no `SO_DEBUG` line is due, the bytes at
 //! `optval` (row 5) and their validity (row 6, the model's `normalise`), and the
-//! clock's countdown (`hooks`' check for dead peers). A memo answers only for
+//! clock's countdown (`hooks::options`' check for dead peers). A memo answers only for
 //! buffers on the calling thread's stack, which it reads and writes without a
 //! system call. When anything says otherwise, the call takes the whole path,
 //! which decides afresh and remembers anew. Signal handlers' calls neither use
@@ -30,20 +30,18 @@
 //! no memo), and requires the same answers, values, counters, report and debug
 //! lines; `wsd_memo_hits` shows the memo answered.
 
-use crate::model::OptionId;
 use crate::model::checks::{Connection, normalise};
-use crate::model::options;
+use crate::model::{OptionId, OptionSpec, options};
 use crate::san::endpoint::tally;
 use crate::shim::fdtable::Entry;
 use crate::shim::state::Attached;
 use crate::shim::thread::Guard;
 use libc::{c_int, c_void, socklen_t};
 use std::cell::Cell;
-use std::sync::atomic::Ordering::Relaxed;
 
 /// Memos a thread keeps per call: a program that sets a few options on every
 /// connection finds each of them remembered.
-const MEMOS: usize = 4;
+const PER_CALL: usize = 4;
 
 /// One remembered call; empty while `att` is null.
 struct Memo {
@@ -90,21 +88,21 @@ impl Memo {
 }
 
 /// A thread's memos of one call (`setsockopt` or `getsockopt`).
-pub struct Memos {
-    memos: [Memo; MEMOS],
+struct Memos {
+    memos: [Memo; PER_CALL],
     /// The memo to replace next.
     next: Cell<u8>,
 }
 
 impl Memos {
-    pub const fn new() -> Memos {
+    const fn new() -> Memos {
         Memos {
-            memos: [const { Memo::new() }; MEMOS],
+            memos: [const { Memo::new() }; PER_CALL],
             next: Cell::new(0),
         }
     }
 
-    pub fn forget(&self) {
+    fn forget(&self) {
         for m in &self.memos {
             m.att.set(std::ptr::null());
         }
@@ -120,14 +118,14 @@ impl Memos {
     /// Remembers a call the whole path answered (see the module's docs for when),
     /// in place of an older memo of the same option and length, else of the one
     /// made longest ago.
-    pub fn remember(
+    fn remember(
         &self,
         level: c_int,
         optname: c_int,
         optlen: i32,
         option: OptionId,
         att: &Attached,
-        (row, lane): (u32, u8),
+        row: u64,
     ) {
         let key = pack(level, optname);
         let m = match self
@@ -138,7 +136,7 @@ impl Memos {
             Some(m) => m,
             None => {
                 let next = self.next.get();
-                self.next.set((next + 1) % MEMOS as u8);
+                self.next.set((next + 1) % PER_CALL as u8);
                 &self.memos[usize::from(next)]
             }
         };
@@ -146,8 +144,74 @@ impl Memos {
         m.optlen.set(optlen);
         m.option_id.set(option);
         m.att.set(att);
-        m.row.set(u64::from(row) | u64::from(lane) << 32);
+        m.row.set(row);
     }
+}
+
+/// A thread's memos, and how many calls they answered.
+struct ThreadMemos {
+    set: Memos,
+    get: Memos,
+    hits: Cell<u64>,
+}
+
+thread_local! {
+    // `const` and `Drop`-free, as `thread::THREAD`.
+    static MEMOS: ThreadMemos = const {
+        ThreadMemos {
+            set: Memos::new(),
+            get: Memos::new(),
+            hits: Cell::new(0),
+        }
+    };
+}
+
+/// Which call a memo remembers.
+#[derive(Clone, Copy)]
+pub enum Call {
+    Set,
+    Get,
+}
+
+/// After a call on a SAN socket that the provider answered with success, outside
+/// a signal handler and with `SO_DEBUG` off (the caller checks): the thread
+/// remembers the option's row `spec`, the segment and the report row and lane
+/// it was counted in, so that the same call again is answered here.
+pub fn remember(
+    call: Call,
+    (level, optname, optlen): (c_int, c_int, i32),
+    spec: &OptionSpec,
+    att: &Attached,
+    (row, lane): (u32, u8),
+) {
+    MEMOS.with(|t| {
+        let memos = match call {
+            Call::Set => &t.set,
+            Call::Get => &t.get,
+        };
+        memos.remember(
+            level,
+            optname,
+            optlen,
+            spec.id,
+            att,
+            u64::from(row) | u64::from(lane) << 32,
+        );
+    });
+}
+
+/// Forgets this thread's memos: the rows they name are no longer its to count
+/// in (a fork child's, a thread's at exit).
+pub fn forget_this_thread() {
+    let _ = MEMOS.try_with(|t| {
+        t.set.forget();
+        t.get.forget();
+    });
+}
+
+/// How many of this thread's calls a memo answered.
+pub fn hits() -> u64 {
+    MEMOS.try_with(|t| t.hits.get()).unwrap_or(0)
 }
 
 /// `setsockopt` answered from this thread's memo, or None: the whole path decides.
@@ -161,28 +225,26 @@ pub fn set(
     optval: *const c_void,
     optlen: socklen_t,
 ) -> Option<c_int> {
-    let t = g.thread();
-    let (m, att) = t.set_memos().find(level, optname, optlen as i32)?;
-    let rec = att.seg.endpoint(entry.endpoint()?)?;
-    if att.seg.network_down()
-        || rec.connection_state() != Connection::Healthy
-        || rec.so_debug.load(Relaxed) != 0
-    {
-        return None;
-    }
-    let spec = options::spec(m.option_id.get());
-    let raw = g.memory().read_on_stack::<4>(optval)?;
-    let value = normalise(spec, i32::from_ne_bytes(raw)).ok()?;
-    // Turning SO_DEBUG on writes a debug line; the whole path does that. So does
-    // the call whose turn it is to look at the clock.
-    if (spec.id == OptionId::Debug && value != 0) || !t.clock_tick() {
-        return None;
-    }
-    rec.store_option(spec.id, value);
-    tally(&rec.sets);
-    m.count(att);
-    t.memo_hit();
-    Some(0)
+    MEMOS.with(|t| {
+        let (m, att) = t.set.find(level, optname, optlen as i32)?;
+        let rec = att.seg.endpoint(entry.endpoint()?)?;
+        if att.seg.network_down() || rec.connection_state() != Connection::Healthy || rec.debugging() {
+            return None;
+        }
+        let spec = options::spec(m.option_id.get());
+        let raw = g.memory().read_on_stack::<4>(optval)?;
+        let value = normalise(spec, i32::from_ne_bytes(raw)).ok()?;
+        // Turning SO_DEBUG on writes a debug line; the whole path does that. So does
+        // the call whose turn it is to look at the clock.
+        if (spec.id == OptionId::Debug && value != 0) || !g.thread().clock_tick() {
+            return None;
+        }
+        rec.store_option(spec.id, value);
+        tally(&rec.sets);
+        m.count(att);
+        t.hits.set(t.hits.get().wrapping_add(1));
+        Some(0)
+    })
 }
 
 /// `getsockopt` answered from this thread's memo, or None (as [`set`]).
@@ -197,22 +259,24 @@ pub fn get(
 ) -> Option<c_int> {
     let mem = g.memory();
     let len = i32::from_ne_bytes(mem.read_on_stack::<4>(optlen.cast())?);
-    let (m, att) = g.thread().get_memos().find(level, optname, len)?;
-    let rec = att.seg.endpoint(entry.endpoint()?)?;
-    if att.seg.network_down() || rec.so_debug.load(Relaxed) != 0 {
-        return None;
-    }
-    let spec = options::spec(m.option_id.get());
-    let value = rec.option(spec.id).to_ne_bytes();
-    // As `provider::get_into`: the value, then its size. A write it cannot make
-    // directly leaves the call to the whole path, which makes the same writes.
-    if !mem.write_on_stack(optval, &value[..spec.size])
-        || !mem.write_on_stack(optlen.cast(), &(spec.size as i32).to_ne_bytes())
-    {
-        return None;
-    }
-    tally(&rec.gets);
-    m.count(att);
-    g.thread().memo_hit();
-    Some(0)
+    MEMOS.with(|t| {
+        let (m, att) = t.get.find(level, optname, len)?;
+        let rec = att.seg.endpoint(entry.endpoint()?)?;
+        if att.seg.network_down() || rec.debugging() {
+            return None;
+        }
+        let spec = options::spec(m.option_id.get());
+        let value = rec.option(spec.id).to_ne_bytes();
+        // As `provider::get_into`: the value, then its size. A write it cannot make
+        // directly leaves the call to the whole path, which makes the same writes.
+        if !mem.write_on_stack(optval, &value[..spec.size])
+            || !mem.write_on_stack(optlen.cast(), &(spec.size as i32).to_ne_bytes())
+        {
+            return None;
+        }
+        tally(&rec.gets);
+        m.count(att);
+        t.hits.set(t.hits.get().wrapping_add(1));
+        Some(0)
+    })
 }
