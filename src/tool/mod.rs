@@ -18,6 +18,7 @@ mod report;
 mod run;
 mod san;
 mod sidechannel;
+mod symbols;
 mod tables;
 
 use clap::{CommandFactory, Parser, Subcommand};
