@@ -14,6 +14,7 @@ macro_rules! outln {
     };
 }
 
+mod chart;
 mod report;
 mod run;
 mod san;
