@@ -14,10 +14,12 @@ macro_rules! outln {
     };
 }
 
+mod chart;
 mod report;
 mod run;
 mod san;
 mod sidechannel;
+mod symbols;
 mod tables;
 
 use clap::{CommandFactory, Parser, Subcommand};
