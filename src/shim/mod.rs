@@ -16,9 +16,8 @@
 //!
 //! Data flows one way, down: a call enters at an export, and a lower layer
 //! never calls a higher one. Where a lower layer must run something of a higher
-//! one at a moment it owns — the fork handlers that start-up registers, the
-//! thread-exit destructor of a counting lane — the higher layer hands it a
-//! function pointer.
+//! one at a moment it owns — the fork handlers that start-up registers — the
+//! higher layer hands it a function pointer.
 //!
 //! Below the shim are the model (`crate::model`), the segment (`crate::san`)
 //! and the configuration (`crate::config`), none of which knows the shim.
