@@ -50,6 +50,16 @@ thread_local! {
     };
 }
 
+/// This thread's counting state, for the length of one call. One thread-local
+/// access, inlined (the closure form of `with` is not, on the hot path).
+#[inline(always)]
+fn this_thread() -> &'static Counting {
+    let c = COUNTING.with(|c| c as *const Counting);
+    // SAFETY: this thread's own block, which lives as long as the thread; the
+    // reference is used only within the call that took it (never stored).
+    unsafe { &*c }
+}
+
 /// The pthread key whose destructor gives a thread's lane back when it exits;
 /// `u32::MAX` until made (with the first lane taken).
 static LANE_KEY: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -236,7 +246,7 @@ pub fn count(shim: &Shim, g: &Guard, att: Option<&Attached>, c: &Counted<'_>) ->
         && !g.nested()
         // The key's words, packed from the values in registers (packing them from
         // a key just stored would stall on store forwarding).
-        && let Some((row, lane)) = COUNTING.with(|t| t.cached_row(&c.key(shim).words()))
+        && let Some((row, lane)) = this_thread().cached_row(&c.key(shim).words())
     {
         att.seg.count_row(row, lane);
         return Some((row, lane));
@@ -263,10 +273,9 @@ fn count_in_table(shim: &Shim, g: &Guard, c: &Counted<'_>) -> Option<(u32, u8)> 
         att.seg.count_call(&key);
         return None;
     }
-    COUNTING.with(|t| {
-        let lane = t.lane(&att.seg);
-        let (row, lane) = att.seg.count_call(&CallKey { lane, ..key })?;
-        t.cache_row(key.words(), row, lane);
-        Some((row, lane))
-    })
+    let t = this_thread();
+    let lane = t.lane(&att.seg);
+    let (row, lane) = att.seg.count_call(&CallKey { lane, ..key })?;
+    t.cache_row(key.words(), row, lane);
+    Some((row, lane))
 }
