@@ -6,7 +6,7 @@
 //! the GOT), and gives it its constructor, which no other program linking the
 //! `wsd` crate (the tool, the tests) has.
 
-/// Start-up before `main`: see `wsd::shim::state::start`.
+/// Start-up before `main`: see `wsd::shim::startup::start`.
 #[ctor::ctor(unsafe)]
 fn wsd_start() {
     wsd::shim::constructor();

@@ -3,6 +3,7 @@
 //! here (`forbid`); everything is unit-tested alone.
 //!
 //! - [`options`]: the option table, declared once.
+//! - [`advice`]: what a port does about an option the provider refuses.
 //! - [`codes`]: the provider's error codes and their errno counterparts.
 //! - [`names`]: names for what the provider does not know (levels, options and
 //!   errno values of Linux), for reports and debug lines.
@@ -11,6 +12,7 @@
 //! - [`routing`]: the switch's routing of each call (kernel, switch or provider).
 #![forbid(unsafe_code)]
 
+pub mod advice;
 pub mod checks;
 pub mod codes;
 pub mod names;

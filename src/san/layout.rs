@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 /// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
 /// Bumped whenever anything in this file changes meaning or place.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 pub const HEADER_SIZE: usize = 512;
 pub const RECORD_SIZE: usize = 256;
 pub const ROW_SIZE: usize = 64;
@@ -494,6 +494,37 @@ pub struct StoryEntry {
 }
 /// Bytes of one fault log entry.
 pub const FAULT_EVENT_SIZE: usize = 128;
+/// Call sites the segment keeps (issue 16; `sites`), for every report row.
+pub const SITE_SLOTS: u32 = 4096;
+/// Return addresses kept per call site, innermost first.
+pub const SITE_FRAMES: usize = 6;
+/// Modules (executables and shared objects) the call sites lie in.
+pub const MODULE_SLOTS: u32 = 256;
+
+/// One call site: a report row's calls made from one place (`sites`).
+#[repr(C)]
+pub struct SiteSlot {
+    /// Empty, claimed or live.
+    pub state: AtomicU32,
+    /// The report row (index) whose calls these are.
+    pub row: AtomicU32,
+    /// Calls made from here.
+    pub count: AtomicU64,
+    /// `module << 48 | offset` per frame (`sites::frame_word`), 0 past the last.
+    pub frames: [AtomicU64; SITE_FRAMES],
+}
+
+/// A module of the call sites: its GNU build-id and its path.
+#[repr(C)]
+pub struct ModuleSlot {
+    pub state: AtomicU32,
+    pub build_id_len: AtomicU32,
+    pub build_id: [AtomicU64; 3],
+    /// The path (see `store_text`), up to 224 bytes.
+    pub path: [AtomicU64; 28],
+}
+
+const _: () = assert!(size_of::<SiteSlot>() == 64 && size_of::<ModuleSlot>() == 256);
 const _: () = assert!(size_of::<ReportRow>() == ROW_SIZE);
 const _: () = assert!(size_of::<Header>() == HEADER_SIZE);
 const _: () = assert!(size_of::<AddrSlot>() == 24);
@@ -517,7 +548,17 @@ pub const fn story_offset(capacity: u32) -> usize {
 
 /// Where the index buckets start (by cookie, then by address pair).
 pub const fn buckets_offset(capacity: u32) -> usize {
+    modules_offset(capacity) + MODULE_SLOTS as usize * size_of::<ModuleSlot>()
+}
+
+/// Where the call sites' table starts (see `sites`).
+pub const fn sites_offset(capacity: u32) -> usize {
     story_offset(capacity) + STORY_LOG as usize * STORY_ENTRY_SIZE
+}
+
+/// Where the modules' table of the call sites starts.
+pub const fn modules_offset(capacity: u32) -> usize {
+    sites_offset(capacity) + SITE_SLOTS as usize * size_of::<SiteSlot>()
 }
 
 /// Where the report table starts in a segment with `capacity` records.

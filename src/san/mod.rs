@@ -20,6 +20,7 @@ pub mod reap;
 pub mod report;
 pub mod schedule;
 pub mod segment;
+pub mod sites;
 
 pub use endpoint::{EndpointRef, FallbackCount, NewEndpoint};
 pub use faults::Target;

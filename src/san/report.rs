@@ -215,15 +215,26 @@ impl Segment {
 
     /// Every distinct call with its count, rows with equal keys merged, sorted.
     pub fn calls(&self) -> Vec<(CallKey, u64)> {
-        let mut merged = std::collections::BTreeMap::new();
+        self.calls_with_rows()
+            .into_iter()
+            .map(|(k, n, _)| (k, n))
+            .collect()
+    }
+
+    /// As [`calls`](Self::calls), with the table's rows each merged call was
+    /// counted in (the call sites, `sites`, name rows by index).
+    pub fn calls_with_rows(&self) -> Vec<(CallKey, u64, Vec<u32>)> {
+        let mut merged: std::collections::BTreeMap<CallKey, (u64, Vec<u32>)> = Default::default();
         for i in 0..REPORT_ROWS {
             if let Some(row) = self.row(i)
                 && row.state.load(Acquire) == ROW_LIVE
             {
-                *merged.entry(CallKey::read(row)).or_insert(0) += row.count.load(Relaxed);
+                let m = merged.entry(CallKey::read(row)).or_default();
+                m.0 += row.count.load(Relaxed);
+                m.1.push(i);
             }
         }
-        merged.into_iter().collect()
+        merged.into_iter().map(|(k, (n, rows))| (k, n, rows)).collect()
     }
 }
 

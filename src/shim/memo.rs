@@ -53,6 +53,10 @@ struct Memo {
     att: Cell<*const Attached>,
     /// The report row and its lane: `row | lane << 32`.
     row: Cell<u64>,
+    /// Where in the program the call was made (its return address; 0 if not
+    /// known), and the slot of that call site in the segment (`u32::MAX`: none).
+    site: Cell<usize>,
+    site_slot: Cell<u32>,
 }
 
 fn pack(low: i32, high: i32) -> u64 {
@@ -67,13 +71,16 @@ impl Memo {
             option_id: Cell::new(OptionId::Debug),
             att: Cell::new(std::ptr::null()),
             row: Cell::new(0),
+            site: Cell::new(0),
+            site_slot: Cell::new(u32::MAX),
         }
     }
 
-    /// The segment, if the memo is of this option and length.
+    /// The segment, if the memo is of this option and length, made from this
+    /// call site.
     #[inline(always)]
-    fn of(&self, option: u64, optlen: i32) -> Option<&Attached> {
-        if self.option.get() != option || self.optlen.get() != optlen {
+    fn of(&self, option: u64, optlen: i32, site: usize) -> Option<&Attached> {
+        if self.option.get() != option || self.optlen.get() != optlen || self.site.get() != site {
             return None;
         }
         // SAFETY: null, or set by `remember` from the shim's attached segment,
@@ -81,9 +88,11 @@ impl Memo {
         unsafe { self.att.get().as_ref() }
     }
 
+    /// Counts the call in its report row, and at its call site.
     fn count(&self, att: &Attached) {
         let row = self.row.get();
         att.seg.count_row(row as u32, (row >> 32) as u8);
+        att.seg.count_site(self.site_slot.get(), (row >> 32) as u8);
     }
 }
 
@@ -110,28 +119,29 @@ impl Memos {
 
     /// The memo of this option and length, and its segment.
     #[inline(always)]
-    fn find(&self, level: c_int, optname: c_int, optlen: i32) -> Option<(&Memo, &Attached)> {
+    fn find(&self, level: c_int, optname: c_int, optlen: i32, site: usize) -> Option<(&Memo, &Attached)> {
         let option = pack(level, optname);
-        self.memos.iter().find_map(|m| Some((m, m.of(option, optlen)?)))
+        self.memos
+            .iter()
+            .find_map(|m| Some((m, m.of(option, optlen, site)?)))
     }
 
     /// Remembers a call the whole path answered (see the module's docs for when),
-    /// in place of an older memo of the same option and length, else of the one
-    /// made longest ago.
+    /// in place of an older memo of the same option, length and call site, else
+    /// of the one made longest ago.
     fn remember(
         &self,
-        level: c_int,
-        optname: c_int,
-        optlen: i32,
+        (level, optname, optlen): (c_int, c_int, i32),
         option: OptionId,
         att: &Attached,
         row: u64,
+        site: (usize, Option<u32>),
     ) {
         let key = pack(level, optname);
         let m = match self
             .memos
             .iter()
-            .find(|m| m.option.get() == key && m.optlen.get() == optlen)
+            .find(|m| m.option.get() == key && m.optlen.get() == optlen && m.site.get() == site.0)
         {
             Some(m) => m,
             None => {
@@ -145,6 +155,8 @@ impl Memos {
         m.option_id.set(option);
         m.att.set(att);
         m.row.set(row);
+        m.site.set(site.0);
+        m.site_slot.set(site.1.unwrap_or(u32::MAX));
     }
 }
 
@@ -176,27 +188,22 @@ pub enum Call {
 /// After a call on a SAN socket that the provider answered with success, outside
 /// a signal handler and with `SO_DEBUG` off (the caller checks): the thread
 /// remembers the option's row `spec`, the segment and the report row and lane
-/// it was counted in, so that the same call again is answered here.
+/// it was counted in, and the call site (its return address and slot), so that
+/// the same call again from the same place is answered here.
 pub fn remember(
     call: Call,
-    (level, optname, optlen): (c_int, c_int, i32),
+    asked: (c_int, c_int, i32),
     spec: &OptionSpec,
     att: &Attached,
     (row, lane): (u32, u8),
+    site: (usize, Option<u32>),
 ) {
     MEMOS.with(|t| {
         let memos = match call {
             Call::Set => &t.set,
             Call::Get => &t.get,
         };
-        memos.remember(
-            level,
-            optname,
-            optlen,
-            spec.id,
-            att,
-            u64::from(row) | u64::from(lane) << 32,
-        );
+        memos.remember(asked, spec.id, att, u64::from(row) | u64::from(lane) << 32, site);
     });
 }
 
@@ -217,6 +224,7 @@ pub fn hits() -> u64 {
 /// `setsockopt` answered from this thread's memo, or None: the whole path decides.
 /// `g` is held at depth 1 (not inside a signal handler's call).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn set(
     g: &Guard,
     entry: Entry,
@@ -224,9 +232,10 @@ pub fn set(
     optname: c_int,
     optval: *const c_void,
     optlen: socklen_t,
+    site: usize,
 ) -> Option<c_int> {
     MEMOS.with(|t| {
-        let (m, att) = t.set.find(level, optname, optlen as i32)?;
+        let (m, att) = t.set.find(level, optname, optlen as i32, site)?;
         let rec = att.seg.endpoint(entry.endpoint()?)?;
         if att.seg.network_down() || rec.connection_state() != Connection::Healthy || rec.debugging() {
             return None;
@@ -249,6 +258,7 @@ pub fn set(
 
 /// `getsockopt` answered from this thread's memo, or None (as [`set`]).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub fn get(
     g: &Guard,
     entry: Entry,
@@ -256,11 +266,12 @@ pub fn get(
     optname: c_int,
     optval: *mut c_void,
     optlen: *mut socklen_t,
+    site: usize,
 ) -> Option<c_int> {
     let mem = g.memory();
     let len = i32::from_ne_bytes(mem.read_on_stack::<4>(optlen.cast())?);
     MEMOS.with(|t| {
-        let (m, att) = t.get.find(level, optname, len)?;
+        let (m, att) = t.get.find(level, optname, len, site)?;
         let rec = att.seg.endpoint(entry.endpoint()?)?;
         if att.seg.network_down() || rec.debugging() {
             return None;

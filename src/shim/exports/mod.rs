@@ -4,24 +4,25 @@
 //! the hook under `catch_unwind`, so that no panic ever crosses into C (a panic
 //! falls back to the real call).
 //!
-//! This file holds the option calls (`setsockopt`/`getsockopt`, answered by the
-//! thread's memo when it can, else by `hooks::options`), the socket-life calls
-//! (`socket`, `connect`, `listen`, `accept`, `close`, `dup`, `fcntl`, `vfork`…,
-//! for `hooks::life`) and the constructor; [`data`] holds the data calls (SPEC
-//! §7) and [`capi`] the provider's C API and the library's own C functions
-//! (`include/wsd.h`).
+//! This file holds the socket-life calls (`socket`, `connect`, `listen`,
+//! `accept`, `close`, `dup`, `fcntl`…, for `hooks::life`) and the constructor;
+//! [`options`] holds `setsockopt`/`getsockopt` (answered by the thread's memo
+//! when it can, else by `hooks::options`), [`data`] the data calls (SPEC §7),
+//! [`capi`] the provider's C API and the library's own C functions
+//! (`include/wsd.h`), and `vfork` the library's own `vfork`.
 
 mod capi;
 mod data;
+mod options;
 #[cfg(target_arch = "x86_64")]
 mod vfork;
 
 use crate::shim::fdtable::{self, Entry};
-use crate::shim::hooks::{life, options};
+use crate::shim::hooks::life;
 use crate::shim::state::{self, Shim};
 use crate::shim::thread::{self, Guard};
-use crate::shim::{memo, net, real, startup};
-use libc::{c_int, c_uint, c_void, sockaddr, socklen_t};
+use crate::shim::{net, real, startup};
+use libc::{c_int, c_uint, sockaddr, socklen_t};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Runs `hook`, or `fallback` if it panics.
@@ -50,116 +51,6 @@ fn handed_out(newfd: c_int, old: c_int, source: Entry) {
     {
         shield(|| life::duplicated_entry(shim, old, source, newfd), || ());
     }
-}
-
-/// `setsockopt(2)`. On a descriptor that is ours, the switch routes the call
-/// (SPEC §4.3); a bad `val` is answered `EFAULT`, never a fault.
-///
-/// # Safety
-/// Called from C as libc's `setsockopt`: `val` should point to `len` readable
-/// bytes (the kernel, or the library's probe, answers `EFAULT` when not).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn setsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-) -> c_int {
-    let entry = fdtable::get(fd);
-    if entry.is_empty() {
-        // Not ours: a tail call, with none of the hook's frame set up.
-        // SAFETY: the program's arguments, passed on unchanged.
-        return unsafe { real::setsockopt(fd, level, name, val, len) };
-    }
-    setsockopt_ours(fd, level, name, val, len, entry)
-}
-
-#[inline(never)]
-fn setsockopt_ours(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-    entry: Entry,
-) -> c_int {
-    answer_ours(
-        move |g| memo::set(g, entry, level, name, val, len),
-        move |shim, g| options::setsockopt(shim, g, fd, entry, level, name, val, len),
-        // SAFETY: the program's arguments, passed on unchanged.
-        move || unsafe { real::setsockopt(fd, level, name, val, len) },
-    )
-}
-
-/// A `setsockopt`/`getsockopt` on a descriptor of ours: from the thread's memos
-/// when one answers it (`memo`), else the whole path. At any depth: a nested
-/// call comes from a signal handler (see `thread`), and takes the whole path.
-#[inline(always)]
-fn answer_ours(
-    memo: impl FnOnce(&Guard) -> Option<c_int>,
-    whole: impl FnOnce(&'static Shim, &Guard) -> c_int,
-    real: impl FnOnce() -> c_int,
-) -> c_int {
-    let g = Guard::enter_nested();
-    if !g.nested()
-        && let Some(rc) = shield(|| memo(&g), || None)
-    {
-        return rc;
-    }
-    answer_whole(g, whole, real)
-}
-
-/// [`answer_ours`]' whole path, out of line: the memo's path sets up no frame for it.
-#[inline(never)]
-fn answer_whole(
-    g: Guard,
-    whole: impl FnOnce(&'static Shim, &Guard) -> c_int,
-    real: impl FnOnce() -> c_int,
-) -> c_int {
-    match state::shim() {
-        Some(shim) => shield(|| whole(shim, &g), real),
-        None => real(),
-    }
-}
-
-/// `getsockopt(2)`, routed as `setsockopt`.
-///
-/// # Safety
-/// Called from C as libc's `getsockopt`: `val` and `len` should point to
-/// writable memory (a bad pointer is answered `EFAULT`).
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn getsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-) -> c_int {
-    let entry = fdtable::get(fd);
-    if entry.is_empty() {
-        // As in `setsockopt`.
-        // SAFETY: the program's arguments, passed on unchanged.
-        return unsafe { real::getsockopt(fd, level, name, val, len) };
-    }
-    getsockopt_ours(fd, level, name, val, len, entry)
-}
-
-#[inline(never)]
-fn getsockopt_ours(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-    entry: Entry,
-) -> c_int {
-    answer_ours(
-        move |g| memo::get(g, entry, level, name, val, len),
-        move |shim, g| options::getsockopt(shim, g, fd, entry, level, name, val, len),
-        // SAFETY: the program's arguments, passed on unchanged.
-        move || unsafe { real::getsockopt(fd, level, name, val, len) },
-    )
 }
 
 /// `socket(2)`: a TCP socket of a program that could reach the SAN is a

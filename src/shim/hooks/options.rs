@@ -25,7 +25,7 @@ use crate::shim::provider::{self, OptLen, facts};
 use crate::shim::state::{Attached, Shim};
 use crate::shim::switch::{self, Forked};
 use crate::shim::thread::Guard;
-use crate::shim::{errno, memo, net, real};
+use crate::shim::{errno, memo, net, real, sites};
 use libc::{c_int, c_void, socklen_t};
 use std::sync::atomic::AtomicU64;
 
@@ -91,6 +91,7 @@ fn end_of(san: Option<SanSocket<'_>>) -> u8 {
 /// thread remembers it (`memo`'s docs say why that is the same answer). Not
 /// for a signal handler's call, nor when `SO_DEBUG` is on (every call then
 /// writes a line).
+#[allow(clippy::too_many_arguments)]
 fn memoise(
     g: &Guard,
     call: memo::Call,
@@ -99,14 +100,25 @@ fn memoise(
     san: Option<SanSocket<'_>>,
     o: &Outcome,
     counted: Option<(u32, u8)>,
+    site: (usize, Option<u32>),
 ) {
     if let (Some((att, rec)), Some(row), Some(spec)) = (san, counted, asked.row)
         && o.provider_said_yes()
         && !g.nested()
         && !rec.debugging()
     {
-        memo::remember(call, (asked.level, asked.optname, optlen), spec, att, row);
+        memo::remember(call, (asked.level, asked.optname, optlen), spec, att, row, site);
     }
+}
+
+/// The call site of a call counted in `row`: counted there, and recorded in the
+/// segment if it is new (`sites`). Its slot, for the memo.
+fn at_site(shim: &Shim, g: &Guard, row: Option<(u32, u8)>, site: usize) -> (usize, Option<u32>) {
+    let slot = match (row, shim.san_if_attached()) {
+        (Some(row), Some(att)) => sites::note(att, g.nested(), row, site),
+        _ => None,
+    };
+    (site, slot)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -119,6 +131,7 @@ pub fn setsockopt(
     optname: c_int,
     optval: *const c_void,
     optlen: socklen_t,
+    site: usize,
 ) -> c_int {
     let cfg = &shim.config;
     let len = optlen as i32;
@@ -177,7 +190,8 @@ pub fn setsockopt(
         outcome: &o,
     };
     let row = counting::count(shim, g, san.map(|(att, _)| att), &counted);
-    memoise(g, memo::Call::Set, &asked, len, san, &o, row);
+    let site = at_site(shim, g, row, site);
+    memoise(g, memo::Call::Set, &asked, len, san, &o, row, site);
     if let Some((_, rec)) = san {
         after_san_set(mem, rec, &asked, optval, &o);
         if debug_before || rec.debugging() {
@@ -252,6 +266,7 @@ pub fn getsockopt(
     optname: c_int,
     optval: *mut c_void,
     optlen: *mut socklen_t,
+    site: usize,
 ) -> c_int {
     let cfg = &shim.config;
     // SAFETY: the program's own arguments, passed on unchanged.
@@ -293,8 +308,9 @@ pub fn getsockopt(
         outcome: &o,
     };
     let row = counting::count(shim, g, san.map(|(att, _)| att), &counted);
+    let site = at_site(shim, g, row, site);
     if let Some(len) = len.value {
-        memoise(g, memo::Call::Get, &asked, len, san, &o, row);
+        memoise(g, memo::Call::Get, &asked, len, san, &o, row, site);
     }
     if let Some((_, rec)) = san {
         tally(&rec.gets);

@@ -1,0 +1,199 @@
+//! `setsockopt` and `getsockopt`: on a descriptor that is not ours, the real
+//! call (a tail jump); on one of ours, the thread's memo when it answers, else
+//! the whole path (`hooks::options`).
+//!
+//! On x86-64 each export is a two-instruction trampoline that passes the call's
+//! return address — the place in the program that made the call — as a sixth
+//! argument, so that the report can say where options are set (issue 16) at the
+//! cost of one load. Elsewhere the place is not known (0).
+
+use super::shield;
+use crate::shim::fdtable::{self, Entry};
+use crate::shim::hooks::options;
+use crate::shim::state::{self, Shim};
+use crate::shim::thread::Guard;
+use crate::shim::{memo, real};
+use libc::{c_int, c_void, socklen_t};
+
+/// `setsockopt(2)`. On a descriptor that is ours, the switch routes the call
+/// (SPEC §4.3); a bad `val` is answered `EFAULT`, never a fault.
+///
+/// # Safety
+/// Called from C as libc's `setsockopt`: `val` should point to `len` readable
+/// bytes (the kernel, or the library's probe, answers `EFAULT` when not).
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    // The return address, on top of the stack at entry, as the sixth argument.
+    std::arch::naked_asm!("movq (%rsp), %r9", "jmp {at}", at = sym setsockopt_at, options(att_syntax))
+}
+
+/// `setsockopt(2)` where the call's return address is not known.
+///
+/// # Safety
+/// As on x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
+    // SAFETY: the program's arguments, passed on.
+    unsafe { setsockopt_at(fd, level, name, val, len, 0) }
+}
+
+/// `setsockopt` made from `site` (a return address into the program, 0 if not
+/// known).
+///
+/// # Safety
+/// As for `setsockopt`.
+unsafe extern "C" fn setsockopt_at(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+    site: usize,
+) -> c_int {
+    let entry = fdtable::get(fd);
+    if entry.is_empty() {
+        // Not ours: a tail call, with none of the hook's frame set up.
+        // SAFETY: the program's arguments, passed on unchanged.
+        return unsafe { real::setsockopt(fd, level, name, val, len) };
+    }
+    setsockopt_ours(fd, level, name, val, len, entry, site)
+}
+
+#[inline(never)]
+fn setsockopt_ours(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+    entry: Entry,
+    site: usize,
+) -> c_int {
+    answer_ours(
+        move |g| memo::set(g, entry, level, name, val, len, site),
+        move |shim, g| options::setsockopt(shim, g, fd, entry, level, name, val, len, site),
+        // SAFETY: the program's arguments, passed on unchanged.
+        move || unsafe { real::setsockopt(fd, level, name, val, len) },
+    )
+}
+
+/// `getsockopt(2)`, routed as `setsockopt`.
+///
+/// # Safety
+/// Called from C as libc's `getsockopt`: `val` and `len` should point to
+/// writable memory (a bad pointer is answered `EFAULT`).
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
+    // As `setsockopt`.
+    std::arch::naked_asm!("movq (%rsp), %r9", "jmp {at}", at = sym getsockopt_at, options(att_syntax))
+}
+
+/// `getsockopt(2)` where the call's return address is not known.
+///
+/// # Safety
+/// As on x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
+    // SAFETY: the program's arguments, passed on.
+    unsafe { getsockopt_at(fd, level, name, val, len, 0) }
+}
+
+/// `getsockopt` made from `site`, as `setsockopt_at`.
+///
+/// # Safety
+/// As for `getsockopt`.
+unsafe extern "C" fn getsockopt_at(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+    site: usize,
+) -> c_int {
+    let entry = fdtable::get(fd);
+    if entry.is_empty() {
+        // As in `setsockopt`.
+        // SAFETY: the program's arguments, passed on unchanged.
+        return unsafe { real::getsockopt(fd, level, name, val, len) };
+    }
+    getsockopt_ours(fd, level, name, val, len, entry, site)
+}
+
+#[inline(never)]
+fn getsockopt_ours(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+    entry: Entry,
+    site: usize,
+) -> c_int {
+    answer_ours(
+        move |g| memo::get(g, entry, level, name, val, len, site),
+        move |shim, g| options::getsockopt(shim, g, fd, entry, level, name, val, len, site),
+        // SAFETY: the program's arguments, passed on unchanged.
+        move || unsafe { real::getsockopt(fd, level, name, val, len) },
+    )
+}
+
+/// A `setsockopt`/`getsockopt` on a descriptor of ours: from the thread's memos
+/// when one answers it (`memo`), else the whole path. At any depth: a nested
+/// call comes from a signal handler (see `thread`), and takes the whole path.
+#[inline(always)]
+fn answer_ours(
+    memo: impl FnOnce(&Guard) -> Option<c_int>,
+    whole: impl FnOnce(&'static Shim, &Guard) -> c_int,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    let g = Guard::enter_nested();
+    if !g.nested()
+        && let Some(rc) = shield(|| memo(&g), || None)
+    {
+        return rc;
+    }
+    answer_whole(g, whole, real)
+}
+
+/// [`answer_ours`]' whole path, out of line: the memo's path sets up no frame for it.
+#[inline(never)]
+fn answer_whole(
+    g: Guard,
+    whole: impl FnOnce(&'static Shim, &Guard) -> c_int,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    match state::shim() {
+        Some(shim) => shield(|| whole(shim, &g), real),
+        None => real(),
+    }
+}
