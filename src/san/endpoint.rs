@@ -369,11 +369,7 @@ impl Segment {
         let Some(lock) = self.lock_index() else {
             return false;
         };
-        if rec
-            .state
-            .compare_exchange(seen, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
-            .is_err()
-        {
+        if !take_over(rec, seen, pid) {
             return false;
         }
         if reset_peer && let Some(peer) = self.live_peer_of(rec) {
@@ -387,11 +383,7 @@ impl Segment {
         let Some(lock) = self.lock_index() else {
             return false;
         };
-        if rec
-            .state
-            .compare_exchange(seen, STATE_CLAIMED | me << 8, AcqRel, Relaxed)
-            .is_err()
-        {
+        if !take_over(rec, seen, me) {
             return false;
         }
         // A claimer that died after pairing: its peer's connection ends with it.
@@ -433,17 +425,17 @@ impl Segment {
             return;
         };
         let pid = std::process::id();
-        if rec
-            .state
-            .compare_exchange(
-                live_state(u64::from(ep.tag)),
-                STATE_CLAIMED | pid << 8,
-                AcqRel,
-                Relaxed,
-            )
-            .is_ok()
-        {
+        if take_over(rec, live_state(u64::from(ep.tag)), pid) {
             self.give_back(&lock, rec);
         }
     }
+}
+
+/// Takes `rec` over for process `pid` to give it back to the free list, if it is
+/// still in the state `seen` (live, or claimed by a claimer that died): a
+/// compare-and-swap to CLAIMED|pid, so that only one caller wins.
+fn take_over(rec: &Record, seen: u32, pid: u32) -> bool {
+    rec.state
+        .compare_exchange(seen, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
+        .is_ok()
 }
