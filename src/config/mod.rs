@@ -66,11 +66,7 @@ impl Subnet {
 
     /// Is `ip` inside? An IPv4-mapped IPv6 address counts as its IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
+        match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(a)) => prefix_eq(&net.octets(), &a.octets(), self.prefix),
             (IpAddr::V6(net), IpAddr::V6(a)) => prefix_eq(&net.octets(), &a.octets(), self.prefix),
             _ => false,

@@ -30,10 +30,7 @@ impl AddrSlot {
 
 /// The six words an address is stored as (see [`AddrSlot`]).
 pub fn encode(a: SocketAddr) -> [u32; 6] {
-    let ip = match a.ip() {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = a.ip().to_canonical();
     let (family, bytes, scope) = match (ip, a) {
         (IpAddr::V4(v4), _) => {
             let mut b = [0u8; 16];

@@ -102,9 +102,5 @@ impl Selector {
 
 /// IPv4 and IPv4-mapped IPv6 compare equal (records store the mapped form as IPv4).
 fn same_ip(a: SocketAddr, b: SocketAddr) -> bool {
-    let canon = |ip: std::net::IpAddr| match ip {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
-        v4 => v4,
-    };
-    canon(a.ip()) == canon(b.ip())
+    a.ip().to_canonical() == b.ip().to_canonical()
 }
