@@ -144,22 +144,6 @@ impl Summary {
         }
     }
 
-    fn roles_json(&self) -> Value {
-        let map = ROLES
-            .iter()
-            .zip(self.roles)
-            .map(|(r, n)| (r.name().to_string(), Value::from(n)));
-        Value::Object(map.collect())
-    }
-
-    fn states_json(&self) -> Value {
-        let map = STATES
-            .iter()
-            .zip(self.states)
-            .map(|(&s, n)| (conn_name(s).to_string(), Value::from(n)));
-        Value::Object(map.collect())
-    }
-
     fn counts<T>(names: impl Iterator<Item = T>, counts: &[u64]) -> String
     where
         T: std::fmt::Display,
@@ -169,6 +153,17 @@ impl Summary {
             .map(|(name, n)| format!("{n} {name}"))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// The counts as JSON, `{name: count}` in the same order.
+    fn counts_json<T>(names: impl Iterator<Item = T>, counts: &[u64]) -> Value
+    where
+        T: std::fmt::Display,
+    {
+        let map = names
+            .zip(counts)
+            .map(|(name, &n)| (name.to_string(), Value::from(n)));
+        Value::Object(map.collect())
     }
 }
 
@@ -312,8 +307,8 @@ pub(super) fn status(seg: &Segment, args: &StatusArgs, json: bool) -> i32 {
                 "capacity": seg.capacity(),
                 "network": network,
                 "live": summary.live,
-                "roles": summary.roles_json(),
-                "states": summary.states_json(),
+                "roles": Summary::counts_json(ROLES.iter().map(|r| r.name()), &summary.roles),
+                "states": Summary::counts_json(STATES.iter().map(|&s| conn_name(s)), &summary.states),
                 "processes": summary.processes,
                 "unidentified_holders": summary.unidentified,
                 "report_rows": {"used": summary.report_rows, "capacity": REPORT_ROWS},

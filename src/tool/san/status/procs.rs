@@ -5,6 +5,7 @@ use super::Entry;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
 use wsd::san::layout::{identity_pid, identity_start};
+use wsd::san::reap::parse_stat;
 
 /// What `/proc/PID/stat` says about a running process: when it started (clock
 /// ticks after boot, as in holder identities) and its name — the `comm` of its
@@ -68,15 +69,14 @@ fn read_proc(pid: u32) -> Option<Proc> {
         return None;
     }
     let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    // The name may hold any bytes, parentheses among them: it ends at the last ')',
-    // and the fields after it are ASCII.
+    // The name may hold any bytes, parentheses among them: it ends at the last ')'
+    // (the fields after it are the library's to read: `parse_stat`).
     let open = stat.iter().position(|&b| b == b'(')?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let name = String::from_utf8_lossy(stat.get(open + 1..close)?).into_owned();
-    let mut fields = std::str::from_utf8(stat.get(close + 2..)?).ok()?.split(' ');
-    if matches!(fields.next()?, "Z" | "X" | "x") {
+    let (start, state) = parse_stat(&stat)?;
+    if matches!(state, 'Z' | 'X' | 'x') {
         return None;
     }
-    let start = fields.nth(18)?.parse().ok()?;
     Some(Proc { start, name })
 }
