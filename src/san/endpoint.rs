@@ -47,17 +47,29 @@
 //!
 //! Option values and counters are single atomics: setting or reading an option
 //! touches only that endpoint's record.
+//!
+//! This file owns the records' life: claiming, filling, filing and pairing
+//! ([`Segment::allocate`]), holding and letting go, and freeing. What a record's
+//! fields say, and the header's statistics the shim counts, are methods in
+//! `fields.rs` (callers never load a field themselves); finding a live record —
+//! by reference, id or cookie, or as a peer — is `lookup.rs`; how an address is
+//! kept in a record's words is `address.rs`.
+
+mod address;
+mod fields;
+mod lookup;
+
+pub use address::encode;
+pub use fields::{FallbackCount, tally};
 
 use super::index::{Index, IndexLock, addr_hash};
 use super::layout::{
-    AddrSlot, CONN_ALL, CONN_DOWN, CONN_HEALTHY, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole,
-    FLAG_ABORTIVE, FLAG_FAULT_ACTED, FLAG_PAIRED, FLAG_SENT, NETWORK_DOWN, Record, STATE_CLAIMED, STATE_FREE,
+    CONN_HEALTHY, EndpointRole, FLAG_ABORTIVE, FLAG_PAIRED, FLAG_SENT, Record, STATE_CLAIMED, STATE_FREE,
     STATE_LIVE, STATE_MASK, live_state,
 };
 use super::segment::Segment;
-use crate::model::OptionId;
 use crate::model::checks::Connection;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 /// A process's handle on a record: its index and the low 32 bits of the id it had
@@ -104,281 +116,7 @@ pub struct NewEndpoint {
     pub inode: u64,
 }
 
-impl AddrSlot {
-    /// Stores `addr`; an IPv4-mapped IPv6 address is stored as IPv4, so that the two
-    /// ends of one connection name each other the same way.
-    pub fn store(&self, addr: Option<SocketAddr>) {
-        self.store_words(addr.map_or([0; 6], encode));
-    }
-
-    fn store_words(&self, words: [u32; 6]) {
-        for (slot, w) in self.0.iter().zip(words) {
-            slot.store(w, Relaxed);
-        }
-    }
-
-    pub fn words(&self) -> [u32; 6] {
-        std::array::from_fn(|i| self.0[i].load(Relaxed))
-    }
-
-    pub fn load(&self) -> Option<SocketAddr> {
-        decode(self.words())
-    }
-}
-
-/// The six words an address is stored as (see [`AddrSlot`]).
-pub fn encode(a: SocketAddr) -> [u32; 6] {
-    let ip = match a.ip() {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
-    let (family, bytes, scope) = match (ip, a) {
-        (IpAddr::V4(v4), _) => {
-            let mut b = [0u8; 16];
-            b[..4].copy_from_slice(&v4.octets());
-            (libc::AF_INET as u32, b, 0)
-        }
-        (IpAddr::V6(v6), SocketAddr::V6(s)) => (libc::AF_INET6 as u32, v6.octets(), s.scope_id()),
-        (IpAddr::V6(v6), SocketAddr::V4(_)) => (libc::AF_INET6 as u32, v6.octets(), 0),
-    };
-    let w = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    [family << 16 | u32::from(a.port()), w(0), w(4), w(8), w(12), scope]
-}
-
-fn decode(w: [u32; 6]) -> Option<SocketAddr> {
-    let mut bytes = [0u8; 16];
-    for i in 0..4 {
-        bytes[i * 4..i * 4 + 4].copy_from_slice(&w[i + 1].to_le_bytes());
-    }
-    let port = (w[0] & 0xffff) as u16;
-    match (w[0] >> 16) as i32 {
-        libc::AF_INET => Some(SocketAddr::new(
-            IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
-            port,
-        )),
-        libc::AF_INET6 => Some(SocketAddr::V6(std::net::SocketAddrV6::new(
-            Ipv6Addr::from(bytes),
-            port,
-            0,
-            w[5],
-        ))),
-        _ => None,
-    }
-}
-
-/// Adds one to a record's call counter. A load and a store, not a locked
-/// read-modify-write: these are statistics, and the only race — two threads or
-/// processes using one socket in the same instant — can lose a count, never
-/// corrupt anything. (The report's counts, which must be exact, are atomic adds.)
-pub fn tally(counter: &std::sync::atomic::AtomicU64) {
-    counter.store(counter.load(Relaxed).wrapping_add(1), Relaxed);
-}
-
-/// The fall-backs to plain TCP the segment's statistics count.
-#[derive(Clone, Copy, Debug)]
-pub enum FallbackCount {
-    Down,
-    Full,
-    Replay,
-}
-
-impl Record {
-    /// The connection's state as the provider's checks see it. A connection keeps
-    /// every fault it met: after a keep-alive failure and then a reset it is still
-    /// the keep-alive failure that answers (SPEC §2.2: row 7 before row 8).
-    pub fn connection_state(&self) -> Connection {
-        let v = self.connection.load(Acquire);
-        if v & !CONN_ALL != 0 {
-            // Garbage: a connection we cannot read is not usable.
-            Connection::Reset
-        } else if v & CONN_KEEPALIVE_FAILED != 0 {
-            Connection::KeepAliveFailed
-        } else if v & (CONN_RESET | CONN_DOWN) != 0 {
-            // Broken by `down`: after `up` it answers as a reset connection.
-            Connection::Reset
-        } else {
-            Connection::Healthy
-        }
-    }
-
-    /// Adds a fault to the connection's state (`Healthy` clears it: a fresh
-    /// connection on the same record).
-    pub fn set_connection(&self, c: Connection) {
-        match c {
-            Connection::Healthy => self.connection.store(CONN_HEALTHY, Release),
-            Connection::KeepAliveFailed => {
-                self.connection.fetch_or(CONN_KEEPALIVE_FAILED, Release);
-            }
-            Connection::Reset => {
-                self.connection.fetch_or(CONN_RESET, Release);
-            }
-        }
-    }
-
-    /// The stored value of an option (SO_GROUP_ID is always 0, SPEC §3).
-    pub fn option(&self, id: OptionId) -> i32 {
-        match id {
-            OptionId::Debug => (self.so_debug.load(Relaxed) != 0) as i32,
-            OptionId::GroupId => 0,
-            OptionId::GroupPriority => self.group_priority.load(Relaxed),
-        }
-    }
-
-    pub fn store_option(&self, id: OptionId, value: i32) {
-        match id {
-            OptionId::Debug => self.so_debug.store(value as u32, Relaxed),
-            OptionId::GroupId => {}
-            OptionId::GroupPriority => self.group_priority.store(value, Relaxed),
-        }
-    }
-
-    pub fn comm(&self) -> String {
-        super::layout::load_text(&self.comm)
-    }
-
-    pub fn role(&self) -> Option<EndpointRole> {
-        EndpointRole::from_raw(self.role.load(Relaxed))
-    }
-
-    /// The identities in the holder slots.
-    pub fn holder_identities(&self) -> impl Iterator<Item = u64> + '_ {
-        self.holders.iter().map(|h| h.load(Acquire)).filter(|&h| h != 0)
-    }
-
-    /// No holder at all. The extra count is read first: a fork child settles by
-    /// filling a slot and *then* taking back the pending count, so whoever sees the
-    /// count drop also sees the slot.
-    pub fn has_no_holder(&self) -> bool {
-        self.extra_holders.load(Acquire) == 0 && self.holder_identities().next().is_none()
-    }
-
-    /// Adds a holder: an empty slot, or the extra count when all are taken.
-    fn add_holder(&self, identity: u64) {
-        if !self
-            .holders
-            .iter()
-            .any(|h| h.compare_exchange(0, identity, AcqRel, Relaxed).is_ok())
-        {
-            self.extra_holders.fetch_add(1, AcqRel);
-        }
-    }
-
-    /// Removes a holder; false if `identity` held nothing here.
-    fn remove_holder(&self, identity: u64) -> bool {
-        self.holders
-            .iter()
-            .any(|h| h.compare_exchange(identity, 0, AcqRel, Relaxed).is_ok())
-            || self
-                .extra_holders
-                .fetch_update(AcqRel, Acquire, |n| n.checked_sub(1))
-                .is_ok()
-    }
-
-    /// Clears the holder slot `slot` if it still holds `identity` (the reaper).
-    pub(super) fn clear_holder(&self, slot: usize, identity: u64) -> bool {
-        self.holders[slot]
-            .compare_exchange(identity, 0, AcqRel, Relaxed)
-            .is_ok()
-    }
-
-    /// The endpoint's id (0 while the record is free).
-    pub fn endpoint_id(&self) -> u64 {
-        self.id.load(Relaxed)
-    }
-
-    /// Is `SO_DEBUG` on (SPEC §6.4: every operation on the socket is logged)?
-    pub fn debugging(&self) -> bool {
-        self.so_debug.load(Relaxed) != 0
-    }
-
-    /// The endpoint's role as stored (0 if none), as report rows keep it.
-    pub fn raw_role(&self) -> u8 {
-        self.role.load(Relaxed) as u8
-    }
-
-    /// The descriptor the creating process had for the socket.
-    pub fn fd(&self) -> i32 {
-        self.fd.load(Relaxed)
-    }
-
-    /// The socket's inode (0 if unknown), which recognises it in a descriptor.
-    pub fn inode(&self) -> u64 {
-        self.inode.load(Relaxed)
-    }
-
-    /// The fault word (`layout::fault_parts`; 0: no fault on the connection).
-    pub fn fault_word(&self) -> u64 {
-        self.fault.load(Acquire)
-    }
-
-    /// Has the kernel socket been broken for the fault now on the record?
-    pub fn fault_acted(&self) -> bool {
-        self.flags.load(Acquire) & FLAG_FAULT_ACTED != 0
-    }
-
-    /// The kernel socket was broken for fault `word`: marked, unless another
-    /// fault replaced it meanwhile (the tool waits for the mark).
-    pub fn mark_fault_acted(&self, word: u64) {
-        if self.fault.load(Acquire) == word {
-            self.flags.fetch_or(FLAG_FAULT_ACTED, Release);
-        }
-    }
-
-    /// The socket was sent to another process (`SCM_RIGHTS`): the endpoint
-    /// outlives this process's last close, for the receiver to join.
-    pub fn mark_sent(&self) {
-        self.flags.fetch_or(FLAG_SENT, Relaxed);
-    }
-
-    pub fn mark_abortive(&self, on: bool) {
-        if on {
-            self.flags.fetch_or(FLAG_ABORTIVE, Relaxed);
-        } else {
-            self.flags.fetch_and(!FLAG_ABORTIVE, Relaxed);
-        }
-    }
-}
-
 impl Segment {
-    pub fn network_down(&self) -> bool {
-        self.header().network.load(Acquire) == NETWORK_DOWN
-    }
-
-    /// Counts a connection made on the SAN (`connect`, or `accept` when
-    /// `accepted`), in the segment's statistics.
-    pub fn count_connection(&self, accepted: bool) {
-        let stats = &self.header().stats;
-        let c = if accepted {
-            &stats.accepts
-        } else {
-            &stats.connections
-        };
-        c.fetch_add(1, Relaxed);
-    }
-
-    /// Counts a candidate that fell back to plain TCP for a reason the segment
-    /// keeps statistics of.
-    pub fn count_fallback(&self, why: FallbackCount) {
-        let stats = &self.header().stats;
-        let c = match why {
-            FallbackCount::Down => &stats.fallback_down,
-            FallbackCount::Full => &stats.fallback_full,
-            FallbackCount::Replay => &stats.fallback_replay,
-        };
-        c.fetch_add(1, Relaxed);
-    }
-
-    /// Records below this index were handed out at some time; none above.
-    pub fn high_water(&self) -> usize {
-        self.header().high_water.load(Acquire) as usize
-    }
-
-    /// The word every process's watcher waits on (a futex on the shared
-    /// mapping), raised at each fault (SPEC §7).
-    pub fn fault_futex(&self) -> &std::sync::atomic::AtomicU32 {
-        &self.header().fault_gen
-    }
-
     /// The record for a new SAN socket: the socket's own record if another
     /// process (or another descriptor) made one already — found by its cookie, so
     /// that a socket is never adopted twice — else a new record, filled in, put in
@@ -561,54 +299,6 @@ impl Segment {
         rec.peer_index.store(0, Release);
     }
 
-    /// The live record `ep` refers to, if it is still that endpoint.
-    pub fn endpoint(&self, ep: EndpointRef) -> Option<&Record> {
-        let rec = self.record(ep.index)?;
-        (rec.state.load(Acquire) & STATE_MASK == STATE_LIVE && rec.id.load(Relaxed) as u32 == ep.tag)
-            .then_some(rec)
-    }
-
-    /// The live record with id `id`. A scan, for the tool (`wsd san reset ID`,
-    /// `check`): calls find a record's peer through [`Segment::peer_of`].
-    pub fn by_id(&self, id: u64) -> Option<(u32, &Record)> {
-        if id == 0 {
-            return None;
-        }
-        self.live().find(|(_, r)| r.id.load(Relaxed) == id)
-    }
-
-    /// `rec`'s peer record, if it is still the endpoint `rec` was paired with:
-    /// its index is in `rec`, checked against the peer's id. With its state, live
-    /// or (a claimer that died after pairing) claimed.
-    pub fn peer_of(&self, rec: &Record) -> Option<(&Record, u32)> {
-        let id = rec.peer_id.load(Acquire);
-        let peer = self.record(rec.peer_index.load(Acquire).checked_sub(1)?)?;
-        let state = peer.state.load(Acquire);
-        (id != 0 && peer.id.load(Relaxed) == id && state & STATE_MASK != STATE_FREE).then_some((peer, state))
-    }
-
-    /// [`Segment::peer_of`], live only.
-    fn live_peer_of(&self, rec: &Record) -> Option<&Record> {
-        self.peer_of(rec)
-            .filter(|(_, state)| state & STATE_MASK == STATE_LIVE)
-            .map(|(p, _)| p)
-    }
-
-    /// The live record of the socket with cookie `cookie`.
-    pub fn by_cookie(&self, cookie: u64) -> Option<EndpointRef> {
-        if cookie == 0 {
-            return None;
-        }
-        let _lock = self.lock_index()?;
-        self.find_in(Index::Cookie, cookie as u32, |r| {
-            r.cookie.load(Relaxed) == cookie && r.state.load(Acquire) & STATE_MASK == STATE_LIVE
-        })
-        .map(|(index, r)| EndpointRef {
-            index,
-            tag: r.id.load(Relaxed) as u32,
-        })
-    }
-
     /// Process `identity` holds `ep` too (it joined a socket that has a record
     /// already, e.g. one it inherited through `WSD_FDS`). False if the record is
     /// gone.
@@ -679,11 +369,7 @@ impl Segment {
         let Some(lock) = self.lock_index() else {
             return false;
         };
-        if rec
-            .state
-            .compare_exchange(seen, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
-            .is_err()
-        {
+        if !take_over(rec, seen, pid) {
             return false;
         }
         if reset_peer && let Some(peer) = self.live_peer_of(rec) {
@@ -697,11 +383,7 @@ impl Segment {
         let Some(lock) = self.lock_index() else {
             return false;
         };
-        if rec
-            .state
-            .compare_exchange(seen, STATE_CLAIMED | me << 8, AcqRel, Relaxed)
-            .is_err()
-        {
+        if !take_over(rec, seen, me) {
             return false;
         }
         // A claimer that died after pairing: its peer's connection ends with it.
@@ -743,26 +425,17 @@ impl Segment {
             return;
         };
         let pid = std::process::id();
-        if rec
-            .state
-            .compare_exchange(
-                live_state(u64::from(ep.tag)),
-                STATE_CLAIMED | pid << 8,
-                AcqRel,
-                Relaxed,
-            )
-            .is_ok()
-        {
+        if take_over(rec, live_state(u64::from(ep.tag)), pid) {
             self.give_back(&lock, rec);
         }
     }
+}
 
-    /// Live records, with their index, below the high-water mark (no record above
-    /// it was ever handed out). For the tool and `check`: no call's path scans.
-    pub fn live(&self) -> impl Iterator<Item = (u32, &Record)> {
-        let high = self.header().high_water.load(Relaxed).min(self.capacity());
-        (0..high)
-            .filter_map(|i| self.record(i).map(|r| (i, r)))
-            .filter(|(_, r)| r.state.load(Acquire) & STATE_MASK == STATE_LIVE)
-    }
+/// Takes `rec` over for process `pid` to give it back to the free list, if it is
+/// still in the state `seen` (live, or claimed by a claimer that died): a
+/// compare-and-swap to CLAIMED|pid, so that only one caller wins.
+fn take_over(rec: &Record, seen: u32, pid: u32) -> bool {
+    rec.state
+        .compare_exchange(seen, STATE_CLAIMED | pid << 8, AcqRel, Relaxed)
+        .is_ok()
 }

@@ -16,12 +16,21 @@
 //! accepted on it), a program, a pid — together, the connections that match all
 //! of them. A listener is not a connection and is never hit. This is the tool's
 //! look over the table, never a call's path.
+//!
+//! This file owns the faults and their injection; `selector` says which
+//! connections a fault hits ([`Selector`], [`Target`]), and `log` keeps the fault
+//! log and the fault story that the report tells ([`LoggedFault`], [`Told`]).
+
+mod log;
+mod selector;
+
+pub use log::{LoggedFault, Told};
+pub use selector::{Selector, Target};
 
 use super::layout::{
-    CONN_DOWN, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FAULT_DOWN, FAULT_EVENT_SIZE,
-    FAULT_KEEPALIVE, FAULT_LOG, FAULT_RESET, FLAG_FAULT_ACTED, FaultEvent, Header, NETWORK_DOWN, NETWORK_UP,
-    Record, STATE_LIVE, STATE_MASK, STORY_ENTRY_SIZE, STORY_HIT, STORY_LOG, STORY_SIGHT, StoryEntry,
-    fault_word, faults_offset, identity_pid, load_text, name_bytes, store_text, story_offset,
+    CONN_DOWN, CONN_KEEPALIVE_FAILED, CONN_RESET, EndpointRole, FAULT_DOWN, FAULT_KEEPALIVE, FAULT_RESET,
+    FLAG_FAULT_ACTED, NETWORK_DOWN, NETWORK_UP, Record, STATE_LIVE, STATE_MASK, STORY_HIT, fault_word,
+    name_bytes, store_text,
 };
 use super::segment::Segment;
 use std::collections::HashMap;
@@ -142,112 +151,11 @@ impl DataCall {
     }
 }
 
-/// A target named on the command line: an endpoint id or `ADDR:PORT`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    Id(u64),
-    Addr(SocketAddr),
-}
-
-impl Target {
-    pub fn parse(s: &str) -> Option<Target> {
-        match s.parse::<u64>() {
-            Ok(id) => Some(Target::Id(id)),
-            Err(_) => s.parse::<SocketAddr>().ok().map(Target::Addr),
-        }
-    }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Id(id) => write!(f, "endpoint {id}"),
-            Target::Addr(a) => write!(f, "{a}"),
-        }
-    }
-}
-
-/// Which connections a fault hits: those with an end that matches every part
-/// given (none given: every connection).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Selector {
-    pub target: Option<Target>,
-    /// Either end's port (`wsd run --fault …,port=N`).
-    pub port: Option<u16>,
-    pub program: Option<String>,
-    pub pid: Option<u32>,
-}
-
-impl Selector {
-    /// Does the endpoint `rec` match? (A connection is hit when either end does.)
-    /// `names` keeps the process names read from /proc for this look over the
-    /// table, each read once.
-    pub fn matches(&self, rec: &Record, names: &mut HashMap<u32, Option<String>>) -> bool {
-        let id_ok = match self.target {
-            None => true,
-            Some(Target::Id(id)) => rec.id.load(Relaxed) == id,
-            // An unspecified address (0.0.0.0:P, [::]:P) stands for the port on
-            // any address, as a wildcard listener does.
-            Some(Target::Addr(a)) => rec
-                .local
-                .load()
-                .is_some_and(|l| l.port() == a.port() && (a.ip().is_unspecified() || same_ip(l, a))),
-        };
-        let port_ok = self.port.is_none_or(|p| {
-            rec.local.load().is_some_and(|l| l.port() == p) || rec.peer.load().is_some_and(|l| l.port() == p)
-        });
-        // The name the record was made with, or the name now of a process that
-        // holds it (a child may have renamed itself since, as status shows).
-        let program_ok = self.program.as_deref().is_none_or(|p| {
-            rec.comm() == p
-                || rec.holder_identities().any(|h| {
-                    let pid = identity_pid(h);
-                    names.entry(pid).or_insert_with(|| process_name(pid)).as_deref() == Some(p)
-                })
-        });
-        let pid_ok = self.pid.is_none_or(|pid| {
-            rec.pid.load(Relaxed) == pid || rec.holder_identities().any(|h| identity_pid(h) == pid)
-        });
-        id_ok && port_ok && program_ok && pid_ok
-    }
-
-    /// The words of the fault log's target text.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(t) = self.target {
-            parts.push(t.to_string());
-        }
-        if let Some(p) = self.port {
-            parts.push(format!("port {p}"));
-        }
-        if let Some(p) = &self.program {
-            parts.push(format!("program {p}"));
-        }
-        if let Some(p) = self.pid {
-            parts.push(format!("pid {p}"));
-        }
-        if parts.is_empty() {
-            "every connection".to_string()
-        } else {
-            parts.join(", ")
-        }
-    }
-}
-
 /// A process's name (its `comm`), if it runs.
 fn process_name(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
         .map(|s| s.trim_end_matches('\n').to_string())
-}
-
-/// IPv4 and IPv4-mapped IPv6 compare equal (records store the mapped form as IPv4).
-fn same_ip(a: SocketAddr, b: SocketAddr) -> bool {
-    let canon = |ip: std::net::IpAddr| match ip {
-        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
-        v4 => v4,
-    };
-    canon(a.ip()) == canon(b.ip())
 }
 
 /// What an injection did.
@@ -460,168 +368,6 @@ impl Segment {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-
-    fn fault_event(&self, slot: u32) -> &FaultEvent {
-        let offset = faults_offset(self.capacity()) + (slot % FAULT_LOG) as usize * FAULT_EVENT_SIZE;
-        // SAFETY: the fault log lies inside the mapping (the geometry check covers
-        // the whole segment size); entries are 8-aligned atomics valid for any bit
-        // pattern.
-        unsafe {
-            &*(self.header() as *const Header as *const u8)
-                .add(offset)
-                .cast::<FaultEvent>()
-        }
-    }
-
-    fn log_fault(&self, seq: u32, kind: u8, at_ms: u64, hit: u32, what: &str) {
-        let e = self.fault_event(seq);
-        e.seq.store(0, Release);
-        e.kind.store(u32::from(kind), Relaxed);
-        e.at_realtime_ns.store(clock(libc::CLOCK_REALTIME), Relaxed);
-        e.at_ms.store(at_ms, Relaxed);
-        e.hit.store(hit, Relaxed);
-        e.by.store(std::process::id(), Relaxed);
-        store_text(&e.target, what.as_bytes());
-        e.seq.store(seq, Release);
-    }
-
-    /// Writes one entry of the fault story: `fill` sets its fields, then its
-    /// number marks it whole.
-    fn tell(&self, kind: u32, fault: u32, fill: impl FnOnce(&StoryEntry)) {
-        let n = self.header().story_next.fetch_add(1, AcqRel);
-        let e = self.story_entry(n);
-        e.written.store(0, Release);
-        e.kind.store(kind, Relaxed);
-        e.fault.store(fault, Relaxed);
-        e.after_ms.store(0, Relaxed);
-        e.errno.store(0, Relaxed);
-        fill(e);
-        e.written.store(n + 1, Release);
-    }
-
-    /// A process's first data call met fault `fault` on `rec` (SPEC §7): who, which
-    /// call on which descriptor, what it answered, how long after. For the report:
-    /// the record itself often ends at once (the program closes the socket).
-    #[allow(clippy::too_many_arguments)]
-    pub fn tell_sight(
-        &self,
-        fault: u32,
-        rec: &Record,
-        pid: u32,
-        comm: [u8; 16],
-        fd: i32,
-        call: DataCall,
-        errno: i32,
-        after_ms: u32,
-    ) {
-        self.tell(STORY_SIGHT, fault, |e| {
-            e.id.store(rec.id.load(Relaxed), Relaxed);
-            e.pid.store(pid, Relaxed);
-            e.fd.store(fd, Relaxed);
-            e.role_or_call.store(call as u32, Relaxed);
-            e.errno.store(errno as u32, Relaxed);
-            e.after_ms.store(after_ms, Relaxed);
-            store_text(&e.comm, &comm);
-        });
-    }
-
-    fn story_entry(&self, n: u64) -> &StoryEntry {
-        let offset = story_offset(self.capacity()) + (n % u64::from(STORY_LOG)) as usize * STORY_ENTRY_SIZE;
-        // SAFETY: the story lies inside the mapping (the geometry check covers the
-        // whole segment size); entries are 8-aligned atomics valid for any bit
-        // pattern.
-        unsafe {
-            &*(self.header() as *const Header as *const u8)
-                .add(offset)
-                .cast::<StoryEntry>()
-        }
-    }
-
-    /// The fault story, oldest first (the last [`STORY_LOG`] entries).
-    pub fn story(&self) -> Vec<Told> {
-        let next = self.header().story_next.load(Acquire);
-        let first = next.saturating_sub(u64::from(STORY_LOG));
-        (first..next)
-            .filter_map(|n| {
-                let e = self.story_entry(n);
-                if e.written.load(Acquire) != n + 1 {
-                    return None;
-                }
-                let told = Told {
-                    kind: e.kind.load(Relaxed),
-                    fault: e.fault.load(Relaxed),
-                    id: e.id.load(Relaxed),
-                    peer_id: e.peer_id.load(Relaxed),
-                    pid: e.pid.load(Relaxed),
-                    fd: e.fd.load(Relaxed),
-                    role_or_call: e.role_or_call.load(Relaxed),
-                    errno: e.errno.load(Relaxed) as i32,
-                    after_ms: e.after_ms.load(Relaxed),
-                    comm: load_text(&e.comm),
-                    local: e.local.load(),
-                    peer: e.peer.load(),
-                };
-                // Torn by a writer that lapped the ring meanwhile: left out.
-                (e.written.load(Acquire) == n + 1).then_some(told)
-            })
-            .collect()
-    }
-
-    /// The fault log, oldest first: (number, kind, wall-clock ns, monotonic ms,
-    /// endpoints hit, injector pid, target text).
-    pub fn fault_log(&self) -> Vec<LoggedFault> {
-        let last = self.header().fault_seq.load(Acquire);
-        let first = last.saturating_sub(FAULT_LOG - 1).max(1);
-        (first..=last)
-            .filter_map(|seq| {
-                let e = self.fault_event(seq);
-                (e.seq.load(Acquire) == seq).then(|| LoggedFault {
-                    seq,
-                    kind: e.kind.load(Relaxed) as u8,
-                    at_realtime_ns: e.at_realtime_ns.load(Relaxed),
-                    at_ms: e.at_ms.load(Relaxed),
-                    hit: e.hit.load(Relaxed),
-                    by: e.by.load(Relaxed),
-                    target: load_text(&e.target),
-                })
-            })
-            .collect()
-    }
-}
-
-/// One entry of the fault story (see `layout::StoryEntry`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Told {
-    pub kind: u32,
-    pub fault: u32,
-    pub id: u64,
-    pub peer_id: u64,
-    pub pid: u32,
-    pub fd: i32,
-    pub role_or_call: u32,
-    pub errno: i32,
-    pub after_ms: u32,
-    pub comm: String,
-    pub local: Option<SocketAddr>,
-    pub peer: Option<SocketAddr>,
-}
-
-impl Told {
-    pub fn is_hit(&self) -> bool {
-        self.kind == STORY_HIT
-    }
-}
-
-/// One entry of the fault log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LoggedFault {
-    pub seq: u32,
-    pub kind: u8,
-    pub at_realtime_ns: u64,
-    pub at_ms: u64,
-    pub hit: u32,
-    pub by: u32,
-    pub target: String,
 }
 
 /// Is `rec` one end of a connection (rather than a listener or a candidate)?

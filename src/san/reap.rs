@@ -54,7 +54,9 @@ pub fn process_stat(pid: u32) -> std::io::Result<Option<(u64, char)>> {
     parse_stat(&buf[..n as usize]).map(Some).ok_or_else(unreadable)
 }
 
-fn parse_stat(stat: &[u8]) -> Option<(u64, char)> {
+/// The start time and state letter that the contents of a `/proc/PID/stat` give
+/// (as [`process_stat`] reads them; the tool reads the file itself, for the name).
+pub fn parse_stat(stat: &[u8]) -> Option<(u64, char)> {
     // The command may hold any bytes, spaces and parentheses among them: the fields
     // resume after the last ')', and are ASCII from there on.
     let close = stat.iter().rposition(|&b| b == b')')?;

@@ -10,131 +10,33 @@
 //! bad magic or layout version, or a geometry that does not add up. Nothing read
 //! from the header is used before it is checked.
 //!
-//! Who may use a segment ([`check_access`]): its owner, when it is `0600`; its
-//! owner or any process one of whose groups (`getegid`, `getgroups`) is the
-//! file's group, when it is exactly `0660`. Nothing looser: a mode with any bit
-//! for others, a set-id or sticky bit, group read without write, or group access
-//! for a group the process is not in, is refused with the modes it expected.
+//! This file owns the segment's life (open, create, map, destroy) and the
+//! mapping's accessors (header, record, report row, lane, index word), where
+//! every pointer into the shared memory is made; `access` says who may use a
+//! segment, and `error` why one cannot be used ([`SegmentError`], with the
+//! messages the library and the tool print).
+
+mod access;
+mod error;
+
+pub use error::SegmentError;
 
 use super::layout::{
     HEADER_SIZE, Header, LANES, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, RECORD_SIZE, REPORT_ROWS, ROW_SIZE,
     Record, ReportRow, addr_buckets, key_buckets, lanes_offset, rows_offset, segment_size,
 };
+use access::{check_access, no_access};
 use std::ffi::{CStr, CString};
-use std::fmt;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 /// Where POSIX shared-memory objects live on Linux (what `shm_open` uses).
 const SHM_DIR: &str = "/dev/shm";
 
-/// The modes a segment may have, as refusals name them.
-const EXPECTED_MODES: &str = "expected 0600 owned by this user, or 0660 of one of its groups";
-
 /// The mode of a segment private to its owner.
 pub const PRIVATE_MODE: u32 = 0o600;
 /// The mode of a segment shared with its group (`wsd san create --group G`).
 pub const GROUP_MODE: u32 = 0o660;
-
-/// Why a segment cannot be used.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SegmentError {
-    Missing,
-    Exists,
-    NotRegularFile,
-    Symlink,
-    ForeignOwner {
-        uid: u32,
-        mode: u32,
-    },
-    BadMode {
-        mode: u32,
-    },
-    /// `0660` of a group this process is not in, and owned by another user.
-    ForeignGroup {
-        gid: u32,
-    },
-    /// The kernel would not let this process open it (`EACCES`): what the file
-    /// says about owner, group and permissions.
-    NoAccess {
-        uid: u32,
-        gid: u32,
-        mode: u32,
-    },
-    BadSize {
-        size: u64,
-    },
-    BadMagic,
-    BadVersion {
-        found: u32,
-    },
-    BadGeometry,
-    BadCapacity {
-        capacity: u32,
-    },
-    Os {
-        what: &'static str,
-        errno: i32,
-    },
-}
-
-impl fmt::Display for SegmentError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use SegmentError::*;
-        match self {
-            Missing => write!(f, "no such segment"),
-            Exists => write!(f, "the segment already exists"),
-            NotRegularFile => write!(f, "not a regular shared-memory object"),
-            Symlink => write!(f, "is a symbolic link; refusing to follow it"),
-            ForeignOwner { uid, mode } => write!(
-                f,
-                "owned by uid {uid}, not by this user, permissions {mode:04o} ({EXPECTED_MODES})"
-            ),
-            BadMode { mode } => write!(f, "permissions {mode:04o}, {EXPECTED_MODES}"),
-            ForeignGroup { gid } => write!(
-                f,
-                "permissions 0660 of group {gid}, which this process is not in ({EXPECTED_MODES})"
-            ),
-            NoAccess { uid, gid, mode } => write!(
-                f,
-                "permission denied: owned by uid {uid}, group {gid}, permissions {mode:04o} \
-                 ({EXPECTED_MODES})"
-            ),
-            BadSize { size } => write!(f, "size {size} bytes does not match its header"),
-            BadMagic => write!(f, "not a wsd segment (bad magic)"),
-            BadVersion { found } => write!(
-                f,
-                "made by another version of wsd (layout {found}, this wsd uses {LAYOUT_VERSION}); \
-                 replace it with `wsd san destroy` once no program uses it (the next program \
-                 creates it anew)"
-            ),
-            BadGeometry => write!(f, "header geometry is corrupt"),
-            BadCapacity { capacity } => write!(f, "{}", super::layout::capacity_rule(i128::from(*capacity))),
-            Os { what, errno } => {
-                write!(f, "{what}: ")?;
-                write_os_error(f, *errno)
-            }
-        }
-    }
-}
-
-/// What `std::io::Error` says of `errno` ("Permission denied (os error 13)"),
-/// without allocating: the library writes refusals from inside a hook.
-fn write_os_error(f: &mut fmt::Formatter<'_>, errno: i32) -> fmt::Result {
-    let mut buf = [0 as libc::c_char; 128];
-    // SAFETY: `buf` is valid for its length; the XSI strerror_r (the libc crate's
-    // binding on glibc) writes a NUL-terminated message into it, or fails.
-    let r = unsafe { libc::strerror_r(errno, buf.as_mut_ptr(), buf.len()) };
-    let text = if r == 0 {
-        // SAFETY: on success `buf` holds a NUL-terminated string (zeroed beyond it).
-        unsafe { CStr::from_ptr(buf.as_ptr()) }.to_str().ok()
-    } else {
-        None
-    };
-    write!(f, "{} (os error {errno})", text.unwrap_or("Unknown error"))
-}
-
-impl std::error::Error for SegmentError {}
 
 fn last_errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -495,72 +397,6 @@ impl Drop for Segment {
         // SAFETY: `base`/`len` are exactly the mapping made in `map`, and no reference
         // into it outlives `self` (they borrow from it).
         unsafe { libc::munmap(self.base.cast(), self.len) };
-    }
-}
-
-/// May this process use a segment owned by `uid`, of group `gid`, with
-/// permission bits `mode`? Its owner may, when it is `0600` or `0660`; a member
-/// of its group may, when it is exactly `0660`; nobody may otherwise.
-fn check_access(uid: u32, gid: u32, mode: u32) -> Result<(), SegmentError> {
-    // SAFETY: geteuid has no preconditions.
-    let mine = uid == unsafe { libc::geteuid() };
-    if mode == GROUP_MODE {
-        return if mine || in_my_groups(gid) {
-            Ok(())
-        } else {
-            Err(SegmentError::ForeignGroup { gid })
-        };
-    }
-    if !mine {
-        return Err(SegmentError::ForeignOwner { uid, mode });
-    }
-    if mode != PRIVATE_MODE {
-        return Err(SegmentError::BadMode { mode });
-    }
-    Ok(())
-}
-
-/// Is `gid` this process's effective group or one of its supplementary groups?
-/// Asked of the kernel each time (a server may have changed them since), into a
-/// buffer on the stack for up to 256 groups.
-fn in_my_groups(gid: u32) -> bool {
-    // SAFETY: getegid has no preconditions.
-    if unsafe { libc::getegid() } == gid {
-        return true;
-    }
-    let mut groups = [0 as libc::gid_t; 256];
-    // SAFETY: `groups` has room for the number of entries passed.
-    let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
-    if let Ok(n) = usize::try_from(n) {
-        return groups[..n.min(groups.len())].contains(&gid);
-    }
-    // More than fit on the stack.
-    // SAFETY: a count of 0 only asks how many there are.
-    let count = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
-    let mut all = vec![0 as libc::gid_t; usize::try_from(count).unwrap_or(0)];
-    // SAFETY: `all` has room for the number of entries passed.
-    let n = unsafe { libc::getgroups(all.len() as i32, all.as_mut_ptr()) };
-    usize::try_from(n).is_ok_and(|n| all[..n.min(all.len())].contains(&gid))
-}
-
-/// Why `open` of `path` was denied: the file's owner, group and mode, as far as
-/// this process may see them (the file itself is not opened).
-fn no_access(path: &CStr) -> SegmentError {
-    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `path` is NUL-terminated and `st` a valid out-pointer; the link
-    // itself is looked at, never followed.
-    let r = unsafe { libc::fstatat(libc::AT_FDCWD, path.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-    if r != 0 || st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return SegmentError::Os {
-            what: "open",
-            errno: libc::EACCES,
-        };
-    }
-    SegmentError::NoAccess {
-        uid: st.st_uid,
-        gid: st.st_gid,
-        mode: st.st_mode & 0o7777,
     }
 }
 

@@ -2,6 +2,19 @@
 //! they reuse the library's `model`, `san` and `config` so that tables and layout
 //! are defined once.
 //!
+//! - `run`: `wsd run` (`run/child.rs`: the program's life as a process), and
+//!   `sidechannel`, the tool's end of the pipe through which the program's
+//!   processes tell it what the segment cannot;
+//! - `report`: the portability report of `wsd run` and `wsd report`, built as
+//!   JSON (`report/text.rs`: rendered as text);
+//! - `san`: `wsd san VERB` (`san/faults.rs`: `reset`, `keepalive-fail`, `down`;
+//!   `san/status.rs`: `status`, with `status/filters.rs` and `status/procs.rs`);
+//! - `tables`: `wsd options` and `wsd errors`.
+//!
+//! This file owns the command line itself, `wsd report`, `wsd man` and `wsd
+//! completions`, and what several verbs share: the tool's output, the `--group`
+//! lookup and its messages, and finding `libwsd.so`.
+//!
 //! Everything the tool prints goes through [`out`] (standard output, by way of
 //! `outln!`) or [`fail`]/[`err`] (standard error), never `println!`/`eprintln!`:
 //! those panic when the reader has gone, and the tool is a Unix filter (SPEC §6.3:
