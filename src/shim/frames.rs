@@ -92,6 +92,10 @@ struct Find<'a> {
     found: [Option<Module>; DEPTH],
 }
 
+/// `dl_iterate_phdr`'s callback: the module of each address asked.
+///
+/// # Safety
+/// Called by the loader with a valid `info`, and `arg` pointing to a [`Find`].
 unsafe extern "C" fn each_module(info: *mut libc::dl_phdr_info, _size: usize, arg: *mut c_void) -> c_int {
     // SAFETY: the loader passes a valid `dl_phdr_info` for the call, and `arg`
     // is the `Find` that `modules_of` passed.
@@ -209,7 +213,7 @@ mod tests {
 
     #[test]
     fn an_address_of_this_program_is_found_in_its_module() {
-        let here = an_address_of_this_program_is_found_in_its_module as usize;
+        let here = an_address_of_this_program_is_found_in_its_module as fn() as usize;
         let (frames, modules) = modules_of(&[here]);
         let m = modules.list[0].expect("the test binary is a loaded module");
         assert_eq!(frames[0].module, 1);

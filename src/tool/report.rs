@@ -40,8 +40,10 @@ mod text;
 pub use text::render;
 
 use super::sidechannel::Refusals;
+use super::sites::Sites;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering::Relaxed;
+use wsd::model::advice::advice;
 use wsd::model::{WsaError, names};
 use wsd::san::faults::{DataCall, Fault};
 use wsd::san::layout::{CALL_SET, LAYER_KERNEL, LAYER_PROVIDER};
@@ -106,8 +108,9 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
     let s = &seg.header().stats;
     let mut by_layer = [0u64; 4];
     let mut refused = 0;
-    let mut calls = seg.calls();
-    calls.sort_by_key(|(k, _)| {
+    let mut calls = seg.calls_with_rows();
+    let mut sites = Sites::of(seg);
+    calls.sort_by_key(|(k, _, _)| {
         (
             k.program(),
             k.pid,
@@ -122,7 +125,7 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
     });
     let rows: Vec<Value> = calls
         .into_iter()
-        .map(|(k, count)| {
+        .map(|(k, count, table_rows)| {
             by_layer[usize::from(k.layer.min(3))] += count;
             if k.provider != 0 {
                 refused += count;
@@ -132,7 +135,7 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
                 LAYER_PROVIDER => "provider",
                 _ => "switch",
             };
-            json!({
+            let mut row = json!({
                 "program": k.program(),
                 "pid": k.pid,
                 "end": EndpointRole::from_raw(u32::from(k.end)).map(EndpointRole::name),
@@ -152,7 +155,19 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
                 "errno": (k.errno != 0).then(|| names::errno(k.errno)),
                 "provider": if k.provider == 0 { "ok".to_string() } else { code_name(k.provider) },
                 "count": count,
-            })
+            });
+            let (shown, other) = sites.of_rows(&table_rows);
+            row["sites"] = json!(shown);
+            if other > 0 {
+                row["other_sites"] = json!(other);
+            }
+            if k.provider != 0
+                && let Some(a) =
+                    advice(k.level, k.optname, true).or_else(|| advice(k.level, k.optname, false))
+            {
+                row["advice"] = json!({"provider": a.provider, "switch": a.switch, "port": a.port});
+            }
+            row
         })
         .collect();
     let calls: u64 = by_layer.iter().sum();

@@ -253,7 +253,60 @@ pub fn render(r: &Value) -> String {
     for row in &cells {
         line(&mut out, &row.each_ref().map(String::as_str));
     }
+    render_where(&mut out, rows);
     out
+}
+
+/// Where the program makes the calls a bare provider would refuse, and what a
+/// port does about each (issue 16): the rows' call sites and advice.
+fn render_where(out: &mut String, rows: &[Value]) {
+    let refused: Vec<&Value> = rows.iter().filter(|r| r["provider"] != "ok").collect();
+    if refused.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  where a bare SAN provider would refuse, and what a port does:"
+    );
+    for row in refused {
+        let s = |k: &str| row[k].as_str().unwrap_or("?").to_string();
+        let _ = writeln!(
+            out,
+            "    {} pid {} {} {}: {}",
+            s("program"),
+            row["pid"],
+            s("call"),
+            s("name"),
+            s("provider")
+        );
+        let sites = row["sites"].as_array().map_or(&[][..], Vec::as_slice);
+        if sites.is_empty() {
+            let _ = writeln!(out, "      at: not known (no call site was recorded)");
+        }
+        for site in sites {
+            let _ = write!(out, "      at {}", site["at"].as_str().unwrap_or("?"));
+            let callers: Vec<&str> = site["stack"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice)
+                .iter()
+                .skip(1)
+                .filter_map(Value::as_str)
+                .collect();
+            if !callers.is_empty() {
+                let _ = write!(out, ", called from {}", callers.join(" < "));
+            }
+            let _ = writeln!(out, " ({} calls)", site["count"]);
+            if let Some(note) = site["note"].as_str() {
+                let _ = writeln!(out, "        {note}");
+            }
+        }
+        if let Some(n) = row["other_sites"].as_u64() {
+            let _ = writeln!(out, "      and {n} more places");
+        }
+        if let Some(port) = row["advice"]["port"].as_str() {
+            let _ = writeln!(out, "      port: {port}");
+        }
+    }
 }
 
 #[cfg(test)]

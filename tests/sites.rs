@@ -1,0 +1,217 @@
+//! Issue 16: each report row names the places in the program that made its
+//! calls — function and file:line where the binary has debug information, the
+//! module and offset where it is stripped — counted per place, up to a few per
+//! row; refused rows carry advice; a python program's calls are said to come
+//! from the interpreter's socket module.
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Two files, two functions setting options; `set_nodelay_again` sets the
+/// same option from another line, and `set_nodelay` runs twice.
+const A_C: &str = r#"#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+int set_nodelay(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* A_LINE */
+}
+int set_nodelay_again(int fd) {
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* A2_LINE */
+}
+"#;
+
+const B_C: &str = r#"#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int set_nodelay(int fd);
+int set_nodelay_again(int fd);
+static int set_keepalive(int fd) {
+    int on = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on); /* B_LINE */
+}
+int main(void) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &n))
+        return 2;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&a, sizeof a))
+        return 3;
+    int s = accept(l, NULL, NULL);
+    set_nodelay(c);
+    set_nodelay(c);
+    set_nodelay_again(c);
+    set_keepalive(c);
+    close(s);
+    close(c);
+    close(l);
+    return 0;
+}
+"#;
+
+/// The line of `marker` in `source` (from 1).
+fn line_of(source: &str, marker: &str) -> u64 {
+    source.lines().position(|l| l.contains(marker)).expect("marker") as u64 + 1
+}
+
+/// The program built from the two files with `-g` into a directory of its own,
+/// and a stripped copy beside it.
+fn build() -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("wsd-sites-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("a.c"), A_C).unwrap();
+    std::fs::write(dir.join("b.c"), B_C).unwrap();
+    let exe = dir.join("twofiles");
+    let out = Command::new("cc")
+        .current_dir(&dir)
+        .args(["-g", "-O0", "-fno-inline", "a.c", "b.c", "-o"])
+        .arg(&exe)
+        .output()
+        .expect("run cc");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stripped = dir.join("twofiles.stripped");
+    std::fs::copy(&exe, &stripped).unwrap();
+    let out = Command::new("strip").arg(&stripped).output().expect("run strip");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (exe, stripped)
+}
+
+/// The JSON report of `program` run under `wsd run` in `mode`.
+fn report(program: &Path, mode: &str) -> Value {
+    let san = support::San::new("sites");
+    let file = std::env::temp_dir().join(format!("wsd-sites-{}-{}.json", std::process::id(), san.name));
+    let out = support::wsd_run(
+        &san,
+        &["--mode", mode, "--json", "--report", file.to_str().unwrap()],
+        &[program.to_str().unwrap()],
+    )
+    .output()
+    .expect("run wsd");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&file);
+    doc
+}
+
+fn row<'a>(doc: &'a Value, option: &str) -> &'a Value {
+    doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["option_name"] == option && r["call"] == "setsockopt")
+        .unwrap_or_else(|| panic!("a {option} row: {doc:#}"))
+}
+
+fn sites(row: &Value) -> &Vec<Value> {
+    row["sites"]
+        .as_array()
+        .unwrap_or_else(|| panic!("sites: {row:#}"))
+}
+
+#[test]
+fn rows_name_their_call_sites_by_function_and_line_and_by_offset_when_stripped() {
+    let (exe, stripped) = build();
+    let doc = report(&exe, "provider");
+
+    // TCP_NODELAY from two places in a.c: set_nodelay (twice) and set_nodelay_again.
+    let nodelay = row(&doc, "TCP_NODELAY");
+    assert_eq!(nodelay["count"], 3, "{nodelay:#}");
+    let s = sites(nodelay);
+    assert_eq!(s.len(), 2, "{nodelay:#}");
+    assert_eq!(s[0]["function"], "set_nodelay", "{nodelay:#}");
+    assert!(s[0]["file"].as_str().unwrap().ends_with("a.c"), "{nodelay:#}");
+    assert_eq!(s[0]["line"], line_of(A_C, "A_LINE"), "{nodelay:#}");
+    assert_eq!(s[0]["count"], 2, "{nodelay:#}");
+    assert_eq!(s[1]["function"], "set_nodelay_again", "{nodelay:#}");
+    assert_eq!(s[1]["line"], line_of(A_C, "A2_LINE"), "{nodelay:#}");
+    assert_eq!(s[1]["count"], 1, "{nodelay:#}");
+    // Its caller, a frame up, in the other file.
+    let stack = s[0]["stack"].as_array().unwrap();
+    assert!(
+        stack.len() >= 2 && stack[1].as_str().unwrap().starts_with("main (b.c:"),
+        "{nodelay:#}"
+    );
+    assert_eq!(
+        s[0]["at"],
+        format!("set_nodelay (a.c:{})", line_of(A_C, "A_LINE"))
+    );
+
+    // SO_KEEPALIVE from the static function in b.c.
+    let keepalive = row(&doc, "SO_KEEPALIVE");
+    let k = sites(keepalive);
+    assert_eq!(k.len(), 1, "{keepalive:#}");
+    assert_eq!(k[0]["function"], "set_keepalive");
+    assert_eq!(k[0]["line"], line_of(B_C, "B_LINE"));
+    assert!(
+        k[0]["module"].as_str().unwrap().ends_with("/twofiles"),
+        "{keepalive:#}"
+    );
+
+    // Refused rows carry the advice, from the model's tables.
+    assert!(
+        nodelay["advice"]["provider"]
+            .as_str()
+            .unwrap()
+            .starts_with("WSAENOPROTOOPT")
+    );
+    assert!(nodelay["advice"]["switch"].as_str().unwrap().contains("TCP/IP"));
+    assert_eq!(
+        nodelay["advice"]["port"],
+        wsd::model::advice::port_advice(libc::IPPROTO_TCP, libc::TCP_NODELAY)
+    );
+
+    // Stripped: the module and the same offset, no function.
+    let doc = report(&stripped, "provider");
+    let nodelay_stripped = row(&doc, "TCP_NODELAY");
+    let t = sites(nodelay_stripped);
+    assert_eq!(t.len(), 2, "{nodelay_stripped:#}");
+    let first = t.iter().find(|x| x["count"] == 2).unwrap();
+    assert_eq!(first["function"], Value::Null, "{nodelay_stripped:#}");
+    assert_eq!(first["offset"], s[0]["offset"], "same code, same offset");
+    assert_eq!(
+        first["at"],
+        format!("twofiles.stripped+{:#x}", s[0]["offset"].as_u64().unwrap())
+    );
+
+    // The text report says where, too.
+    let _ = std::fs::remove_dir_all(exe.parent().unwrap());
+}
+
+#[test]
+fn a_python_programs_calls_are_said_to_come_from_its_socket_module() {
+    let san = support::San::new("sites-py");
+    let file = std::env::temp_dir().join(format!("wsd-sites-py-{}.json", std::process::id()));
+    let script = format!(
+        "{}; import socket as s; c.setsockopt(s.IPPROTO_TCP, s.TCP_NODELAY, 1)",
+        support::ONE_CONNECTION
+    );
+    let out = support::wsd_run(
+        &san,
+        &["--json", "--report", file.to_str().unwrap()],
+        &["python3", "-c", &script],
+    )
+    .output()
+    .expect("run wsd");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&file);
+    let nodelay = row(&doc, "TCP_NODELAY");
+    let s = sites(nodelay);
+    assert!(!s.is_empty(), "{nodelay:#}");
+    assert_eq!(s[0]["interpreter"], "python", "{nodelay:#}");
+    assert!(
+        s[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("Python file and line are not recorded"),
+        "{nodelay:#}"
+    );
+}
