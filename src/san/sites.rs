@@ -13,6 +13,7 @@
 
 use super::layout::{MODULE_SLOTS, ModuleSlot, SITE_FRAMES, SITE_SLOTS, SiteSlot, load_text, store_text};
 use super::segment::Segment;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 const EMPTY: u32 = 0;
@@ -29,6 +30,17 @@ pub fn frame_word(module: u16, offset: u64) -> u64 {
 /// A frame word's (module number, offset); module 0 is unknown.
 pub fn frame_parts(word: u64) -> (u16, u64) {
     ((word >> 48) as u16, word & ((1 << 48) - 1))
+}
+
+/// One more call from a site whose counter is `c`, by a thread counting in
+/// `lane` (see the module's docs).
+#[inline(always)]
+pub fn count_at(c: &AtomicU64, lane: u8) {
+    if lane == 0 {
+        c.fetch_add(1, Relaxed);
+    } else {
+        c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+    }
 }
 
 /// A site as the tool reads it.
@@ -126,18 +138,9 @@ impl Segment {
         None
     }
 
-    /// One more call from site slot `i`, by a thread counting in `lane`.
-    #[inline(always)]
-    pub fn count_site(&self, i: u32, lane: u8) {
-        if i >= SITE_SLOTS {
-            return;
-        }
-        let c = &self.site_slot(i).count;
-        if lane == 0 {
-            c.fetch_add(1, Relaxed);
-        } else {
-            c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
-        }
+    /// The count of site slot `i` (for a memo to keep), None past the table.
+    pub fn site_counter(&self, i: u32) -> Option<&AtomicU64> {
+        (i < SITE_SLOTS).then(|| &self.site_slot(i).count)
     }
 
     /// Every site recorded.

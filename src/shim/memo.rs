@@ -33,11 +33,13 @@
 use crate::model::checks::{Connection, normalise};
 use crate::model::{OptionId, OptionSpec, options};
 use crate::san::endpoint::tally;
+use crate::san::sites::count_at;
 use crate::shim::fdtable::Entry;
 use crate::shim::state::Attached;
 use crate::shim::thread::Guard;
 use libc::{c_int, c_void, socklen_t};
 use std::cell::Cell;
+use std::sync::atomic::AtomicU64;
 
 /// Memos a thread keeps per call: a program that sets a few options on every
 /// connection finds each of them remembered.
@@ -54,9 +56,9 @@ struct Memo {
     /// The report row and its lane: `row | lane << 32`.
     row: Cell<u64>,
     /// Where in the program the call was made (its return address; 0 if not
-    /// known), and the slot of that call site in the segment (`u32::MAX`: none).
+    /// known), and the count of that call site in the segment (null: none).
     site: Cell<usize>,
-    site_slot: Cell<u32>,
+    site_count: Cell<*const AtomicU64>,
 }
 
 fn pack(low: i32, high: i32) -> u64 {
@@ -72,7 +74,7 @@ impl Memo {
             att: Cell::new(std::ptr::null()),
             row: Cell::new(0),
             site: Cell::new(0),
-            site_slot: Cell::new(u32::MAX),
+            site_count: Cell::new(std::ptr::null()),
         }
     }
 
@@ -92,7 +94,11 @@ impl Memo {
     fn count(&self, att: &Attached) {
         let row = self.row.get();
         att.seg.count_row(row as u32, (row >> 32) as u8);
-        att.seg.count_site(self.site_slot.get(), (row >> 32) as u8);
+        // SAFETY: null, or a counter in the attached segment, which is never
+        // unmapped (set by `remember`).
+        if let Some(c) = unsafe { self.site_count.get().as_ref() } {
+            count_at(c, (row >> 32) as u8);
+        }
     }
 }
 
@@ -135,7 +141,7 @@ impl Memos {
         option: OptionId,
         att: &Attached,
         row: u64,
-        site: (usize, Option<u32>),
+        site: (usize, Option<&AtomicU64>),
     ) {
         let key = pack(level, optname);
         let m = match self
@@ -156,7 +162,8 @@ impl Memos {
         m.att.set(att);
         m.row.set(row);
         m.site.set(site.0);
-        m.site_slot.set(site.1.unwrap_or(u32::MAX));
+        m.site_count
+            .set(site.1.map_or(std::ptr::null(), |c| c as *const AtomicU64));
     }
 }
 
@@ -196,7 +203,7 @@ pub fn remember(
     spec: &OptionSpec,
     att: &Attached,
     (row, lane): (u32, u8),
-    site: (usize, Option<u32>),
+    site: (usize, Option<&AtomicU64>),
 ) {
     MEMOS.with(|t| {
         let memos = match call {

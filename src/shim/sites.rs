@@ -9,7 +9,7 @@
 //! new pair walks the stack (`frames`) and enters its modules and frames in the
 //! segment: a few times per program, never from a signal handler's call.
 
-use crate::san::sites::frame_word;
+use crate::san::sites::{count_at, frame_word};
 use crate::shim::errno;
 use crate::shim::frames::{self, DEPTH, Module};
 use crate::shim::state::Attached;
@@ -64,10 +64,15 @@ fn remember(row: u32, site: usize, slot: u32) {
 
 /// A call counted in report row `row` of lane `lane` was made from `site` (a
 /// return address, 0 if not known): counted at its site, recorded first if it
-/// is new (not in a signal handler's call: `nested`). The site's slot, for a
-/// memo to count the next ones in.
+/// is new (not in a signal handler's call: `nested`). The site's counter, for a
+/// memo to count the next ones with.
 #[inline]
-pub fn note(att: &Attached, nested: bool, (row, lane): (u32, u8), site: usize) -> Option<u32> {
+pub fn note<'a>(
+    att: &'a Attached,
+    nested: bool,
+    (row, lane): (u32, u8),
+    site: usize,
+) -> Option<&'a AtomicU64> {
     if site == 0 {
         return None;
     }
@@ -76,8 +81,9 @@ pub fn note(att: &Attached, nested: bool, (row, lane): (u32, u8), site: usize) -
         None if nested => return None,
         None => record(att, row, site)?,
     };
-    att.seg.count_site(slot, lane);
-    Some(slot)
+    let counter = att.seg.site_counter(slot)?;
+    count_at(counter, lane);
+    Some(counter)
 }
 
 /// Walks the stack from `site` and enters the site in the segment.

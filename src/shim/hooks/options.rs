@@ -100,7 +100,7 @@ fn memoise(
     san: Option<SanSocket<'_>>,
     o: &Outcome,
     counted: Option<(u32, u8)>,
-    site: (usize, Option<u32>),
+    site: (usize, Option<&AtomicU64>),
 ) {
     if let (Some((att, rec)), Some(row), Some(spec)) = (san, counted, asked.row)
         && o.provider_said_yes()
@@ -113,7 +113,13 @@ fn memoise(
 
 /// The call site of a call counted in `row`: counted there, and recorded in the
 /// segment if it is new (`sites`). Its slot, for the memo.
-fn at_site(shim: &Shim, g: &Guard, row: Option<(u32, u8)>, site: usize) -> (usize, Option<u32>) {
+#[inline(always)]
+fn at_site<'a>(
+    shim: &'a Shim,
+    g: &Guard,
+    row: Option<(u32, u8)>,
+    site: usize,
+) -> (usize, Option<&'a AtomicU64>) {
     let slot = match (row, shim.san_if_attached()) {
         (Some(row), Some(att)) => sites::note(att, g.nested(), row, site),
         _ => None,
