@@ -67,12 +67,7 @@ fn remember(row: u32, site: usize, slot: u32) {
 /// is new (not in a signal handler's call: `nested`). The site's counter, for a
 /// memo to count the next ones with.
 #[inline]
-pub fn note<'a>(
-    att: &'a Attached,
-    nested: bool,
-    (row, lane): (u32, u8),
-    site: usize,
-) -> Option<&'a AtomicU64> {
+pub fn note(att: &Attached, nested: bool, (row, lane): (u32, u8), site: usize) -> Option<&AtomicU64> {
     if site == 0 {
         return None;
     }
