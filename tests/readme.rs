@@ -1,6 +1,7 @@
 //! Issue 14: the README's option and code tables are the tool's own output
-//! (`wsd options --markdown`, `wsd errors --markdown`), and none of its links
-//! leaves the repository.
+//! (`wsd options --markdown`, `wsd errors --markdown`; issue 16's advice,
+//! `wsd options --advice --markdown`), and none of its links leaves the
+//! repository.
 
 mod support;
 
@@ -8,7 +9,7 @@ fn readme() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
 }
 
-/// The text between `<!-- wsd VERB --markdown -->` and the next `<!-- end -->`.
+/// The text between `<!-- wsd ARGS --markdown -->` and the next `<!-- end -->`.
 fn block<'a>(text: &'a str, verb: &str) -> &'a str {
     let open = format!("<!-- wsd {verb} --markdown -->\n");
     let start = text
@@ -22,8 +23,12 @@ fn block<'a>(text: &'a str, verb: &str) -> &'a str {
 #[test]
 fn the_readme_tables_are_the_tools_output() {
     let text = readme();
-    for verb in ["options", "errors"] {
-        let out = support::tool().args([verb, "--markdown"]).output().unwrap();
+    for verb in ["options", "errors", "options --advice"] {
+        let out = support::tool()
+            .args(verb.split(' '))
+            .arg("--markdown")
+            .output()
+            .unwrap();
         assert!(out.status.success());
         let want = String::from_utf8(out.stdout).unwrap();
         assert_eq!(

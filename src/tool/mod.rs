@@ -70,7 +70,8 @@ enum Command {
     },
     /// Inspect the SAN segment and inject faults.
     San(san::SanArgs),
-    /// Print the provider's option table.
+    /// Print the provider's option table (or, with --advice, what ports do about
+    /// the options it refuses).
     Options {
         /// One JSON document instead of a table.
         #[arg(long, conflicts_with = "markdown")]
@@ -78,6 +79,10 @@ enum Command {
         /// A markdown table (the README's, which a test holds to this output).
         #[arg(long)]
         markdown: bool,
+        /// The options a bare provider refuses that programs commonly set: what
+        /// the provider says, what the switch does, what a port does.
+        #[arg(long)]
+        advice: bool,
     },
     /// Print wsd's manual page (roff), made from this command line's definition:
     /// `wsd man > wsd.1; man ./wsd.1`.
@@ -143,7 +148,16 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(*args),
         Command::San(args) => san::san(args),
         Command::Report { san, json, view } => report_of(san, json, &view),
-        Command::Options { json, markdown } => tables::options(json, markdown),
+        Command::Options {
+            json,
+            markdown,
+            advice: false,
+        } => tables::options(json, markdown),
+        Command::Options {
+            json,
+            markdown,
+            advice: true,
+        } => tables::advice(json, markdown),
         Command::Errors { json, markdown } => tables::errors(json, markdown),
         Command::Man => man(),
         Command::Completions { shell } => {

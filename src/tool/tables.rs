@@ -1,11 +1,14 @@
-//! `wsd options` and `wsd errors`: the model's tables, as a human table, as JSON,
-//! or as the markdown tables the README carries (`tests/readme.rs` holds the
-//! README to this output).
+//! `wsd options` (and `--advice`) and `wsd errors`: the model's tables, as a
+//! human table, as JSON, or as the markdown tables the README carries
+//! (`tests/readme.rs` holds the README to this output).
 //! JSON schema: `options` is an array of objects with `name`, `level`,
 //! `winsock_optname`, `linux_optname` (number or null), `type`, `size`, `settable`,
 //! `group`, `default`, `doc`, `source`; `errors` is an array of objects with `name`,
-//! `code`, `errno`, `errno_name`, `description`.
+//! `code`, `errno`, `errno_name`, `description`; `advice` is an array of objects
+//! with `option`, `level`, `optname`, `provider`, `switch`, `port`.
 
+use wsd::model::advice::{PORT_ADVICE, advice as advice_of};
+use wsd::model::names::OptionName;
 use wsd::model::options::ValueType;
 use wsd::model::{CODES, OPTIONS};
 
@@ -134,6 +137,54 @@ pub fn errors(json: bool, markdown: bool) -> i32 {
             c.errno,
             c.text
         );
+    }
+    0
+}
+
+/// `wsd options --advice`: for each option of `model::advice`'s table, what a
+/// bare provider says, what the switch does and what a port does.
+pub fn advice(json: bool, markdown: bool) -> i32 {
+    let rows: Vec<(String, i32, i32, wsd::model::advice::Advice)> = PORT_ADVICE
+        .iter()
+        .filter_map(|a| {
+            let name = OptionName {
+                level: a.level,
+                optname: a.optname,
+            }
+            .to_string();
+            Some((name, a.level, a.optname, advice_of(a.level, a.optname, true)?))
+        })
+        .collect();
+    if markdown {
+        outln!("| option | a bare SAN provider says | the switch | a port |");
+        outln!("|---|---|---|---|");
+        for (name, _, _, a) in &rows {
+            outln!("| `{name}` | {} | {} | {} |", a.provider, a.switch, a.port);
+        }
+        return 0;
+    }
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(name, level, optname, a)| {
+                serde_json::json!({
+                    "option": name,
+                    "level": level,
+                    "optname": optname,
+                    "provider": a.provider,
+                    "switch": a.switch,
+                    "port": a.port,
+                })
+            })
+            .collect();
+        outln!("{}", serde_json::Value::from(v));
+        return 0;
+    }
+    for (name, _, _, a) in &rows {
+        outln!("{name}");
+        outln!("  provider: {}", a.provider);
+        outln!("  switch:   {}", a.switch);
+        outln!("  port:     {}", a.port);
     }
     0
 }
