@@ -473,11 +473,20 @@ fn target_words(t: Target) -> [u32; 6] {
 }
 
 /// Report rows without their `pid` (which differs from one run to the next).
+/// The rows without their pids, and with each call site as its place and
+/// count only: the memo must count every call at its place as the whole path
+/// does, while the frames above the place differ between the runs (one thread,
+/// or a fresh thread per call).
 fn without_pids(rows: &Value) -> Value {
     let mut rows = rows.clone();
     for r in rows.as_array_mut().into_iter().flatten() {
         if let Some(o) = r.as_object_mut() {
             o.remove("pid");
+            if let Some(sites) = o.get_mut("sites").and_then(Value::as_array_mut) {
+                for site in sites {
+                    *site = serde_json::json!({"at": site["at"], "count": site["count"]});
+                }
+            }
         }
     }
     rows

@@ -20,7 +20,8 @@
 //!   `faultspec/values.rs`: the keys' values) and `schedule` injects them when due.
 //! - `check` verifies the invariants (`wsd san check`).
 //! - `report` counts calls in the report table, and `lanes` lets threads count
-//!   without contending.
+//!   without contending; `sites` keeps where in the programs each report row's
+//!   calls were made (call sites, and the modules they lie in).
 
 pub mod check;
 pub mod endpoint;

@@ -15,156 +15,74 @@ use crate::shim::thread::Guard;
 use crate::shim::{memo, real};
 use libc::{c_int, c_void, socklen_t};
 
-/// `setsockopt(2)`. On a descriptor that is ours, the switch routes the call
-/// (SPEC §4.3); a bad `val` is answered `EFAULT`, never a fault.
-///
-/// # Safety
-/// Called from C as libc's `setsockopt`: `val` should point to `len` readable
-/// bytes (the kernel, or the library's probe, answers `EFAULT` when not).
-#[cfg(target_arch = "x86_64")]
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn setsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-) -> c_int {
-    // The return address, on top of the stack at entry, as the sixth argument.
-    std::arch::naked_asm!("movq (%rsp), %r9", "jmp {at}", at = sym setsockopt_at, options(att_syntax))
+/// One option call's export: on x86-64 the trampoline, elsewhere a plain
+/// function passing no place; then the call made from a place (`$at`), whose
+/// path for a descriptor that is not ours is a tail call to the real function,
+/// and its path for ours (`$ours`).
+macro_rules! option_export {
+    ($(#[$doc:meta])* $name:ident, $at:ident, $ours:ident, $val:ty, $len:ty, $memo:path, $whole:path) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(fd: c_int, level: c_int, name: c_int, val: $val, len: $len) -> c_int {
+            // The return address, on top of the stack at entry, as the sixth argument.
+            std::arch::naked_asm!("movq (%rsp), %r9", "jmp {at}", at = sym $at, options(att_syntax))
+        }
+
+        $(#[$doc])*
+        #[cfg(not(target_arch = "x86_64"))]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(fd: c_int, level: c_int, name: c_int, val: $val, len: $len) -> c_int {
+            // SAFETY: the program's arguments, passed on; the place is not known.
+            unsafe { $at(fd, level, name, val, len, 0) }
+        }
+
+        /// The call made from `site` (a return address into the program, 0 if
+        /// not known).
+        ///
+        /// # Safety
+        /// As for the export.
+        unsafe extern "C" fn $at(fd: c_int, level: c_int, name: c_int, val: $val, len: $len, site: usize) -> c_int {
+            let entry = fdtable::get(fd);
+            if entry.is_empty() {
+                // Not ours: a tail call, with none of the hook's frame set up.
+                // SAFETY: the program's arguments, passed on unchanged.
+                return unsafe { real::$name(fd, level, name, val, len) };
+            }
+            $ours(fd, level, name, val, len, entry, site)
+        }
+
+        #[inline(never)]
+        #[allow(clippy::too_many_arguments)]
+        fn $ours(fd: c_int, level: c_int, name: c_int, val: $val, len: $len, entry: Entry, site: usize) -> c_int {
+            answer_ours(
+                move |g| $memo(g, entry, level, name, val, len, site),
+                move |shim, g| $whole(shim, g, fd, entry, level, name, val, len, site),
+                // SAFETY: the program's arguments, passed on unchanged.
+                move || unsafe { real::$name(fd, level, name, val, len) },
+            )
+        }
+    };
 }
 
-/// `setsockopt(2)` where the call's return address is not known.
-///
-/// # Safety
-/// As on x86-64.
-#[cfg(not(target_arch = "x86_64"))]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn setsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-) -> c_int {
-    // SAFETY: the program's arguments, passed on.
-    unsafe { setsockopt_at(fd, level, name, val, len, 0) }
+option_export! {
+    /// `setsockopt(2)`. On a descriptor that is ours, the switch routes the call
+    /// (SPEC §4.3); a bad `val` is answered `EFAULT`, never a fault.
+    ///
+    /// # Safety
+    /// Called from C as libc's `setsockopt`: `val` should point to `len` readable
+    /// bytes (the kernel, or the library's probe, answers `EFAULT` when not).
+    setsockopt, setsockopt_at, setsockopt_ours, *const c_void, socklen_t, memo::set, options::setsockopt
 }
 
-/// `setsockopt` made from `site` (a return address into the program, 0 if not
-/// known).
-///
-/// # Safety
-/// As for `setsockopt`.
-unsafe extern "C" fn setsockopt_at(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-    site: usize,
-) -> c_int {
-    let entry = fdtable::get(fd);
-    if entry.is_empty() {
-        // Not ours: a tail call, with none of the hook's frame set up.
-        // SAFETY: the program's arguments, passed on unchanged.
-        return unsafe { real::setsockopt(fd, level, name, val, len) };
-    }
-    setsockopt_ours(fd, level, name, val, len, entry, site)
-}
-
-#[inline(never)]
-fn setsockopt_ours(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-    entry: Entry,
-    site: usize,
-) -> c_int {
-    answer_ours(
-        move |g| memo::set(g, entry, level, name, val, len, site),
-        move |shim, g| options::setsockopt(shim, g, fd, entry, level, name, val, len, site),
-        // SAFETY: the program's arguments, passed on unchanged.
-        move || unsafe { real::setsockopt(fd, level, name, val, len) },
-    )
-}
-
-/// `getsockopt(2)`, routed as `setsockopt`.
-///
-/// # Safety
-/// Called from C as libc's `getsockopt`: `val` and `len` should point to
-/// writable memory (a bad pointer is answered `EFAULT`).
-#[cfg(target_arch = "x86_64")]
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn getsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-) -> c_int {
-    // As `setsockopt`.
-    std::arch::naked_asm!("movq (%rsp), %r9", "jmp {at}", at = sym getsockopt_at, options(att_syntax))
-}
-
-/// `getsockopt(2)` where the call's return address is not known.
-///
-/// # Safety
-/// As on x86-64.
-#[cfg(not(target_arch = "x86_64"))]
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn getsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-) -> c_int {
-    // SAFETY: the program's arguments, passed on.
-    unsafe { getsockopt_at(fd, level, name, val, len, 0) }
-}
-
-/// `getsockopt` made from `site`, as `setsockopt_at`.
-///
-/// # Safety
-/// As for `getsockopt`.
-unsafe extern "C" fn getsockopt_at(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-    site: usize,
-) -> c_int {
-    let entry = fdtable::get(fd);
-    if entry.is_empty() {
-        // As in `setsockopt`.
-        // SAFETY: the program's arguments, passed on unchanged.
-        return unsafe { real::getsockopt(fd, level, name, val, len) };
-    }
-    getsockopt_ours(fd, level, name, val, len, entry, site)
-}
-
-#[inline(never)]
-fn getsockopt_ours(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-    entry: Entry,
-    site: usize,
-) -> c_int {
-    answer_ours(
-        move |g| memo::get(g, entry, level, name, val, len, site),
-        move |shim, g| options::getsockopt(shim, g, fd, entry, level, name, val, len, site),
-        // SAFETY: the program's arguments, passed on unchanged.
-        move || unsafe { real::getsockopt(fd, level, name, val, len) },
-    )
+option_export! {
+    /// `getsockopt(2)`, routed as `setsockopt`.
+    ///
+    /// # Safety
+    /// Called from C as libc's `getsockopt`: `val` and `len` should point to
+    /// writable memory (a bad pointer is answered `EFAULT`).
+    getsockopt, getsockopt_at, getsockopt_ours, *mut c_void, *mut socklen_t, memo::get, options::getsockopt
 }
 
 /// A `setsockopt`/`getsockopt` on a descriptor of ours: from the thread's memos

@@ -127,6 +127,37 @@ fn at_site<'a>(
     (site, slot)
 }
 
+/// What the whole path of a call on a descriptor of ours starts from: the
+/// descriptor's entry as it is now, a forked candidate's shared record, its role,
+/// the option looked up, the route, and a SAN socket's record with the facts a
+/// bare provider would see.
+type Start<'a> = (
+    Entry,
+    Option<&'a Record>,
+    Role,
+    Asked,
+    Route,
+    Option<SanSocket<'a>>,
+    Facts,
+);
+
+/// The start of the whole path; None when the kernel answers the call (the
+/// descriptor is no longer ours, or a SAN socket's record is gone).
+fn start<'a>(
+    shim: &'a Shim,
+    fd: c_int,
+    entry: Entry,
+    (level, optname): (c_int, c_int),
+    route_of: fn(Mode, Role, bool, &Asked) -> Route,
+) -> Option<Start<'a>> {
+    let (entry, shared) = forked(shim, fd, entry);
+    let role = entry.role()?;
+    let asked = Asked::new(level, optname);
+    let route = route_of(shim.config.mode, role, shim.config.groups, &asked);
+    let (san, facts) = provider_view(shim, entry, role)?;
+    Some((entry, shared, role, asked, route, san, facts))
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn setsockopt(
     shim: &Shim,
@@ -139,15 +170,12 @@ pub fn setsockopt(
     optlen: socklen_t,
     site: usize,
 ) -> c_int {
-    let cfg = &shim.config;
     let len = optlen as i32;
     // SAFETY: the program's own arguments, passed on unchanged.
     let kernel = || unsafe { real::setsockopt(fd, level, optname, optval, optlen) };
-    let (entry, shared) = forked(shim, fd, entry);
-    let Some(role) = entry.role() else { return kernel() };
-    let asked = Asked::new(level, optname);
-    let route = routing::route_set(cfg.mode, role, cfg.groups, &asked);
-    let Some((san, f)) = provider_view(shim, entry, role) else {
+    let Some((entry, shared, role, asked, route, san, f)) =
+        start(shim, fd, entry, (level, optname), routing::route_set)
+    else {
         return kernel();
     };
     let mem = g.memory();
@@ -159,7 +187,7 @@ pub fn setsockopt(
     let debug_before = san.is_some_and(|(_, rec)| rec.debugging());
     let set_on = |facts: &Facts, rec: &Record| provider::set_on_record(mem, facts, rec, &asked, optval, len);
     let (rc, layer) = match san {
-        _ if cfg.mode == Mode::Observe => (kernel(), LAYER_KERNEL),
+        _ if shim.config.mode == Mode::Observe => (kernel(), LAYER_KERNEL),
         None if route == Route::Kernel => (kernel(), LAYER_KERNEL),
         // A forked candidate: the value goes where every process sharing it
         // reads it.
@@ -274,14 +302,11 @@ pub fn getsockopt(
     optlen: *mut socklen_t,
     site: usize,
 ) -> c_int {
-    let cfg = &shim.config;
     // SAFETY: the program's own arguments, passed on unchanged.
     let kernel = || unsafe { real::getsockopt(fd, level, optname, optval, optlen) };
-    let (entry, shared) = forked(shim, fd, entry);
-    let Some(role) = entry.role() else { return kernel() };
-    let asked = Asked::new(level, optname);
-    let route = routing::route_get(cfg.mode, role, cfg.groups, &asked);
-    let Some((san, f)) = provider_view(shim, entry, role) else {
+    let Some((entry, shared, role, asked, route, san, f)) =
+        start(shim, fd, entry, (level, optname), routing::route_get)
+    else {
         return kernel();
     };
     let mem = g.memory();
