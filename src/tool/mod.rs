@@ -19,6 +19,7 @@ mod report;
 mod run;
 mod san;
 mod sidechannel;
+mod study;
 mod symbols;
 mod tables;
 
