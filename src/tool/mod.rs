@@ -57,6 +57,9 @@ enum Command {
     },
     /// Inspect the SAN segment and inject faults.
     San(san::SanArgs),
+    /// Run commands (a server and its clients, or a test suite) in switch and in
+    /// provider mode, and write one study of their socket options.
+    Study(Box<study::StudyArgs>),
     /// Print the provider's option table.
     Options {
         /// One JSON document instead of a table.
@@ -129,6 +132,7 @@ pub fn main() -> i32 {
     let status = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::San(args) => san::san(args),
+        Command::Study(args) => study::study(*args),
         Command::Report { san, json, view } => report_of(san, json, &view),
         Command::Options { json, markdown } => tables::options(json, markdown),
         Command::Errors { json, markdown } => tables::errors(json, markdown),
