@@ -3,8 +3,6 @@
 //! Only plotters' SVG backend is built: it writes text as `<text>` elements and
 //! leaves the fonts to whatever shows the picture, so the tool needs no fonts (no
 //! `ttf`/font-kit) and lays labels out with plotters' own estimate of their size.
-// The report takes this up with issue 16; until then only the tests do.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

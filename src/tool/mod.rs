@@ -9,7 +9,10 @@
 //!   JSON (`report/text.rs`: rendered as text);
 //! - `san`: `wsd san VERB` (`san/faults.rs`: `reset`, `keepalive-fail`, `down`;
 //!   `san/status.rs`: `status`, with `status/filters.rs` and `status/procs.rs`);
-//! - `tables`: `wsd options` and `wsd errors`.
+//! - `tables`: `wsd options` (and `--advice`) and `wsd errors`;
+//! - `study`: `wsd study`, a portability study of several commands in both
+//!   modes, as text, JSON, Markdown or one HTML page with `chart`'s chart;
+//! - `sites`: the report rows' call sites, named by `symbols` (the symbolizer).
 //!
 //! This file owns the command line itself, `wsd report`, `wsd man` and `wsd
 //! completions`, and what several verbs share: the tool's output, the `--group`
@@ -33,6 +36,7 @@ mod run;
 mod san;
 mod sidechannel;
 mod sites;
+mod study;
 mod symbols;
 mod tables;
 
@@ -70,6 +74,9 @@ enum Command {
     },
     /// Inspect the SAN segment and inject faults.
     San(san::SanArgs),
+    /// Run commands (a server and its clients, or a test suite) in switch and in
+    /// provider mode, and write one study of their socket options.
+    Study(Box<study::StudyArgs>),
     /// Print the provider's option table (or, with --advice, what ports do about
     /// the options it refuses).
     Options {
@@ -147,6 +154,7 @@ pub fn main() -> i32 {
     let status = match cli.command {
         Command::Run(args) => run::run(*args),
         Command::San(args) => san::san(args),
+        Command::Study(args) => study::study(*args),
         Command::Report { san, json, view } => report_of(san, json, &view),
         Command::Options {
             json,
