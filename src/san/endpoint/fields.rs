@@ -177,6 +177,12 @@ impl Record {
         self.flags.fetch_or(FLAG_SENT, Relaxed);
     }
 
+    /// The first data call that saw the connection's fault (`layout::sight_word`),
+    /// kept if it is the first: later sightings leave it.
+    pub fn note_first_sight(&self, word: u64) {
+        let _ = self.sight.compare_exchange(0, word, Release, Relaxed);
+    }
+
     pub fn mark_abortive(&self, on: bool) {
         if on {
             self.flags.fetch_or(FLAG_ABORTIVE, Relaxed);

@@ -17,7 +17,6 @@ use crate::shim::state::{self, Attached};
 use crate::shim::thread::Guard;
 use crate::shim::{errno, net, watch};
 use libc::c_int;
-use std::sync::atomic::Ordering::{Relaxed, Release};
 
 /// Nothing to do for a data call on SAN socket `entry`: its connection has no
 /// fault, and this process's watcher runs. The data calls' common path: a few
@@ -128,12 +127,7 @@ fn answer_fault(att: &Attached, fd: c_int, entry: Entry, call: Call) -> Option<i
     let code = Fault::errno(kind);
     let after = (now_ms() as u32).wrapping_sub(at_ms);
     let pid = state::own_pid();
-    let _ = rec.sight.compare_exchange(
-        0,
-        sight_word(pid, call as u8, code as u8, after),
-        Release,
-        Relaxed,
-    );
+    rec.note_first_sight(sight_word(pid, call as u8, code as u8, after));
     // The process's name now (it may have renamed itself since start-up).
     let comm = state::comm();
     att.seg.tell_sight(seq, rec, pid, comm, fd, call, code, after);
