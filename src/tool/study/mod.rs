@@ -74,159 +74,38 @@
 //!   `calls_refused_provider`, `options_changed`, `commands`, `commands_changed`}
 //!
 //! Which lines "mention a socket call" is declared in `lines`.
+//!
+//! Its files:
+//! - `mod.rs` (this one): `study`, which checks every setting, runs both modes
+//!   and writes the study in each format asked for.
+//! - `args.rs`: the command line (`StudyArgs`), its help, the formats by extension.
+//! - `mode.rs`: one mode: its fresh segment and port, the server and the commands
+//!   run in turn, and what each ended with.
+//! - `exec.rs`: running one command under `wsd run`: started, waited for, stopped.
+//! - `words.rs`: a command split into words, `{port}` put in and taken out.
+//! - `lines.rs`: which output lines mention a socket call.
+//! - `document.rs`: the JSON document (its unit tests in `document/tests.rs`).
+//! - `render.rs`: the text, Markdown and HTML forms (`render/text.rs`,
+//!   `render/markdown.rs`, `render/html.rs`; unit tests in `render/tests.rs`).
 
+mod args;
 mod document;
 mod exec;
 mod lines;
+mod mode;
 mod render;
 mod words;
 
-use super::report::{self, RunInfo};
+pub use args::StudyArgs;
+
 use super::{USAGE, fail, find_library, out};
-use clap::Args;
-use document::{Cmd, MODES, ModeRun, Outcome, Role};
-use exec::{Ended, Runner};
+use args::format_of;
+use document::{Cmd, MODES, Role};
+use exec::Runner;
+use mode::{Plan, forget_old_studies, run_mode};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-use wsd::config::{SAN_NAME_RULE, Subnet, valid_san_name};
-use wsd::san::Segment;
-use wsd::san::layout::DEFAULT_CAPACITY;
-
-/// What `wsd study --help` says after the flags.
-const HELP: &str = "\
-Each command is ONE argument, split into words as a shell splits a simple command
-(quotes and backslashes; no shell runs: write sh -c '...' for pipes or variables).
-{port} in any word is the mode's port: --port N, else a free loopback port.
-
-With --server, in each mode the server starts first; the study waits until a socket
-listens on the port (at most --ready-timeout), runs each client in order (at most
---timeout each), then stops the server (SIGTERM, SIGKILL after --grace). Without it
-the commands run in order. Every command runs under `wsd run --mode switch|provider`
-on the mode's own fresh segment (study-PID-MODE, removed at the end).
-
-The study: per program, the options it used, their verdicts in each mode, who
-answered, call sites and advice; per command, its exit status in both modes and its
-own output lines that mention a socket call and appear only in provider mode; totals.
-Formats: text, json, markdown, html (one self-contained page with a chart of the
-setsockopt calls refused per program). -o FILE takes its format from its extension
-(.txt, .json, .md, .html) unless --format is given; repeat -o for several files.
-
-{LINES}
-
-Exit status: 0 when the study is written (whatever the commands' statuses), 1 when
-it could not be made or written, 2 for a usage error, 128+N after signal N.
-
-Examples:
-  wsd study --server 'redis-server --port {port} --save \"\" --appendonly no' \\
-      'redis-cli -p {port} ping' 'redis-cli -p {port} set k v'
-  wsd study -o study.html --server 'python3 -m http.server --bind 127.0.0.1 {port}' \\
-      'curl -s http://127.0.0.1:{port}/'
-  wsd study --timeout 600 'python3 -m pytest tests/net'";
-
-/// [`HELP`] with the words that make an output line one about a socket call,
-/// from their one declaration ([`lines`]).
-fn help() -> String {
-    let quoted = |list: &[&str]| {
-        list.iter()
-            .map(|w| format!("\"{w}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let prefixes: Vec<String> = lines::OPTION_PREFIXES.iter().map(|p| format!("{p}X")).collect();
-    let text = format!(
-        "A line mentions a socket call when it has one of {} in any case, one of {}, or an option's name \
-         ({} with X an upper-case letter), and is not wsd's own (starting {}).",
-        quoted(lines::CALL_WORDS),
-        quoted(lines::MARKS),
-        prefixes.join(", "),
-        quoted(lines::OURS)
-    );
-    HELP.replace("{LINES}", &wrap(&text, 84))
-}
-
-/// `text` broken into lines of at most `width` characters, at spaces.
-fn wrap(text: &str, width: usize) -> String {
-    let mut out = String::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
-            out.push_str(&line);
-            out.push('\n');
-            line.clear();
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    out.push_str(&line);
-    out
-}
-
-#[derive(Args)]
-#[command(after_long_help = help())]
-pub struct StudyArgs {
-    /// A server to start first in each mode and stop when the other commands
-    /// are done (one argument, split as a shell would).
-    #[arg(long, value_name = "CMD")]
-    server: Option<String>,
-    /// The port {port} stands for, on which the server is awaited; default: a
-    /// port free on loopback, picked afresh in each mode.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    port: Option<u16>,
-    /// How long to wait for the server to listen on the port.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
-    ready_timeout: Duration,
-    /// How long each command may run before it is stopped.
-    #[arg(long, value_name = "SECS", default_value = "60", value_parser = seconds)]
-    timeout: Duration,
-    /// How long a command has to end after SIGTERM before SIGKILL.
-    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds)]
-    grace: Duration,
-    /// text, json, markdown or html; default: text, or each -o file's extension.
-    #[arg(long, value_name = "FORMAT", value_parser = ["text", "json", "markdown", "html"])]
-    format: Option<String>,
-    /// Write the study to FILE instead of standard output (repeatable).
-    #[arg(long, short = 'o', value_name = "FILE")]
-    output: Vec<PathBuf>,
-    /// The library to preload (as for `wsd run`); default: WSD_LIB, else
-    /// libwsd.so beside this tool.
-    #[arg(long, value_name = "PATH")]
-    lib: Option<PathBuf>,
-    /// A SAN subnet (CIDR), passed to `wsd run`; repeat for several.
-    #[arg(long = "subnet", value_name = "CIDR")]
-    subnets: Vec<String>,
-    /// A rules file, passed to `wsd run`.
-    #[arg(long, value_name = "FILE")]
-    rules: Option<PathBuf>,
-    /// The commands, each one argument: 'redis-cli -p {port} ping'.
-    #[arg(required = true, value_name = "CMD")]
-    commands: Vec<String>,
-}
-
-/// A number of seconds, more than 0 (fractions allowed).
-fn seconds(arg: &str) -> Result<Duration, String> {
-    match arg.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("{arg}: expected a number of seconds, more than 0")),
-    }
-}
-
-/// The formats, and the file extensions that choose them.
-fn format_of(path: &Path) -> &'static str {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("json") => "json",
-        Some("md" | "markdown") => "markdown",
-        Some("html" | "htm") => "html",
-        _ => "text",
-    }
-}
+use std::path::Path;
+use wsd::config::Subnet;
 
 fn rendered(doc: &Value, format: &str) -> String {
     match format {
@@ -235,16 +114,6 @@ fn rendered(doc: &Value, format: &str) -> String {
         "html" => render::html(doc),
         _ => render::text(doc),
     }
-}
-
-/// The study's settings for a mode.
-struct Plan<'a> {
-    cmds: &'a [Cmd],
-    runner: &'a Runner,
-    port: Option<u16>,
-    ready_timeout: Duration,
-    timeout: Duration,
-    grace: Duration,
 }
 
 pub fn study(args: StudyArgs) -> i32 {
@@ -365,231 +234,4 @@ pub fn study(args: StudyArgs) -> i32 {
         }
     }
     status
-}
-
-/// A mode's segment, removed when dropped.
-struct Fresh {
-    name: String,
-    seg: Segment,
-}
-
-impl Fresh {
-    fn new(name: String) -> Result<Fresh, String> {
-        if !valid_san_name(&name) {
-            return Err(format!("SAN {name:?}: expected {SAN_NAME_RULE}"));
-        }
-        let seg = match Segment::create(&name, DEFAULT_CAPACITY) {
-            // Left by an earlier study with this pid, which has ended.
-            Err(wsd::san::SegmentError::Exists) => {
-                let _ = Segment::destroy(&name);
-                Segment::create(&name, DEFAULT_CAPACITY)
-            }
-            r => r,
-        };
-        let seg = seg.map_err(|e| format!("SAN {name:?}: {e}"))?;
-        Ok(Fresh { name, seg })
-    }
-}
-
-impl Drop for Fresh {
-    fn drop(&mut self) {
-        let _ = Segment::destroy(&self.name);
-    }
-}
-
-/// Removes the segments of this user's earlier studies (`study-PID-MODE`) whose
-/// study has ended and which nothing has touched for a minute (a study removes
-/// its own; these are those of studies that were killed).
-fn forget_old_studies() {
-    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
-        return;
-    };
-    // SAFETY: getuid has no preconditions.
-    let me = unsafe { libc::getuid() };
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(san) = name.to_str().and_then(|n| n.strip_prefix("wsd.")) else {
-            continue;
-        };
-        let Some(pid) = san
-            .strip_prefix("study-")
-            .and_then(|rest| rest.split_once('-'))
-            .filter(|(_, mode)| MODES.contains(mode))
-            .and_then(|(pid, _)| pid.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(meta) = entry.metadata() else { continue };
-        let mine = std::os::unix::fs::MetadataExt::uid(&meta) == me;
-        let idle = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age >= Duration::from_secs(60));
-        // SAFETY: signal 0 only asks whether the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } != 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if mine && gone && idle && pid != std::process::id() as i32 {
-            let _ = Segment::destroy(san);
-        }
-    }
-}
-
-/// The report a command's `wsd run` wrote, if it wrote one.
-fn report_of(path: &Path) -> Option<Value> {
-    let text = std::fs::read(path).ok()?;
-    serde_json::from_slice::<Value>(&text)
-        .ok()
-        .filter(Value::is_object)
-}
-
-/// Fills `o` from how its command ended and the report its `wsd run` wrote.
-fn record(o: &mut Outcome, ended: Ended, report: Option<&Value>, port: u16) {
-    use std::os::unix::process::ExitStatusExt;
-    o.seconds = ended.seconds;
-    o.timed_out = ended.timed_out;
-    o.killed = ended.killed;
-    o.truncated = ended.stdout.dropped > 0 || ended.stderr.dropped > 0;
-    let exit = ended
-        .status
-        .code()
-        .unwrap_or_else(|| 128 + ended.status.signal().unwrap_or(0));
-    let (out, err) = (ended.stdout.lines(), ended.stderr.lines());
-    match report.and_then(|r| r["status"].as_i64()) {
-        Some(st) => o.status = i32::try_from(st).ok(),
-        None if ended.killed => {
-            o.status = Some(exit);
-            o.note = Some("killed after the grace period, so it wrote no report".into());
-        }
-        None => {
-            // `wsd run` said why the program did not run (it cannot be started:
-            // status 127), in a line of its own.
-            let why = err.iter().rev().find(|l| l.starts_with("wsd: ")).cloned();
-            o.status = None;
-            o.note = Some(why.unwrap_or_else(|| format!("wsd run ended with status {exit} and no report")));
-        }
-    }
-    o.keep_lines(out.into_iter().chain(err), port);
-}
-
-/// Runs every command in `mode` on a fresh segment of its own.
-fn run_mode(mode: &'static str, plan: &Plan<'_>) -> Result<ModeRun, String> {
-    let fresh = Fresh::new(format!("study-{}-{mode}", std::process::id()))?;
-    let port = match plan.port {
-        Some(p) => p,
-        None => exec::free_port().map_err(|e| format!("cannot find a free port: {e}"))?,
-    };
-    let mut outcomes: Vec<Outcome> = plan
-        .cmds
-        .iter()
-        .map(|c| Outcome {
-            argv: words::with_port(&c.words, port),
-            ..Outcome::default()
-        })
-        .collect();
-    // The report of the `wsd run` that ended last, and whose it is.
-    let mut latest: Option<(Value, usize)> = None;
-    let start =
-        |i: usize, o: &mut Outcome| match plan.runner.start(mode, &fresh.name, &i.to_string(), &o.argv) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                o.note = Some(format!("cannot start wsd run: {e}"));
-                None
-            }
-        };
-    let mut server = None;
-    let mut clients_may_run = true;
-    if plan.cmds.first().is_some_and(|c| c.role == Role::Server) {
-        let o = &mut outcomes[0];
-        // Something else listening there would pass for the server.
-        if exec::listening(port) {
-            o.note = Some(format!(
-                "not run: port {port} was in use before the server started (another program listens there)"
-            ));
-        } else {
-            server = start(0, o);
-        }
-        let ready = match server.as_mut() {
-            Some(s) => exec::wait_listening(s, port, plan.ready_timeout),
-            None => false,
-        };
-        if let (Some(s), false) = (server.as_mut(), ready) {
-            o.note = Some(if exec::interrupted().is_some() {
-                "the study was interrupted before it listened".to_string()
-            } else if s.ended().is_some() {
-                format!("it ended before it listened on port {port}")
-            } else {
-                format!(
-                    "it did not listen on port {port} within {} s, and was stopped",
-                    plan.ready_timeout.as_secs_f64()
-                )
-            });
-        }
-        clients_may_run = ready;
-    }
-    for (i, cmd) in plan.cmds.iter().enumerate() {
-        if cmd.role == Role::Server {
-            continue;
-        }
-        let o = &mut outcomes[i];
-        if !clients_may_run {
-            o.note = Some("not run: the server was not listening".into());
-            continue;
-        }
-        if exec::interrupted().is_some() {
-            o.note = Some("not run: the study was interrupted".into());
-            continue;
-        }
-        let Some(running) = start(i, o) else { continue };
-        let path = running.report.clone();
-        let ended = running.wait(Instant::now() + plan.timeout, plan.grace);
-        let report = report_of(&path);
-        record(o, ended, report.as_ref(), port);
-        if let Some(r) = report {
-            latest = Some((r, i));
-        }
-    }
-    if let Some(running) = server {
-        let path = running.report.clone();
-        let ended = running.stop(plan.grace);
-        let o = &mut outcomes[0];
-        let note = o.note.take();
-        let report = report_of(&path);
-        record(o, ended, report.as_ref(), port);
-        o.stopped = true;
-        if note.is_some() {
-            o.note = note;
-        }
-        if let Some(r) = report {
-            latest = Some((r, 0));
-        }
-    }
-    let (report, report_from) = match latest {
-        Some((r, i)) => (r, format!("wsd run of `{}`, the last to end", plan.cmds[i].text)),
-        None => {
-            let info = RunInfo {
-                command: None,
-                status: None,
-                mode: mode.to_string(),
-                config_error: None,
-                started_ns: None,
-                seed: None,
-            };
-            (
-                report::build(&fresh.seg, &info, None),
-                format!(
-                    "the segment {:?}, as no command's wsd run wrote a report",
-                    fresh.name
-                ),
-            )
-        }
-    };
-    Ok(ModeRun {
-        mode,
-        san: fresh.name.clone(),
-        port,
-        outcomes,
-        report,
-        report_from,
-    })
 }
