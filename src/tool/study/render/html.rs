@@ -33,7 +33,7 @@ fn h(text: &str) -> String {
 const CSS: &str =
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;max-width:30em;overflow-wrap:break-word}
 th{background:#f3f3f3}
 td.n{text-align:right}
 td.v{white-space:nowrap}
