@@ -4,69 +4,16 @@
 
 mod support;
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
-use support::{San, is_debug_line, library, tool};
+use support::c_run::{passes, run_captured};
+use support::cc::program;
+use support::san_tool::wsd_san;
+use support::{San, TempDir, is_debug_line, library, tool};
 
-/// A run that has not ended by then is hung: killed, and the test fails.
-const GUARD: Duration = Duration::from_secs(60);
-
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let d = std::env::temp_dir().join(format!("wsd-audit-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `c-tests/audit.c`, compiled once per test binary.
+/// `c-tests/audit.c`.
 fn audit() -> PathBuf {
-    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    EXE.get_or_init(|| support::compile_c("audit")).clone()
-}
-
-/// `audit ARGS` under the library on `san`, with `env`; guarded against hangs.
-fn run(san: &San, args: &[&str], env: &[(&str, &Path)]) -> (std::process::ExitStatus, String, String) {
-    let mut cmd = support::preloaded(audit(), san);
-    cmd.args(args)
-        .env("WSD_TEST_TOOL", env!("CARGO_BIN_EXE_wsd"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let (status, hung, out, err) = support::run_guarded(cmd, GUARD);
-    assert!(
-        !hung,
-        "audit {args:?} {env:?} hung: killed after {GUARD:?}\n{out}{err}"
-    );
-    (status, out, err)
-}
-
-fn passes(san: &San, args: &[&str], env: &[(&str, &Path)]) -> (String, String) {
-    let (status, out, err) = run(san, args, env);
-    assert!(
-        status.success(),
-        "audit {args:?} {env:?}: {status}\n--- stdout\n{out}--- stderr\n{err}"
-    );
-    (out, err)
+    program("audit")
 }
 
 // 1 ---- a bad WSD_LOG_FILE ----------------------------------------------------
@@ -89,7 +36,7 @@ fn a_bad_log_file_is_reported_once_and_lines_go_to_standard_error() {
     ];
     for (what, path) in bad {
         let san = San::new("logfile");
-        let (_, err) = passes(&san, &["debug"], &[("WSD_LOG_FILE", path)]);
+        let (_, err) = passes(&audit(), &san, &["debug"], &[("WSD_LOG_FILE", path)]);
         let reports = err.lines().filter(|l| l.contains("WSD_LOG_FILE=")).count();
         assert_eq!(reports, 1, "{what}: one report on standard error\n{err}");
         let debug = err.lines().filter(|l| is_debug_line(l)).count();
@@ -100,7 +47,8 @@ fn a_bad_log_file_is_reported_once_and_lines_go_to_standard_error() {
 
         // A bad WSD_MODE's message is not lost either.
         let san = San::new("logfile-mode");
-        let (status, _, err) = run(
+        let (status, _, err) = run_captured(
+            &audit(),
             &san,
             &["kernel"],
             &[("WSD_LOG_FILE", path), ("WSD_MODE", Path::new("fast"))],
@@ -124,7 +72,7 @@ fn a_bad_log_file_is_reported_once_and_lines_go_to_standard_error() {
 fn rules_that_route_nothing_to_the_san_leave_every_socket_to_the_kernel() {
     let baseline = {
         let san = San::new("kernel-base");
-        passes(&san, &["kernel"], &[("WSD_SUBNETS", Path::new(""))]).0
+        passes(&audit(), &san, &["kernel"], &[("WSD_SUBNETS", Path::new(""))]).0
     };
     // Linux has no level 0xffff: the kernel refuses it.
     assert!(baseline.starts_with("set -1 92 get -1 95"), "{baseline}");
@@ -134,12 +82,13 @@ fn rules_that_route_nothing_to_the_san_leave_every_socket_to_the_kernel() {
         "use tcp client * *;use tcp server * *",
     ] {
         let san = San::new("kernel-rules");
-        let (out, _) = passes(&san, &["kernel"], &[("WSD_RULES", Path::new(rules))]);
+        let (out, _) = passes(&audit(), &san, &["kernel"], &[("WSD_RULES", Path::new(rules))]);
         assert_eq!(out, baseline, "WSD_RULES={rules:?}");
     }
     // A rule that can route something keeps candidates.
     let san = San::new("kernel-san");
     let (out, _) = passes(
+        &audit(),
         &san,
         &["kernel"],
         &[("WSD_RULES", Path::new("use san * * 127.0.0.1:*;use tcp * * *"))],
@@ -152,24 +101,31 @@ fn rules_that_route_nothing_to_the_san_leave_every_socket_to_the_kernel() {
 #[test]
 fn argument_errors_win_over_a_reset_or_keepalive_failure_in_switch_mode() {
     let san = San::new("args-switch");
-    passes(&san, &["args-win"], &[("WSD_MODE", Path::new("switch"))]);
+    passes(
+        &audit(),
+        &san,
+        &["args-win"],
+        &[("WSD_MODE", Path::new("switch"))],
+    );
 }
 
 #[test]
 fn argument_errors_win_over_a_reset_or_keepalive_failure_in_provider_mode() {
     let san = San::new("args-provider");
-    passes(&san, &["args-win"], &[("WSD_MODE", Path::new("provider"))]);
+    passes(
+        &audit(),
+        &san,
+        &["args-win"],
+        &[("WSD_MODE", Path::new("provider"))],
+    );
 }
 
 #[test]
 fn a_keepalive_failure_and_a_reset_answer_enetreset_in_either_order() {
     let san = San::new("both-facts");
-    passes(&san, &["both-facts"], &[]);
+    passes(&audit(), &san, &["both-facts"], &[]);
     // The segment stays consistent with both facts on a connection.
-    let out = tool()
-        .args(["san", "check", "--san", &san.name])
-        .output()
-        .unwrap();
+    let out = wsd_san(&san, &["check"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
@@ -276,6 +232,7 @@ fn debug_log_names_the_rule_that_kept_a_socket_plain() {
     let dir = TempDir::new("reason");
     let log = dir.path("log");
     passes(
+        &audit(),
         &san,
         &["connect"],
         &[

@@ -27,24 +27,21 @@ mod support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
-use support::{San, tool};
+use support::San;
+use support::agent::Agent;
+use support::process::{Proc, dead, describe, drain, lines_of, next_line};
+use support::san_tool::{status, text, wsd_san, wsd_san_ok};
 use wsd::san::Segment;
 use wsd::san::layout::{STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, identity_pid};
 use wsd::san::reap::{Reaped, alive, process_stat};
-
-const AGENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agents/san_agent.py");
-
-/// The hang guard: no reply, exit or tool run takes longer than this.
-const HANG: Duration = Duration::from_secs(30);
 
 /// The two tests run one at a time: each times its kills or faults against
 /// processes that should have the machine's CPUs to themselves.
@@ -90,128 +87,12 @@ fn seed() -> u64 {
         .unwrap_or(0x0006_c4a5_5eed)
 }
 
-// ---- processes --------------------------------------------------------------
-
-/// A child process, killed (and reaped) when dropped. `Child::kill` never signals
-/// a child that was already reaped, so no reused pid is ever hit.
-struct Proc {
-    child: Child,
-    what: String,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command, what: impl Into<String>) -> Proc {
-        let what = what.into();
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-        Proc { child, what }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits, bounded by [`HANG`], for the exit (a poll: the wait's outcome is the
-    /// exit status, whatever the pace).
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + HANG;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let pid = self.pid();
-                let stack = describe(pid);
-                let _ = self.child.kill();
-                panic!(
-                    "{} (pid {pid}) did not exit within {HANG:?}: hung\n{stack}",
-                    self.what
-                );
-            }
-            thread::sleep(Duration::from_micros(200));
-        }
-    }
-
-    /// SIGKILL and reap: its exit status (SIGKILL, or its own exit if it ended first).
-    fn kill9(&mut self) -> ExitStatus {
-        let _ = self.child.kill();
-        self.wait()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What the threads of a process are doing: state, kernel wait channel and system
-/// call of each (for a hang report).
-fn describe(pid: u32) -> String {
-    let mut out = String::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return format!("  pid {pid}: gone\n");
-    };
-    for t in tasks.flatten() {
-        let dir = t.path();
-        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-        let stat = read("stat");
-        let state = stat
-            .rfind(')')
-            .and_then(|i| stat.get(i + 2..i + 3))
-            .unwrap_or("?")
-            .to_string();
-        out.push_str(&format!(
-            "  pid {pid} task {}: state {state}, wchan {}, syscall {}\n",
-            t.file_name().to_string_lossy(),
-            read("wchan").trim(),
-            read("syscall").trim()
-        ));
-    }
-    out
-}
-
-/// Reads `r` to its end on a thread.
-fn drain(r: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// The lines `r` yields, on a channel (read on a thread).
-fn lines_of(r: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// The next line, within [`HANG`].
-fn next_line(lines: &Receiver<String>, what: &str) -> String {
-    match lines.recv_timeout(HANG) {
-        Ok(line) => line,
-        Err(RecvTimeoutError::Timeout) => panic!("{what}: no line within {HANG:?}"),
-        Err(RecvTimeoutError::Disconnected) => panic!("{what}: its output ended"),
-    }
-}
-
 // ---- the churn worker ---------------------------------------------------------
 
-/// `c-tests/churn.c`, compiled once per test binary next to the C tests' programs
-/// (as `tests/c_tests.rs` compiles them), linked with `-lwsd` and `-lpthread`.
+/// `c-tests/churn.c`, compiled once per test binary.
 fn churn() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| support::compile_c("churn"))
+    EXE.get_or_init(|| support::cc::program("churn"))
 }
 
 /// `churn THREADS COUNT ROUNDS DEADLINE_MS MODE SEED` under the library.
@@ -251,48 +132,7 @@ fn counters(stdout: &str) -> Option<BTreeMap<String, u64>> {
 /// The errors a worker may count; with `ok` they make up `calls`.
 const ERRORS: [&str; 4] = ["ENETDOWN", "ENOTCONN", "ENETRESET", "ENOPROTOOPT"];
 
-// ---- the tool -----------------------------------------------------------------
-
-/// `wsd san ARGS --san NAME`, bounded by the hang guard.
-fn wsd_san(san: &San, args: &[&str]) -> Output {
-    let mut cmd = tool();
-    cmd.arg("san")
-        .args(args)
-        .args(["--san", &san.name])
-        .env_remove("WSD_SAN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut p = Proc::spawn(cmd, format!("wsd san {args:?}"));
-    let out = drain(p.child.stdout.take());
-    let err = drain(p.child.stderr.take());
-    let status = p.wait();
-    Output {
-        status,
-        stdout: out.join().unwrap().into_bytes(),
-        stderr: err.join().unwrap().into_bytes(),
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `wsd san ARGS`, which must succeed; its standard output.
-fn wsd_san_ok(san: &San, args: &[&str]) -> String {
-    let out = wsd_san(san, args);
-    assert!(out.status.success(), "wsd san {args:?}: {}", text(&out));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn status(san: &San) -> Value {
-    serde_json::from_str(&wsd_san_ok(san, &["status", "--json"])).expect("status --json is JSON")
-}
+// ---- the end state -------------------------------------------------------------
 
 /// The end state both tests demand once every process is dead: `check` finds no
 /// violation, no endpoint is live, no record is left claimed, no temporary segment
@@ -363,7 +203,7 @@ fn left_by_the_dead(seg: &Segment) -> Vec<String> {
     let mut out = Vec::new();
     for (i, r) in seg.records() {
         let state = r.state.load(Ordering::Acquire);
-        if state & STATE_MASK == STATE_CLAIMED && !alive_pid(state >> 8) {
+        if state & STATE_MASK == STATE_CLAIMED && dead(state >> 8) {
             out.push(format!(
                 "record {i}: claimed by pid {}, which is gone",
                 state >> 8
@@ -388,11 +228,6 @@ fn left_by_the_dead(seg: &Segment) -> Vec<String> {
         }
     }
     out
-}
-
-/// Does a process with this pid exist (a zombie counts as gone)?
-fn alive_pid(pid: u32) -> bool {
-    matches!(process_stat(pid), Ok(Some((_, s))) if s != 'Z' && s != 'X')
 }
 
 /// Reaps the segment over and over on a thread of this process, as every `wsd san`
@@ -453,76 +288,6 @@ impl Drop for Reaper {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
-    }
-}
-
-// ---- a python3 agent (one end of a connection, driven line by line) -----------
-
-struct Agent {
-    proc: Proc,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Agent {
-    /// `san_agent.py server`; returns it and the port it listens on.
-    fn server(san: &San) -> (Agent, u16) {
-        let mut cmd = support::preloaded("python3", san);
-        cmd.args([AGENT, "server"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(cmd, "survivor (python3 server agent)");
-        let lines = lines_of(proc.child.stdout.take().unwrap());
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&stderr);
-        let mut err = proc.child.stderr.take().unwrap();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        let mut a = Agent {
-            stdin: proc.child.stdin.take(),
-            proc,
-            lines,
-            stderr,
-        };
-        let line = a.line();
-        let port = line
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("survivor: expected `listening PORT`, got {line:?}"));
-        (a, port)
-    }
-
-    fn line(&mut self) -> String {
-        let what = format!(
-            "{} (pid {}), stderr: {}",
-            self.proc.what,
-            self.proc.pid(),
-            String::from_utf8_lossy(&self.stderr.lock().unwrap())
-        );
-        next_line(&self.lines, &what)
-    }
-
-    fn ask(&mut self, command: &str) -> String {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{command}").expect("write to the agent");
-        stdin.flush().unwrap();
-        self.line()
-    }
-
-    fn finish(&mut self) -> ExitStatus {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "exit").expect("write to the agent");
-        self.stdin = None;
-        self.proc.wait()
     }
 }
 
@@ -612,7 +377,9 @@ fn kill_lane(san: &San, lane: u64, seed: u64) -> Lane {
 /// options on its end until it is killed 0–3 ms later; the survivor must then get
 /// `ENOTCONN` (the dead peer's endpoint reclaimed, its connection reset).
 fn survivor(san: &San, rng: &mut Rng) {
-    let (mut server, port) = Agent::server(san);
+    let mut server = Agent::server(san);
+    server.what = "survivor (python3 server agent)".into();
+    let port = server.listening;
     let mut cmd = support::preloaded(churn(), san);
     cmd.args(["peer", &port.to_string(), "20000"])
         .stdout(Stdio::piped())
@@ -655,7 +422,7 @@ fn survivor(san: &San, rng: &mut Rng) {
     assert_eq!(server.ask("set 0x2002 1"), "ENOTCONN");
     assert_eq!(server.ask("nodelay"), "ENOTCONN");
     assert_eq!(server.ask("get 0x2002"), "1", "a reset is not a getsockopt error");
-    let st = server.finish();
+    let (st, _) = server.finish();
     assert!(st.success(), "survivor: {st:?}");
 }
 

@@ -90,7 +90,7 @@ fn run(san: &San, body: &str) -> Value {
     let out = support::python(san, &format!("{PY}{body}"));
     let last = out.lines().last().unwrap_or_default();
     let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let check = support::wsd_san(san, &["check"]);
+    let check = support::san_tool::wsd_san(san, &["check"]);
     assert!(
         check.status.success(),
         "san check after the program: {}\n{v}",

@@ -11,274 +11,18 @@ mod support;
 
 use serde_json::Value;
 use std::io::Write;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use support::{San, endpoint, endpoints, is_debug_line, library, wsd_san, wsd_san_ok};
+use support::agent::{Agent, agent_command, pair, pair_with};
+use support::process::{HANG, dead, wait_dead};
+use support::san_tool::{endpoint, endpoints, no_endpoint, status, wsd_san, wsd_san_ok};
+use support::{San, is_debug_line, new_endpoint, uid_of};
 use wsd::san::layout::{HEADER_SIZE, identity, segment_size};
 use wsd::san::reap::process_stat;
-use wsd::san::{EndpointRef, EndpointRole, NewEndpoint, Segment};
-
-const AGENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agents/san_agent.py");
-
-/// The hang guard: no reply, exit or disappearance takes longer than this.
-const HANG: Duration = Duration::from_secs(30);
-
-/// A python3 agent under the library, for segment `san`.
-fn agent_command(san: &San) -> Command {
-    let mut cmd = Command::new("python3");
-    cmd.arg(AGENT)
-        .env("LD_PRELOAD", library())
-        .env("WSD_SAN", &san.name)
-        .env("WSD_LOG_FILE", "/dev/null");
-    for var in [
-        "WSD_MODE",
-        "WSD_SUBNETS",
-        "WSD_CONFIG",
-        "WSD_RULES",
-        "WSD_FDS",
-        "WSD_GROUPS",
-        "WSD_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-/// What an agent's "ready PID LOCAL_PORT PEER_PORT FD" line said.
-#[derive(Clone, Copy, Debug, Default)]
-struct Ready {
-    pid: u32,
-    local: u16,
-    peer: u16,
-    fd: i64,
-}
-
-/// One running agent; killed (with any child it forked) when dropped.
-struct Agent {
-    what: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    stderr_reader: Option<JoinHandle<()>>,
-    /// The server's listening port.
-    listening: u16,
-    ready: Ready,
-    /// Processes the agent forked that are still to be killed.
-    forked: Vec<u32>,
-}
-
-impl Agent {
-    fn spawn(mut cmd: Command, what: &str) -> Agent {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn python3");
-        let lines = support::lines_of(child.stdout.take().unwrap());
-        let (stderr, stderr_reader) = support::gather(child.stderr.take().unwrap());
-        Agent {
-            what: what.to_string(),
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            stderr,
-            stderr_reader: Some(stderr_reader),
-            listening: 0,
-            ready: Ready::default(),
-            forked: Vec::new(),
-        }
-    }
-
-    /// A server agent; returns once it listens.
-    fn server_with(cmd: Command) -> Agent {
-        let mut cmd = cmd;
-        cmd.arg("server");
-        let mut a = Agent::spawn(cmd, "server");
-        let line = a.line();
-        a.listening = line
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("server: expected `listening PORT`, got {line:?}"));
-        a
-    }
-
-    /// A client agent connected to `port`; returns once it is ready.
-    fn client_with(cmd: Command, port: u16) -> Agent {
-        let mut cmd = cmd;
-        cmd.args(["client", &port.to_string()]);
-        let mut a = Agent::spawn(cmd, "client");
-        a.expect_ready();
-        a
-    }
-
-    fn client(san: &San, port: u16) -> Agent {
-        Agent::client_with(agent_command(san), port)
-    }
-
-    fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// The next line the agent prints (hang guard: [`HANG`]).
-    fn line(&mut self) -> String {
-        match self.lines.recv_timeout(HANG) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => panic!(
-                "{} (pid {}): no line within {HANG:?}; stderr: {}",
-                self.what,
-                self.child.id(),
-                self.stderr_text()
-            ),
-            Err(RecvTimeoutError::Disconnected) => panic!(
-                "{} (pid {}): its output ended; status {:?}; stderr: {}",
-                self.what,
-                self.child.id(),
-                self.child.try_wait(),
-                self.stderr_text()
-            ),
-        }
-    }
-
-    /// Reads "ready PID LOCAL_PORT PEER_PORT FD".
-    fn expect_ready(&mut self) -> Ready {
-        let line = self.line();
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let num = |i: usize| -> i64 {
-            words
-                .get(i)
-                .and_then(|w| w.parse().ok())
-                .unwrap_or_else(|| panic!("{}: expected a ready line, got {line:?}", self.what))
-        };
-        assert_eq!(words.first(), Some(&"ready"), "{}: {line:?}", self.what);
-        self.ready = Ready {
-            pid: num(1) as u32,
-            local: num(2) as u16,
-            peer: num(3) as u16,
-            fd: num(4),
-        };
-        self.ready
-    }
-
-    fn send(&mut self, command: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{command}").expect("write to the agent");
-        stdin.flush().unwrap();
-    }
-
-    /// One command, its one reply.
-    fn ask(&mut self, command: &str) -> String {
-        self.send(command);
-        self.line()
-    }
-
-    fn pid(&self) -> u32 {
-        self.ready.pid
-    }
-
-    /// `127.0.0.1:PORT` of this end of the connection.
-    fn local(&self) -> String {
-        format!("127.0.0.1:{}", self.ready.local)
-    }
-
-    /// Waits (bounded) for the agent to exit.
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + HANG;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} (pid {}) did not exit within {HANG:?}",
-                self.what,
-                self.child.id()
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    /// `exit`, then the exit status and everything written to standard error.
-    fn finish(&mut self) -> (ExitStatus, String) {
-        self.send("exit");
-        self.stdin = None;
-        let st = self.wait();
-        if self.forked.is_empty()
-            && let Some(h) = self.stderr_reader.take()
-        {
-            h.join().unwrap();
-        }
-        (st, self.stderr_text())
-    }
-
-    /// SIGKILL, and reap it.
-    fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        let st = self.wait();
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(st.signal(), Some(libc::SIGKILL), "{}", self.what);
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        for &pid in &self.forked {
-            // SAFETY: plain signal delivery to a process this test made the agent fork.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A server agent and a client agent connected to it (two processes).
-fn pair_with(cmd: impl Fn() -> Command) -> (Agent, Agent) {
-    let mut server = Agent::server_with(cmd());
-    let client = Agent::client_with(cmd(), server.listening);
-    server.expect_ready();
-    (server, client)
-}
-
-fn pair(san: &San) -> (Agent, Agent) {
-    pair_with(|| agent_command(san))
-}
-
-fn status(san: &San) -> Value {
-    serde_json::from_str(&wsd_san_ok(san, &["status", "--json"])).expect("status --json is JSON")
-}
-
-/// No endpoint has all the given values.
-fn no_endpoint(v: &Value, tests: &[(&str, Value)]) {
-    assert!(
-        !endpoints(v)
-            .iter()
-            .any(|e| tests.iter().all(|(k, want)| &e[*k] == want)),
-        "no endpoint with {tests:?} in {v:#}"
-    );
-}
+use wsd::san::{EndpointRef, Segment};
 
 fn addr(port: u16) -> Value {
     Value::from(format!("127.0.0.1:{port}"))
-}
-
-/// Is the process gone (or a zombie nobody has reaped yet: dead all the same)?
-fn dead(pid: u32) -> bool {
-    !matches!(process_stat(pid), Ok(Some((_, s))) if s != 'Z' && s != 'X')
-}
-
-/// Waits, bounded, until `pid` has died.
-fn wait_dead(pid: u32) {
-    let deadline = Instant::now() + HANG;
-    while !dead(pid) {
-        assert!(Instant::now() < deadline, "pid {pid} still alive after {HANG:?}");
-        std::thread::yield_now();
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 // 1 ---------------------------------------------------------------------------
@@ -650,21 +394,6 @@ fn hold_pipe_between(parent: u32, child: u32) -> std::fs::File {
 
 // 7 ---------------------------------------------------------------------------
 
-fn new_endpoint(holder: u64, pid: u32) -> NewEndpoint {
-    NewEndpoint {
-        holder,
-        pid,
-        fd: 3,
-        role: EndpointRole::Connector,
-        local: Some("127.0.0.1:40000".parse().unwrap()),
-        peer: Some("127.0.0.1:40001".parse().unwrap()),
-        comm: *b"pid-reuse\0\0\0\0\0\0\0",
-        cookie: 0,
-        netns: 0,
-        inode: 0,
-    }
-}
-
 #[test]
 fn a_reused_pid_does_not_inherit_a_dead_processs_endpoints() {
     let san = San::new("reuse");
@@ -765,15 +494,6 @@ fn a_full_segment_makes_new_sockets_fall_back_and_nothing_breaks() {
 }
 
 // 10 --------------------------------------------------------------------------
-
-fn uid_of(user: &str) -> Option<u32> {
-    let name = std::ffi::CString::new(user).unwrap();
-    // SAFETY: a valid name; the result is read at once, before any other call.
-    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
-    // SAFETY: a non-null result points to a valid passwd entry.
-    (!pw.is_null()).then(|| unsafe { (*pw).pw_uid })
-}
-
 #[test]
 fn a_segment_owned_by_another_user_is_refused_with_one_warning() {
     // SAFETY: geteuid has no preconditions.

@@ -17,7 +17,9 @@ use std::process::{Child, ChildStdin, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{San, endpoint, endpoints, preloaded, tool};
+use support::process::{gather, lines_of};
+use support::san_tool::{endpoint, endpoints, wsd_san};
+use support::{San, preloaded, tool};
 use wsd::san::layout::{DEFAULT_CAPACITY, REPORT_ROWS};
 
 /// The hang guard: no reply takes longer than this.
@@ -43,8 +45,8 @@ impl Py {
             .stderr(Stdio::piped())
             .process_group(0);
         let mut child = cmd.spawn().expect("spawn python3");
-        let lines = support::lines_of(child.stdout.take().unwrap());
-        let (stderr, _) = support::gather(child.stderr.take().unwrap());
+        let lines = lines_of(child.stdout.take().unwrap());
+        let (stderr, _) = gather(child.stderr.take().unwrap());
         Py {
             what: what.to_string(),
             stdin: child.stdin.take(),
@@ -101,7 +103,7 @@ impl Drop for Py {
 fn wsd_status(san: &San, args: &[&str]) -> Output {
     let mut all = vec!["status"];
     all.extend_from_slice(args);
-    support::wsd_san(san, &all)
+    wsd_san(san, &all)
 }
 
 /// `wsd san status ARGS` (text), which must succeed; its standard output.
