@@ -21,7 +21,8 @@
 //!
 //! Results never depend on sleeps: a sleep only times a kill, or paces a bounded
 //! poll for an exit; every wait has a hang guard and every child is killed (and
-//! reaped) when its guard drops.
+//! reaped) when its guard drops. The races these tests can run into, made
+//! frequent in one process, are `tests/reaping.rs`'.
 
 mod support;
 
@@ -735,79 +736,5 @@ fn load_with_faults_ends_with_only_allowed_errors_and_no_deadlock() {
         stat("fallback_down"),
         stat("fallback_full"),
         reaped.passes,
-    );
-}
-
-// ---- 3: the reaper against live holders, in one process ----------------------------
-
-/// The race both tests above can run into, made frequent: threads of this process
-/// take a record, check it is still theirs, and let it go, while another thread
-/// reaps. Every holder is alive, so a reaper may only ever free a record whose
-/// holder has just let go of it — never one that a holder took since (the record
-/// freed, then taken again, between the reaper's look at the holders and its
-/// freeing: a live endpoint lost). Stops at the first loss, or after a few seconds.
-#[test]
-fn reaping_never_frees_an_endpoint_that_is_still_held() {
-    use std::sync::atomic::AtomicU64;
-    let _serial = serial();
-    let san = San::new("aba");
-    let seg = Segment::create(&san.name, 4).expect("create the segment");
-    let pid = std::process::id();
-    let (start, _) = process_stat(pid).unwrap().expect("our own /proc/PID/stat");
-    let new = wsd::san::NewEndpoint {
-        holder: wsd::san::layout::identity(pid, start),
-        pid,
-        fd: 3,
-        role: wsd::san::EndpointRole::Connector,
-        local: None,
-        peer: None,
-        comm: *b"aba\0\0\0\0\0\0\0\0\0\0\0\0\0",
-        cookie: 0,
-        netns: 0,
-        inode: 0,
-    };
-    let stop = AtomicBool::new(false);
-    let (rounds, lost, passes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    let until = Instant::now() + Duration::from_secs(5);
-    thread::scope(|s| {
-        for _ in 0..3 {
-            s.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    let Some(ep) = seg.allocate(&new).map(|c| c.endpoint()) else {
-                        continue;
-                    };
-                    for _ in 0..50 {
-                        std::hint::spin_loop();
-                    }
-                    if seg.endpoint(ep).is_none() {
-                        // Freed by someone else while still held: a lost endpoint.
-                        lost.fetch_add(1, Ordering::Relaxed);
-                        stop.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                    seg.release(ep, new.holder, pid);
-                    rounds.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-        }
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                let r = seg.reap();
-                assert_eq!((r.holders, r.claims), (0, 0), "a live holder taken for dead");
-                passes.fetch_add(1, Ordering::Relaxed);
-                if Instant::now() > until {
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-        });
-    });
-    let (rounds, lost, passes) = (rounds.into_inner(), lost.into_inner(), passes.into_inner());
-    println!("reaper race: {rounds} takes and releases against {passes} reaping passes, {lost} lost");
-    assert_eq!(
-        lost, 0,
-        "a reaper freed an endpoint its (live) holder still held, after {rounds} rounds: it saw the \
-         record without holders (its holder letting go), then the record was freed and taken again, \
-         and the reaper's LIVE -> CLAIMED compare-and-swap freed the new endpoint (src/san/endpoint.rs \
-         `free` checks only the state, not the id)"
     );
 }

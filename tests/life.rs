@@ -10,9 +10,6 @@
 //!   before and after the library's own.
 //! - Leaks: every C test program under valgrind, with nothing invalid and no
 //!   definite leak attributed to libwsd.so.
-//! - The fork hand-over of an endpoint (`hold_pending`, `settle_pending`) racing
-//!   the parent's `release`, on two threads through the library's own API: the race
-//!   that the fork program shows under valgrind, made quick to reproduce.
 //!
 //! Every run has a fresh SAN segment (removed afterwards), its own log file, a
 //! watchdog inside the program and a hang guard here. Skips are printed.
@@ -21,14 +18,11 @@ mod support;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::thread;
 use std::time::{Duration, Instant};
 use support::c_run::Run;
 use support::cc::{program, shared};
 use support::valgrind::{self, findings};
 use support::{San, library};
-use wsd::san::Segment;
 
 /// The leak test stops starting optional programs once this much time is spent.
 const LEAK_BUDGET: Duration = Duration::from_secs(600);
@@ -318,116 +312,4 @@ fn the_valgrind_log_parser_blames_only_libwsd() {
     let verdicts: Vec<bool> = f.iter().map(|f| f.ours).collect();
     let want: Vec<bool> = blocks.iter().map(|(_, ours)| *ours).collect();
     assert_eq!(verdicts, want, "{f:#?}");
-}
-
-// ---- the fork hand-over, without fork ------------------------------------------------
-
-/// Spins until `done`, yielding every `patience` spins (the machine may have
-/// fewer free cores than spinning threads).
-fn spin_until(patience: u32, done: impl Fn() -> bool) {
-    let mut spins = 0u32;
-    while !done() {
-        spins += 1;
-        if spins.is_multiple_of(patience) {
-            thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-}
-
-/// A fork child takes over the hold its parent counted as pending before the fork
-/// (`hold_pending` in the parent, `settle_pending` in the child); the parent may
-/// close its own copy at the same moment (`release`). Whatever the interleaving, the
-/// record must stay live while the child holds it. The two sides run here on two
-/// threads, many times, as the library runs them in two processes.
-#[test]
-fn a_release_racing_a_fork_childs_settle_never_frees_what_the_child_holds() {
-    use std::sync::atomic::{AtomicU32, AtomicU64};
-    use wsd::san::{EndpointRef, EndpointRole, NewEndpoint};
-    const ROUNDS: u32 = 20_000;
-    let san = San::new("settle-race");
-    let seg = Segment::create(&san.name, 4).unwrap();
-    let pid = std::process::id();
-    let (start, _) = wsd::san::reap::process_stat(pid)
-        .unwrap()
-        .expect("our /proc/PID/stat");
-    let parent = wsd::san::layout::identity(pid, start);
-    // Another identity of a live process (this one), so no reaper ever frees it.
-    let child = parent ^ 1;
-    let new = NewEndpoint {
-        holder: parent,
-        pid,
-        fd: 3,
-        role: EndpointRole::Connector,
-        local: None,
-        peer: None,
-        comm: *b"settle-race\0\0\0\0\0",
-        cookie: 0,
-        netns: 0,
-        inode: 0,
-    };
-    // The endpoint of the current round (index << 32 | tag), and the round number
-    // (STOP ends the other thread, however this one ends).
-    const STOP: u32 = u32::MAX;
-    let current = AtomicU64::new(0);
-    let round = AtomicU32::new(0);
-    let settled = AtomicU32::new(0);
-    let mut lost = Vec::new();
-    let mut rounds = 0;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    thread::scope(|s| {
-        s.spawn(|| {
-            for r in 1..=ROUNDS {
-                // Hot: the hand-over starts the moment the round does.
-                spin_until(
-                    1 << 16,
-                    || matches!(round.load(Ordering::Acquire), x if x == r || x == STOP),
-                );
-                if round.load(Ordering::Acquire) == STOP {
-                    return;
-                }
-                let v = current.load(Ordering::Acquire);
-                let ep = EndpointRef {
-                    index: (v >> 32) as u32,
-                    tag: v as u32,
-                };
-                seg.settle_pending(ep, child);
-                settled.store(r, Ordering::Release);
-            }
-        });
-        for r in 1..=ROUNDS {
-            if Instant::now() > deadline {
-                break;
-            }
-            let Some(ep) = seg
-                .allocate(&new)
-                .map(|c| c.endpoint())
-                .filter(|&ep| seg.hold_pending(ep))
-            else {
-                break;
-            };
-            current.store(u64::from(ep.index) << 32 | u64::from(ep.tag), Ordering::Release);
-            round.store(r, Ordering::Release);
-            // The parent closes its copy while the child settles.
-            for _ in 0..(r % 64) {
-                std::hint::spin_loop();
-            }
-            seg.release(ep, parent, pid);
-            spin_until(64, || settled.load(Ordering::Acquire) == r);
-            match seg.endpoint(ep) {
-                Some(_) => seg.release(ep, child, pid),
-                None => lost.push(r),
-            }
-            rounds = r;
-        }
-        round.store(STOP, Ordering::Release);
-    });
-    assert!(rounds >= ROUNDS / 10, "only {rounds} rounds ran");
-    assert!(
-        lost.is_empty(),
-        "{} of {rounds} records were freed while the fork child held them (rounds {:?}…)",
-        lost.len(),
-        &lost[..lost.len().min(5)]
-    );
 }

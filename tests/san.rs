@@ -11,14 +11,9 @@ mod support;
 
 use serde_json::Value;
 use std::io::Write;
-use std::time::{Duration, Instant};
 use support::agent::{Agent, agent_command, pair, pair_with};
-use support::process::{HANG, dead, wait_dead};
 use support::san_tool::{endpoint, endpoints, no_endpoint, status, wsd_san, wsd_san_ok};
-use support::{San, is_debug_line, new_endpoint};
-use wsd::san::Segment;
-use wsd::san::layout::identity;
-use wsd::san::reap::process_stat;
+use support::{San, is_debug_line};
 
 fn addr(port: u16) -> Value {
     Value::from(format!("127.0.0.1:{port}"))
@@ -256,172 +251,6 @@ fn an_abortive_close_resets_the_peer_and_a_graceful_one_does_not() {
     assert_eq!(server.ask("set 0x2002 1"), "ok");
 }
 
-// 5 ---------------------------------------------------------------------------
-
-#[test]
-fn a_killed_peer_is_reclaimed_by_status_and_its_peer_reset() {
-    let san = San::new("kill");
-    let (mut server, mut client) = pair(&san);
-    assert_eq!(server.ask("set 0x2002 1"), "ok");
-    let connector = endpoint(&status(&san), &[("pid", client.pid().into())])["id"].clone();
-    client.kill9();
-
-    let v = status(&san);
-    assert!(v["reaped"]["endpoints"].as_u64().unwrap() >= 1, "{v:#}");
-    no_endpoint(&v, &[("pid", client.pid().into())]);
-    no_endpoint(&v, &[("id", connector)]);
-    let accepted = endpoint(&v, &[("pid", server.pid().into()), ("role", "accepted".into())]);
-    assert_eq!(accepted["state"], "reset");
-    assert_eq!(accepted["holders"], serde_json::json!([server.pid()]));
-    assert_eq!(server.ask("set 0x2002 1"), "ENOTCONN");
-}
-
-#[test]
-fn a_killed_peer_is_noticed_by_the_library_itself() {
-    let san = San::new("notice");
-    let (mut server, mut client) = pair(&san);
-    assert_eq!(server.ask("set 0x2002 1"), "ok");
-    client.kill9();
-    assert_eq!(server.ask("until ENOTCONN"), "ENOTCONN");
-    let v = status(&san);
-    no_endpoint(&v, &[("pid", client.pid().into())]);
-}
-
-// 6 ---------------------------------------------------------------------------
-
-#[test]
-fn a_forked_child_keeps_the_connection_alive_until_it_dies() {
-    let san = San::new("fork");
-    let (mut server, mut client) = pair(&san);
-    let reply = client.ask("fork");
-    let child: u32 = reply
-        .parse()
-        .unwrap_or_else(|_| panic!("fork: expected a pid, got {reply:?}"));
-    client.forked.push(child);
-    wait_forked(child);
-    let v = status(&san);
-    let connector = endpoint(&v, &[("pid", client.pid().into()), ("role", "connector".into())]);
-    let id = connector["id"].clone();
-    let holders = connector["holders"].as_array().unwrap();
-    assert!(
-        holders.contains(&child.into()) && holders.contains(&client.pid().into()),
-        "{connector}"
-    );
-
-    // The agent's child lives until its stdin, a pipe whose only writer is the agent,
-    // reports end of file: it would follow the agent into death at once. The test
-    // holds that pipe open so that the child outlives the agent, as a forked worker
-    // does.
-    let keep_child = hold_pipe_between(client.pid(), child);
-    client.kill9();
-    let v = status(&san);
-    let connector = endpoint(&v, &[("id", id.clone())]);
-    assert_eq!(connector["holders"], serde_json::json!([child]), "{connector}");
-    assert_eq!(connector["state"], "healthy");
-    assert!(!dead(child), "the forked child is still running");
-    assert_eq!(server.ask("set 0x2002 1"), "ok");
-
-    // SAFETY: plain signal delivery to the agent's forked child.
-    assert_eq!(unsafe { libc::kill(child as i32, libc::SIGKILL) }, 0);
-    client.forked.clear();
-    wait_dead(child);
-    drop(keep_child);
-    let v = status(&san);
-    no_endpoint(&v, &[("id", id)]);
-    let accepted = endpoint(&v, &[("pid", server.pid().into()), ("role", "accepted".into())]);
-    assert_eq!(accepted["state"], "reset");
-    assert_eq!(server.ask("set 0x2002 1"), "ENOTCONN");
-}
-
-/// The pipes among `pid`'s descriptors above 2 that are open for `access`
-/// (`O_RDONLY` or `O_WRONLY`): (descriptor, "pipe:[INODE]").
-fn pipes_of(pid: u32, access: i32) -> Vec<(String, String)> {
-    let dir = format!("/proc/{pid}/fd");
-    std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{dir}: {e}"))
-        .filter_map(|e| {
-            let e = e.ok()?;
-            let fd = e.file_name().into_string().ok()?;
-            let link = std::fs::read_link(e.path())
-                .ok()?
-                .into_os_string()
-                .into_string()
-                .ok()?;
-            let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
-            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?.trim();
-            let flags = i32::from_str_radix(flags, 8).ok()?;
-            let wanted =
-                fd.parse::<u32>().ok()? > 2 && link.starts_with("pipe:") && flags & libc::O_ACCMODE == access;
-            wanted.then_some((fd, link))
-        })
-        .collect()
-}
-
-/// Waits (bounded) until the agent's forked `child` is past `fork()`: it has closed
-/// its copy of the write end of the pipe it reads, which it does right after `fork`
-/// returns, so the library's fork handler (which makes it a holder) has run.
-fn wait_forked(child: u32) {
-    let deadline = Instant::now() + HANG;
-    loop {
-        let writes = pipes_of(child, libc::O_WRONLY);
-        if !pipes_of(child, libc::O_RDONLY)
-            .iter()
-            .any(|(_, l)| writes.iter().any(|(_, w)| w == l))
-        {
-            return;
-        }
-        assert!(Instant::now() < deadline, "forked child {child} stuck in fork");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Opens, for writing, the pipe that `parent` writes and `child` reads, so that it
-/// stays open after `parent` dies.
-fn hold_pipe_between(parent: u32, child: u32) -> std::fs::File {
-    let reads = pipes_of(child, libc::O_RDONLY);
-    let shared: Vec<String> = pipes_of(parent, libc::O_WRONLY)
-        .into_iter()
-        .filter(|(_, link)| reads.iter().any(|(_, l)| l == link))
-        .map(|(fd, _)| fd)
-        .collect();
-    assert_eq!(shared.len(), 1, "one pipe from {parent} to {child}: {shared:?}");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/{parent}/fd/{}", shared[0]))
-        .expect("open the fork's pipe")
-}
-
-// 7 ---------------------------------------------------------------------------
-
-#[test]
-fn a_reused_pid_does_not_inherit_a_dead_processs_endpoints() {
-    let san = San::new("reuse");
-    let seg = Segment::create(&san.name, 8).unwrap();
-    let pid = std::process::id();
-    let (start, _) = process_stat(pid).unwrap().expect("our own /proc/PID/stat");
-
-    // Same pid, another start time: another process, which is not running.
-    let other = seg
-        .allocate(&new_endpoint(identity(pid, start + 1), pid))
-        .unwrap()
-        .endpoint();
-    assert!(seg.endpoint(other).is_some());
-    let r = seg.reap();
-    assert_eq!((r.endpoints, r.holders), (1, 1), "{r:?}");
-    assert!(seg.endpoint(other).is_none(), "freed");
-    assert_eq!(seg.live().count(), 0);
-
-    // This very process: kept.
-    let mine = seg
-        .allocate(&new_endpoint(identity(pid, start), pid))
-        .unwrap()
-        .endpoint();
-    let r = seg.reap();
-    assert_eq!((r.endpoints, r.holders), (0, 0), "{r:?}");
-    assert!(seg.endpoint(mine).is_some(), "not freed");
-    assert_eq!(seg.live().count(), 1);
-}
-
 // 8 ---------------------------------------------------------------------------
 
 #[test]
@@ -492,7 +321,6 @@ fn a_full_segment_makes_new_sockets_fall_back_and_nothing_breaks() {
     }
 }
 
-// 10 --------------------------------------------------------------------------
 // 11 --------------------------------------------------------------------------
 
 #[test]
