@@ -1,7 +1,8 @@
 //! The SAN across processes, as `wsd san` shows it and as programs feel it: python3
 //! agents (`tests/agents/san_agent.py`, one end of a loopback connection each, in
 //! separate processes under the library) set options and report what each call
-//! answered, while the real `wsd` tool inspects the segment and injects faults.
+//! answered, while the real `wsd` tool inspects the segment. (Faults on the
+//! connection are `tests/faults.rs`', `SO_DEBUG` lines `tests/debug_log.rs`'.)
 //!
 //! Every wait is bounded: each agent command gets exactly one reply line, read with
 //! a time limit (a hang guard, not synchronisation), and every child is killed when
@@ -10,10 +11,9 @@
 mod support;
 
 use serde_json::Value;
-use std::io::Write;
-use support::agent::{Agent, agent_command, pair, pair_with};
-use support::san_tool::{endpoint, endpoints, no_endpoint, status, wsd_san, wsd_san_ok};
-use support::{San, is_debug_line};
+use support::San;
+use support::agent::pair;
+use support::san_tool::{endpoint, endpoints, status, wsd_san, wsd_san_ok};
 
 fn addr(port: u16) -> Value {
     Value::from(format!("127.0.0.1:{port}"))
@@ -102,155 +102,6 @@ fn status_lists_both_processes_endpoints_as_peers_with_their_values() {
     assert!(text.contains(&live), "{text}");
 }
 
-// 2 ---------------------------------------------------------------------------
-
-/// `down` reaches both processes' option calls, and new connections fall back
-/// to TCP until `up`; what it does to the connections themselves is
-/// `tests/faults.rs`'.
-#[test]
-fn network_down_and_up_reach_both_processes_and_new_connections_fall_back() {
-    let san = San::new("down");
-    let (mut server, mut client) = pair(&san);
-    for a in [&mut server, &mut client] {
-        assert_eq!(a.ask("set 0x2002 1"), "ok", "{}", a.what);
-    }
-
-    wsd_san_ok(&san, &["down"]);
-    assert_eq!(status(&san)["network"], "down");
-    for a in [&mut server, &mut client] {
-        assert_eq!(a.ask("set 0x2002 1"), "ENETDOWN", "{}", a.what);
-        assert_eq!(a.ask("nodelay"), "ENETDOWN", "{}", a.what);
-    }
-
-    // A connection made while the SAN is down is plain TCP: the kernel answers.
-    let mut late = Agent::client(&san, server.listening);
-    assert_eq!(late.ask("set 0x2002 1"), "ENOPROTOOPT");
-    assert_eq!(late.ask("nodelay"), "ok");
-    let v = status(&san);
-    assert!(v["stats"]["fallback_down"].as_u64().unwrap() >= 1, "{v:#}");
-    no_endpoint(&v, &[("pid", late.pid().into())]);
-    assert_eq!(v["live"], 3);
-
-    wsd_san_ok(&san, &["up"]);
-    assert_eq!(status(&san)["network"], "up");
-    // SPEC §7: `down` broke the connection, and `up` does not mend it: it answers
-    // as a reset one.
-    for a in [&mut server, &mut client] {
-        assert_eq!(a.ask("set 0x2002 1"), "ENOTCONN", "{}", a.what);
-        assert_eq!(a.ask("nodelay"), "ENOTCONN", "{}", a.what);
-    }
-    // A new connection is a SAN connection again.
-    let mut fresh = Agent::client(&san, server.listening);
-    assert_eq!(fresh.ask("set 0x2002 1"), "ok");
-    // It stays what it became.
-    assert_eq!(late.ask("set 0x2002 1"), "ENOPROTOOPT");
-}
-
-// 3 ---------------------------------------------------------------------------
-
-fn both_answer(server: &mut Agent, client: &mut Agent, want: &str) {
-    for a in [server, client] {
-        assert_eq!(a.ask("set 0x2002 1"), want, "{} set", a.what);
-        assert_eq!(a.ask("nodelay"), want, "{} nodelay", a.what);
-    }
-}
-
-#[test]
-fn reset_and_keepalive_fail_reach_both_ends_of_the_named_connection() {
-    let san = San::new("faults");
-    let (mut s1, mut c1) = pair(&san);
-    let (mut s2, mut c2) = pair(&san);
-    let (mut s3, mut c3) = pair(&san);
-    for (s, c) in [(&mut s1, &mut c1), (&mut s2, &mut c2), (&mut s3, &mut c3)] {
-        both_answer(s, c, "ok");
-    }
-
-    // By the client end's address.
-    let out = wsd_san_ok(&san, &["reset", &c1.local()]);
-    assert!(out.contains("reset"), "{out}");
-    both_answer(&mut s1, &mut c1, "ENOTCONN");
-    both_answer(&mut s2, &mut c2, "ok");
-
-    // By the server end's address (shared by the listener and the accepted socket).
-    wsd_san_ok(&san, &["reset", &s2.local()]);
-    both_answer(&mut s2, &mut c2, "ENOTCONN");
-    both_answer(&mut s3, &mut c3, "ok");
-    let v = status(&san);
-    let listener2 = endpoint(&v, &[("pid", s2.pid().into()), ("role", "listener".into())]);
-    assert_eq!(
-        listener2["state"], "healthy",
-        "the listener is not the connection"
-    );
-
-    // Keep-alive failure, by the client end's endpoint id.
-    let id = endpoint(&v, &[("pid", c3.pid().into()), ("role", "connector".into())])["id"]
-        .as_u64()
-        .unwrap();
-    let out = wsd_san_ok(&san, &["keepalive-fail", &id.to_string(), "--json"]);
-    let done: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(done["endpoints"].as_array().unwrap().len(), 2, "{done}");
-    both_answer(&mut s3, &mut c3, "ENETRESET");
-    let v = status(&san);
-    for (pid, role, state) in [
-        (c1.pid(), "connector", "reset"),
-        (s1.pid(), "accepted", "reset"),
-        (c2.pid(), "connector", "reset"),
-        (s2.pid(), "accepted", "reset"),
-        (c3.pid(), "connector", "keepalive-failed"),
-        (s3.pid(), "accepted", "keepalive-failed"),
-    ] {
-        let e = endpoint(&v, &[("pid", pid.into()), ("role", role.into())]);
-        assert_eq!(e["state"], state, "{e}");
-    }
-}
-
-#[test]
-fn an_unknown_target_is_a_usage_error_that_changes_nothing() {
-    let san = San::new("target");
-    let (mut server, mut client) = pair(&san);
-    let before = status(&san);
-    for target in ["99999", "127.0.0.1:1", "garbage"] {
-        for verb in ["reset", "keepalive-fail"] {
-            let out = wsd_san(&san, &[verb, target]);
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(2), "{verb} {target}: {err}");
-            assert!(
-                err.contains(target),
-                "{verb} {target}: the message names it: {err}"
-            );
-            assert!(out.stdout.is_empty(), "{verb} {target}");
-        }
-    }
-    assert_eq!(status(&san), before);
-    both_answer(&mut server, &mut client, "ok");
-}
-
-// 4 ---------------------------------------------------------------------------
-
-#[test]
-fn an_abortive_close_resets_the_peer_and_a_graceful_one_does_not() {
-    let san = San::new("close");
-    let (mut server, mut client) = pair(&san);
-    assert_eq!(client.ask("abort"), "ok");
-    assert_eq!(server.ask("set 0x2002 1"), "ENOTCONN");
-    assert_eq!(server.ask("nodelay"), "ENOTCONN");
-    let v = status(&san);
-    no_endpoint(&v, &[("pid", client.pid().into())]);
-    let accepted = endpoint(&v, &[("pid", server.pid().into()), ("role", "accepted".into())]);
-    assert_eq!(accepted["state"], "reset");
-
-    let (mut server, mut client) = pair(&san);
-    let (st, _) = client.finish();
-    assert!(st.success(), "{st:?}");
-    assert_eq!(server.ask("set 0x2002 1"), "ok");
-    assert_eq!(server.ask("nodelay"), "ok");
-    let v = status(&san);
-    no_endpoint(&v, &[("pid", client.pid().into())]);
-    let accepted = endpoint(&v, &[("pid", server.pid().into()), ("role", "accepted".into())]);
-    assert_eq!(accepted["state"], "healthy");
-    assert_eq!(server.ask("set 0x2002 1"), "ok");
-}
-
 // 8 ---------------------------------------------------------------------------
 
 #[test]
@@ -318,87 +169,5 @@ fn a_full_segment_makes_new_sockets_fall_back_and_nothing_breaks() {
     for a in [&mut server, &mut client] {
         let (st, _) = a.finish();
         assert!(st.success(), "{}: {st:?}", a.what);
-    }
-}
-
-// 11 --------------------------------------------------------------------------
-
-#[test]
-fn debug_line_shape() {
-    assert!(is_debug_line(
-        "wsd 12:00:01.123456 pid=4242 fd=5 ep=17 setsockopt SOL_SOCKET/SO_GROUP_PRIORITY len=4 -> 0"
-    ));
-    assert!(is_debug_line("wsd 12:00:01.123456 pid=1 fd=5 ep=17 close -> 0"));
-    assert!(is_debug_line(
-        "wsd 12:00:01.123456 pid=1 fd=5 ep=17 dup fd=7 -> 7"
-    ));
-    assert!(is_debug_line(
-        "wsd 12:00:01.123456 pid=1 fd=5 ep=17 setsockopt x -> -1 WSAENOTCONN"
-    ));
-    for bad in [
-        "wsd 12:00:01.12345 pid=4242 fd=5 ep=17 setsockopt x -> 0",
-        "wsd 12:00:01.123456 pid=4242 fd=5 ep=17 setsockopt x -> ",
-        "wsd 12:00:01.123456 pid=4242 fd=5 setsockopt x -> 0",
-        "wsd 12:00:01.123456 pid=4242 fd=5 ep=17 setsockopt",
-        "wsd 12:00:0wsd 12:00:01.123456 pid=4242 fd=5 ep=17 setsockopt x -> 0",
-    ] {
-        assert!(!is_debug_line(bad), "{bad}");
-    }
-}
-
-#[test]
-fn so_debug_lines_from_two_processes_never_interleave() {
-    let san = San::new("debug");
-    let dir = std::env::temp_dir().join(format!("wsd-san-debug-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    struct RmDir(std::path::PathBuf);
-    impl Drop for RmDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _rm = RmDir(dir.clone());
-    let log = dir.join("debug.log");
-
-    let (mut server, mut client) = pair_with(|| {
-        let mut cmd = agent_command(&san);
-        cmd.env("WSD_LOG_FILE", &log);
-        cmd
-    });
-    for a in [&mut server, &mut client] {
-        assert_eq!(a.ask("set 1 1"), "ok", "{}", a.what);
-    }
-    const N: usize = 300;
-    // Both agents get all their commands at once, so that they write concurrently.
-    for a in [&mut server, &mut client] {
-        let batch: String = (0..N).map(|n| format!("set 0x2002 {n}\n")).collect();
-        let stdin = a.stdin.as_mut().unwrap();
-        stdin.write_all(batch.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-    for a in [&mut server, &mut client] {
-        for n in 0..N {
-            assert_eq!(a.line(), "ok", "{} set {n}", a.what);
-        }
-    }
-    for a in [&mut server, &mut client] {
-        let (st, _) = a.finish();
-        assert!(st.success(), "{}: {st:?}", a.what);
-    }
-
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.ends_with('\n'), "whole lines only");
-    let lines: Vec<&str> = text.lines().collect();
-    assert!(lines.len() >= 2 * N, "{} lines", lines.len());
-    for line in &lines {
-        assert!(is_debug_line(line), "not one whole SO_DEBUG line: {line:?}");
-    }
-    for pid in [server.pid(), client.pid()] {
-        let sets = lines
-            .iter()
-            .filter(|l| l.contains(&format!(" pid={pid} ")) && l.contains("SO_GROUP_PRIORITY"))
-            .count();
-        assert_eq!(sets, N, "pid {pid}");
     }
 }

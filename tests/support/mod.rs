@@ -197,40 +197,6 @@ pub fn python(san: &San, script: &str) -> String {
     out
 }
 
-/// An `SO_DEBUG` line (SPEC §6.4):
-/// `^wsd \d\d:\d\d:\d\d\.\d{6} pid=\d+ fd=\d+ ep=\d+ \S+( .*)? -> -?\d+`
-pub fn is_debug_line(line: &str) -> bool {
-    fn digits(s: &str, n: Option<usize>) -> Option<&str> {
-        let k = s.bytes().take_while(u8::is_ascii_digit).count();
-        (k > 0 && n.is_none_or(|n| n == k)).then(|| &s[k..])
-    }
-    fn field<'a>(s: &'a str, key: &str) -> Option<&'a str> {
-        digits(s.strip_prefix(key)?, None)?.strip_prefix(' ')
-    }
-    let parse = || -> Option<()> {
-        let s = line.strip_prefix("wsd ")?;
-        let s = digits(s, Some(2))?.strip_prefix(':')?;
-        let s = digits(s, Some(2))?.strip_prefix(':')?;
-        let s = digits(s, Some(2))?.strip_prefix('.')?;
-        let s = digits(s, Some(6))?.strip_prefix(' ')?;
-        let s = field(s, "pid=")?;
-        let s = field(s, "fd=")?;
-        let s = field(s, "ep=")?;
-        let (call, rest) = s.split_once(' ')?;
-        if call.is_empty() {
-            return None;
-        }
-        let rest = format!(" {rest}");
-        rest.match_indices(" -> ")
-            .any(|(i, _)| {
-                let r = &rest[i + 4..];
-                digits(r.strip_prefix('-').unwrap_or(r), None).is_some()
-            })
-            .then_some(())
-    };
-    parse().is_some()
-}
-
 /// A loopback port free now: bound to port 0, then let go, for a program that
 /// must be told its port before it starts (a server's command line, a
 /// `--fault` that names it).
