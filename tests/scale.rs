@@ -1,7 +1,8 @@
-//! Hardening under crashes and under load with faults (SPEC §5), with
-//! `c-tests/churn.c` as the worker: threads that make loopback connections, set and
-//! read options on both ends, close (sometimes abortively), and classify every
-//! answer against what the socket's state allows, exiting 1 on anything else.
+//! Scale: the library under many processes, many threads and full tables (SPEC
+//! §5), with `c-tests/churn.c` as the worker: threads that make loopback
+//! connections, set and read options on both ends, close (sometimes abortively),
+//! and classify every answer against what the socket's state allows, exiting 1 on
+//! anything else.
 //!
 //! - **Crash safety**: many short-lived churn processes are SIGKILLed at
 //!   pseudo-random moments (0–3 ms after spawn, from a seeded PRNG; `CRASH_SEED`
@@ -18,6 +19,8 @@
 //!   must exit 0 (it saw only allowed answers) before a watchdog expires (else:
 //!   deadlock), the workers' counters must add up, and the segment must end sound
 //!   and empty.
+//! - **A full segment**: sockets that find no free record fall back to plain TCP,
+//!   and nothing breaks.
 //!
 //! Results never depend on sleeps: a sleep only times a kill, or paces a bounded
 //! poll for an exit; every wait has a hang guard and every child is killed (and
@@ -37,21 +40,21 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use support::San;
-use support::agent::Agent;
+use support::agent::{Agent, pair};
 use support::process::{Proc, dead, describe, drain, lines_of, next_line};
-use support::san_tool::{status, text, wsd_san, wsd_san_ok};
+use support::san_tool::{endpoint, status, text, wsd_san, wsd_san_ok};
 use wsd::san::Segment;
 use wsd::san::layout::{STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, identity_pid};
 use wsd::san::reap::{Reaped, alive, process_stat};
 
-/// The two tests run one at a time: each times its kills or faults against
-/// processes that should have the machine's CPUs to themselves.
+/// The tests run one at a time: the crash and load tests time their kills and
+/// faults against processes that should have the machine's CPUs to themselves.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-// ---- the PRNG ---------------------------------------------------------------
+// ---- the PRNG -----------------------------------------------------------------------
 
 /// SplitMix64: small, seeded, the same sequence on every machine.
 struct Rng(u64);
@@ -88,7 +91,7 @@ fn seed() -> u64 {
         .unwrap_or(0x0006_c4a5_5eed)
 }
 
-// ---- the churn worker ---------------------------------------------------------
+// ---- the churn worker ---------------------------------------------------------------
 
 /// `c-tests/churn.c`, compiled once per test binary.
 fn churn() -> &'static Path {
@@ -133,7 +136,7 @@ fn counters(stdout: &str) -> Option<BTreeMap<String, u64>> {
 /// The errors a worker may count; with `ok` they make up `calls`.
 const ERRORS: [&str; 4] = ["ENETDOWN", "ENOTCONN", "ENETRESET", "ENOPROTOOPT"];
 
-// ---- the end state -------------------------------------------------------------
+// ---- the end state ------------------------------------------------------------------
 
 /// The end state both tests demand once every process is dead: `check` finds no
 /// violation, no endpoint is live, no record is left claimed, no temporary segment
@@ -185,7 +188,7 @@ fn assert_sound_and_empty(san: &San) -> Value {
     v
 }
 
-// ---- a reaper ------------------------------------------------------------------
+// ---- a reaper -----------------------------------------------------------------------
 
 /// What the reaper did: passes made, and what they reclaimed in all.
 #[derive(Clone, Debug, Default)]
@@ -292,7 +295,7 @@ impl Drop for Reaper {
     }
 }
 
-// ---- 1: crash safety ------------------------------------------------------------
+// ---- 1: crash safety ----------------------------------------------------------------
 
 /// Processes killed per lane; lanes run side by side.
 const LANES: u64 = 2;
@@ -497,7 +500,7 @@ fn crash_safety_sigkill_at_random_moments_leaks_nothing_and_violates_nothing() {
     assert!(created > 0, "the killed processes made SAN endpoints: {v:#}");
 }
 
-// ---- 2: load with faults ----------------------------------------------------------
+// ---- 2: load with faults ------------------------------------------------------------
 
 const WORKERS: usize = 8;
 const THREADS: u32 = 4;
@@ -737,4 +740,44 @@ fn load_with_faults_ends_with_only_allowed_errors_and_no_deadlock() {
         stat("fallback_full"),
         reaped.passes,
     );
+}
+
+// ---- 3: a full segment --------------------------------------------------------------
+
+#[test]
+fn a_full_segment_makes_new_sockets_fall_back_and_nothing_breaks() {
+    let _serial = serial();
+    let san = San::new("full");
+    wsd_san_ok(&san, &["create", "--capacity", "2"]);
+    let (mut server, mut client) = pair(&san);
+
+    let v = status(&san);
+    assert_eq!(v["capacity"], 2);
+    assert_eq!(v["live"], 2, "{v:#}");
+    assert!(v["stats"]["fallback_full"].as_u64().unwrap() >= 1, "{v:#}");
+    endpoint(&v, &[("role", "listener".into())]);
+
+    for a in [&mut server, &mut client] {
+        let set = a.ask("set 0x2002 2");
+        assert!(["ok", "ENOPROTOOPT"].contains(&set.as_str()), "{}: {set}", a.what);
+        let get = a.ask("get 0x2002");
+        let sane = if set == "ok" {
+            get == "2"
+        } else {
+            get == "ENOPROTOOPT"
+        };
+        assert!(sane, "{}: set {set}, get {get}", a.what);
+        assert_eq!(a.ask("nodelay"), "ok", "{}", a.what);
+    }
+    let out = wsd_san(&san, &["check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for a in [&mut server, &mut client] {
+        let (st, _) = a.finish();
+        assert!(st.success(), "{}: {st:?}", a.what);
+    }
 }
