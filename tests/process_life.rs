@@ -1,11 +1,12 @@
 //! Process life: SAN sockets through everything a process does besides calling
-//! the socket API — fork while other threads are inside the hooks; vfork + exec
-//! and posix_spawn; children that close every descriptor, with and without an
-//! exec after; signal handlers that call setsockopt while the interrupted thread
-//! is inside a hook; a dlopen()ed library; threads started from constructors,
-//! before and after the library's own (`c-tests/life.c`, `life_signal.c`,
-//! `life_plugin.c`, `life_early.c`); and an exec that keeps a SAN socket (a
-//! python3 agent).
+//! the socket API — fork while other threads are inside the hooks
+//! (`c-tests/life_fork.c`), vfork + exec and posix_spawn (`life_spawn.c`), children
+//! that close every descriptor, with and without an exec after
+//! (`life_close_all.c`), signal handlers that call setsockopt while the
+//! interrupted thread is inside a hook (`life_signals.c`, `life_signal_in_hook.c`),
+//! a dlopen()ed library (`life_dlopen.c` with `life_plugin.c`), threads started
+//! from constructors, before and after the library's own (`life_constructors.c`
+//! with `life_early.c`), and an exec that keeps a SAN socket (a python3 agent).
 //!
 //! Every run has a fresh SAN segment (removed afterwards), its own log file, a
 //! watchdog inside the program and a hang guard here.
@@ -14,23 +15,17 @@ mod support;
 
 use serde_json::Value;
 use std::ffi::OsString;
-use std::path::PathBuf;
 use support::agent::pair;
 use support::c_run::Run;
 use support::cc::{program, shared};
 use support::san_tool::{endpoints, status};
 use support::{San, library};
 
-/// `c-tests/life.c`, whose process-life cases these tests run.
-fn life() -> PathBuf {
-    program("life")
-}
-
 #[test]
 fn fork_while_four_threads_are_inside_set_and_get() {
     for round in 0..3 {
         let san = San::new("fork-threads");
-        let o = Run::new(life(), &["fork-threads"]).run(&san);
+        let o = Run::new(program("life_fork"), &[]).run(&san);
         o.assert_clean();
         if round == 0 {
             print!(
@@ -48,13 +43,17 @@ fn fork_while_four_threads_are_inside_set_and_get() {
 #[test]
 fn vfork_and_exec_leave_the_parents_san_sockets_working() {
     let san = San::new("vfork");
-    Run::new(life(), &["vfork"]).run(&san).assert_clean();
+    Run::new(program("life_spawn"), &["vfork"])
+        .run(&san)
+        .assert_clean();
 }
 
 #[test]
 fn posix_spawn_leaves_the_parents_san_sockets_working() {
     let san = San::new("spawn");
-    Run::new(life(), &["spawn"]).run(&san).assert_clean();
+    Run::new(program("life_spawn"), &["spawn"])
+        .run(&san)
+        .assert_clean();
 }
 
 #[test]
@@ -70,18 +69,14 @@ fn a_child_that_closes_every_descriptor_starts_afresh_and_leaves_the_parent_alon
         &["raw", "exec"],
     ] {
         let san = San::new("close-all");
-        let mut run = Run::new(life(), &["close-all"]);
-        for a in args {
-            run = run.arg(a);
-        }
-        run.run(&san).assert_clean();
+        Run::new(program("life_close_all"), args).run(&san).assert_clean();
     }
 }
 
 #[test]
 fn signal_handlers_calling_setsockopt_while_the_main_thread_loops() {
     let san = San::new("signals");
-    let o = Run::new(life(), &["signals"]).run(&san);
+    let o = Run::new(program("life_signals"), &[]).run(&san);
     print!("{}", o.stdout);
     o.assert_clean();
 }
@@ -89,13 +84,15 @@ fn signal_handlers_calling_setsockopt_while_the_main_thread_loops() {
 #[test]
 fn a_signal_handled_inside_a_hook_gets_the_same_answers() {
     let san = San::new("signal-in-hook");
-    Run::new(program("life_signal"), &[]).run(&san).assert_clean();
+    Run::new(program("life_signal_in_hook"), &[])
+        .run(&san)
+        .assert_clean();
 }
 
 #[test]
 fn a_dlopened_library_is_interposed_too() {
     let san = San::new("dlopen");
-    Run::new(life(), &["dlopen"])
+    Run::new(program("life_dlopen"), &[])
         .arg(shared("life_plugin"))
         .run(&san)
         .assert_clean();
@@ -124,7 +121,7 @@ fn threads_started_from_constructors_get_correct_answers() {
     ];
     for (what, preload) in variants {
         let san = San::new("ctor");
-        let mut run = Run::new(life(), &["constructors"]).env("LIFE_CTOR_THREADS", "1");
+        let mut run = Run::new(program("life_constructors"), &[]).env("LIFE_CTOR_THREADS", "1");
         if let Some(p) = preload {
             run = run.preload(p).env("LIFE_EARLY_THREAD", "1");
         }

@@ -13,8 +13,7 @@
 //! - `wsd san check` names each planted violation of a record, by the endpoint id
 //!   `wsd san status` shows.
 //!
-//! The C side is `c-tests/life.c` (its `refused`, `hostile` and `drop-to-nobody`
-//! cases); other programs are python3 agents
+//! The C side is `c-tests/segment_trust.c`; other programs are python3 agents
 //! (`tests/agents/san_agent.py`) and one-line probes. Segments that several users
 //! share on purpose (a group's `0660` segment) are `tests/users.rs`'; bounded
 //! random corruption is `tests/properties.rs`'.
@@ -38,9 +37,9 @@ use support::{
 use wsd::san::layout::{HEADER_SIZE, Header, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, REPORT_ROWS, segment_size};
 use wsd::san::{EndpointRef, Segment};
 
-/// `c-tests/life.c`, whose segment cases these tests run.
+/// `c-tests/segment_trust.c`.
 fn segment_trust() -> PathBuf {
-    program("life")
+    program("segment_trust")
 }
 
 /// Exited 0 with exactly one warning, which says the segment cannot be used and

@@ -81,11 +81,6 @@ fn compile(name: &str, kind: Kind) -> PathBuf {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    // tests/life.rs built its programs in `<target>/c-tests/life/`: that directory,
-    // left by an older build, stands where the `life` program goes.
-    if out.is_dir() {
-        let _ = std::fs::remove_dir_all(&out);
-    }
     std::fs::rename(&tmp, &out).expect("rename the program into place");
     out
 }
