@@ -205,12 +205,12 @@ fn a_reused_pid_does_not_inherit_a_dead_processs_endpoints() {
 // ---- races --------------------------------------------------------------------------
 
 /// The race that processes dying and closing while others reap can run into
-/// (`tests/scale.rs`), made frequent: threads of this process
-/// take a record, check it is still theirs, and let it go, while another thread
-/// reaps. Every holder is alive, so a reaper may only ever free a record whose
-/// holder has just let go of it — never one that a holder took since (the record
-/// freed, then taken again, between the reaper's look at the holders and its
-/// freeing: a live endpoint lost). Stops at the first loss, or after a few seconds.
+/// (`tests/scale.rs`), made frequent: threads of this process take a record,
+/// check it is still theirs, and let it go, while another thread reaps. Every
+/// holder is alive, so a reaper may only ever free a record whose holder has just
+/// let go of it — never one that a holder took since (the record freed, then taken
+/// again, between the reaper's look at the holders and its freeing: a live
+/// endpoint lost). Stops at the first loss, or after a few seconds.
 #[test]
 fn reaping_never_frees_an_endpoint_that_is_still_held() {
     use std::sync::atomic::AtomicU64;

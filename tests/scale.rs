@@ -138,9 +138,9 @@ const ERRORS: [&str; 4] = ["ENETDOWN", "ENOTCONN", "ENETRESET", "ENOPROTOOPT"];
 
 // ---- the end state ------------------------------------------------------------------
 
-/// The end state both tests demand once every process is dead: `check` finds no
-/// violation, no endpoint is live, no record is left claimed, no temporary segment
-/// file is left behind. Returns the final status.
+/// The end state the crash and load tests demand once every process is dead:
+/// `check` finds no violation, no endpoint is live, no record is left claimed, no
+/// temporary segment file is left behind. Returns the final status.
 fn assert_sound_and_empty(san: &San) -> Value {
     let check = wsd_san(san, &["check"]);
     assert_eq!(check.status.code(), Some(0), "wsd san check: {}", text(&check));
