@@ -16,6 +16,9 @@
  *   audit kernel     prints what setsockopt(0xffff, SO_GROUP_PRIORITY, 6) and a
  *                    getsockopt of it answer on a fresh TCP socket, for the Rust
  *                    side to compare with runs that have no candidates.
+ *
+ * Its cases belong to three concerns: tests/faults.rs runs args-win and
+ * both-facts, tests/debug_log.rs debug and connect, tests/routing.rs kernel.
  */
 #include "harness.h"
 

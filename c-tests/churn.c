@@ -1,5 +1,5 @@
 /*
- * churn.c — a load worker for tests/crash.rs (not one of the c_tests.rs cases).
+ * churn.c — a load worker for tests/scale.rs (not one of the c_tests.rs cases).
  *
  *   churn THREADS COUNT ROUNDS DEADLINE_MS calm|faults [SEED]
  *   churn peer PORT DEADLINE_MS

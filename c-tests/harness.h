@@ -1,5 +1,5 @@
 /*
- * harness.h — the small shared harness of the C tests (run by tests/c_tests.rs).
+ * harness.h — the small shared harness of the C test programs in c-tests/.
  *
  * CHECK/CHECK_EQ count checks and print `file:line: expression (got X, want Y)` on
  * failure; harness_done() prints `N checks passed` and exits 1 if any failed.

@@ -1,10 +1,11 @@
 /*
- * life_early.c — a helper preloaded beside libwsd.so (by tests/life.rs) whose
- * constructor starts a thread that makes loopback connections and sets options
- * at once, possibly before libwsd.so's own constructor has run. Until life.c's
- * main() calls life_early_finish(), a socket may be a SAN socket or (made before
- * the library started) a plain one the kernel answers, but each must answer
- * consistently; after that every socket must be a SAN socket.
+ * life_early.c — a helper preloaded beside libwsd.so (by tests/process_life.rs)
+ * whose constructor starts a thread that makes loopback connections and sets
+ * options at once, possibly before libwsd.so's own constructor has run. Until
+ * life_constructors.c's main() calls life_early_finish(), a socket may be a SAN
+ * socket or (made before the library started) a plain one the kernel answers,
+ * but each must answer consistently; after that every socket must be a SAN
+ * socket.
  */
 #include "harness.h"
 
@@ -69,8 +70,8 @@ __attribute__((constructor)) static void early(void)
     started = 1;
 }
 
-/* Called by life.c's main(): the thread does its strict rounds and is joined.
- * Returns the number of failed checks (-1 if no thread was started). */
+/* Called by life_constructors.c's main(): the thread does its strict rounds and
+ * is joined. Returns the number of failed checks (-1 if no thread was started). */
 int life_early_finish(long *loose, long *strict, long *san, long *plain, int *ready)
 {
     if (!started)

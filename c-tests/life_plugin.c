@@ -1,7 +1,7 @@
 /*
- * life_plugin.c — a shared library that life.c dlopen()s (built by tests/life.rs
- * with -shared -fPIC, not linked with libwsd): its socket calls reach the
- * interposed functions like the main program's.
+ * life_plugin.c — a shared library that life_dlopen.c dlopen()s (built by
+ * tests/process_life.rs with -shared -fPIC, not linked with libwsd): its socket
+ * calls reach the interposed functions like the main program's.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,93 +1,28 @@
-//! The C test suite (`c-tests/*.c`): each program is compiled with the system `cc`
-//! against `include/wsd.h`, linked with `-lwsd`, and run under
-//! `LD_PRELOAD=libwsd.so` with a private SAN segment, its own log file and the
-//! environment of its case. A program passes when it exits 0.
+//! The semantics as C programs see them: the direct provider API (`WSPSetSockOpt`,
+//! `WSPGetSockOpt`), the switch, provider and observe modes with and without
+//! groups, candidates and the replay of their values, sockets the library leaves
+//! untouched, `dup` and `close`, fork, threads, and bad memory passed to every
+//! call — one program per concern in `c-tests/`, each checking its own answers
+//! with the checks of `c-tests/harness.h`.
 //!
-//! `libwsd.so` (the `wsd-preload` package) is built once per test binary by a
-//! nested `cargo build -p wsd-preload` in the main target directory (`cargo test`
-//! has released its build lock by the time tests run, and it built the library
-//! already as a default member of the workspace, so this is usually a no-op).
+//! Each program is compiled with the system `cc` against `include/wsd.h`, linked
+//! with `-lwsd` (`tests/support/cc.rs`), and run under `LD_PRELOAD=libwsd.so` with
+//! a private SAN segment, its own log file and the environment of its case
+//! (`tests/support/c_run.rs`). A program passes when it exits 0 and the library
+//! complained about nothing. `libwsd.so` (the `wsd-preload` package) is built
+//! once per test binary by a nested `cargo build -p wsd-preload` in the main
+//! target directory (`cargo test` has released its build lock by the time tests
+//! run, and it built the library already as a default member of the workspace,
+//! so this is usually a no-op).
 
 mod support;
 
-use std::collections::HashMap;
-use std::ffi::OsStr;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use support::San;
+use support::c_run::Run;
+use support::cc::program;
 
-/// A run that has not finished by then is hung: it is killed and fails.
-const HANG_GUARD: Duration = Duration::from_secs(120);
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The directory holding the freshly built `libwsd.so`.
-fn lib_dir() -> &'static Path {
-    support::library().parent().expect("libwsd.so has a directory")
-}
-
-/// `target/c-tests/NAME`, compiled from `c-tests/NAME.c` once per test binary.
-fn program(name: &'static str) -> PathBuf {
-    type Slot = Arc<OnceLock<PathBuf>>;
-    static PROGRAMS: OnceLock<Mutex<HashMap<&'static str, Slot>>> = OnceLock::new();
-    let slot = PROGRAMS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap()
-        .entry(name)
-        .or_default()
-        .clone();
-    slot.get_or_init(|| compile(name)).clone()
-}
-
-fn compile(name: &str) -> PathBuf {
-    let lib = lib_dir();
-    let out_dir = root().join("target").join("c-tests");
-    std::fs::create_dir_all(&out_dir).expect("create target/c-tests");
-    let exe = out_dir.join(name);
-    let mut cc = Command::new("cc");
-    cc.current_dir(root())
-        .args(["-std=gnu11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
-        .args(["-Iinclude", "-Ic-tests"])
-        .arg(format!("c-tests/{name}.c"))
-        .arg("-o")
-        .arg(&exe)
-        .arg(format!("-L{}", lib.display()));
-    // untouched.c is also the kernel baseline: it must run without the library, so
-    // it is the one program not linked with it (it calls none of its functions).
-    if name != "untouched" {
-        cc.arg("-lwsd").arg(format!("-Wl,-rpath,{}", lib.display()));
-    }
-    cc.arg("-lpthread");
-    let out = cc.output().expect("run cc");
-    assert!(
-        out.status.success(),
-        "cc failed for c-tests/{name}.c:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    exe
-}
-
-/// Removes the run's SAN segment and log file, however the test ends.
-struct Cleanup {
-    segment: PathBuf,
-    log: PathBuf,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.segment);
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-/// One run of a C program.
+/// One run of a C program: `c-tests/PROGRAM.c` with these arguments and this
+/// environment, under the library unless [`Case::without_library`].
 struct Case {
     program: &'static str,
     args: &'static [&'static str],
@@ -120,58 +55,18 @@ impl Case {
         }
     }
 
+    /// Runs on a fresh segment named after `test`: exits 0, within the hang guard,
+    /// and the library complains about nothing.
     fn run(self, test: &str) {
-        static RUNS: AtomicUsize = AtomicUsize::new(0);
-        let exe = program(self.program);
-        let san = format!(
-            "ct-{}-{test}-{}",
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        );
-        let cleanup = Cleanup {
-            segment: PathBuf::from(format!("/dev/shm/wsd.{san}")),
-            log: std::env::temp_dir().join(format!("{san}.log")),
-        };
-        let mut cmd = Command::new(&exe);
-        cmd.args(self.args)
-            .current_dir(root())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("WSD_") || k == "LD_PRELOAD" {
-                cmd.env_remove(k);
-            }
+        let san = San::new(test);
+        let mut run = Run::new(program(self.program), self.args);
+        for (k, v) in self.env {
+            run = run.env(k, *v);
         }
-        if self.preload {
-            cmd.env("LD_PRELOAD", lib_dir().join("libwsd.so"));
+        if !self.preload {
+            run = run.without_library();
         }
-        cmd.env("WSD_SAN", &san).env("WSD_LOG_FILE", &cleanup.log);
-        cmd.envs(self.env.iter().map(|(k, v)| (OsStr::new(k), OsStr::new(v))));
-
-        let (status, hung, stdout, stderr) = support::run_guarded(cmd, HANG_GUARD);
-        let log = std::fs::read(&cleanup.log).unwrap_or_default();
-        let log = String::from_utf8_lossy(&log);
-        let report = || {
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(40)..].join("\n");
-            format!(
-                "{test}: {} {:?} with {:?}\n--- stdout\n{stdout}--- stderr\n{stderr}--- WSD_LOG_FILE (tail)\n{tail}",
-                exe.display(),
-                self.args,
-                self.env
-            )
-        };
-        assert!(!hung, "hung: killed after {HANG_GUARD:?}\n{}", report());
-        assert!(status.success(), "exited with {status}\n{}", report());
-        // A healthy run leaves no warning or error from the library.
-        assert!(
-            !log.lines()
-                .any(|l| l.starts_with("wsd: warning:") || l.starts_with("wsd: error:")),
-            "the library complained\n{}",
-            report()
-        );
+        run.run(&san).assert_passed();
     }
 }
 

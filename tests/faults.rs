@@ -1,13 +1,34 @@
-//! Issue 13, SPEC §7: faults reach the connection. Real processes under the
-//! library (python3), both ends of each connection, each fault; the tool injects
-//! them as a user would, from outside. A program's threads are blocked in the
-//! kernel (seen in `/proc/PID/task/*/syscall`) before the fault comes, so that
-//! what is tested is the wake-up, not a later call.
+//! Faults on a connection (issue 13, SPEC §7): `wsd san reset`, `keepalive-fail`
+//! and `down`/`up`, injected with the tool as a user would, from outside, and an
+//! abortive close by the peer.
+//!
+//! - Data calls: real processes under the library (python3), both ends of each
+//!   connection, each fault. A program's threads are blocked in the kernel (seen
+//!   in `/proc/PID/task/*/syscall`) before the fault comes, so that what is tested
+//!   is the wake-up, not a later call.
+//! - Option calls: python3 agents (`tests/agents/san_agent.py`), one end of a
+//!   connection each, in separate processes, answer each fault's code; the tool
+//!   names its targets, and refuses one it cannot find.
+//! - Which answer wins: an argument error over a fault, and `ENETRESET` for a
+//!   keep-alive failure and a reset in either order (`c-tests/audit.c`).
+//!
+//! Faults with real programs are `tests/programs_faults.rs`'; faults scheduled at
+//! launch (`wsd run --fault`) are `tests/schedule.rs`'.
 
 mod support;
 
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use support::San;
+use support::agent::{Agent, pair};
+use support::c_run::passes;
+use support::cc::program;
+use support::san_tool::{endpoint, no_endpoint, status, wsd_san, wsd_san_ok};
+
+/// `c-tests/audit.c`.
+fn audit() -> PathBuf {
+    program("audit")
+}
 
 /// What the python programs below share. `wsd(...)`: the tool's JSON answer;
 /// `outcome(f)`: a call's result, or its error's name; `in_child(body)`: runs
@@ -90,7 +111,7 @@ fn run(san: &San, body: &str) -> Value {
     let out = support::python(san, &format!("{PY}{body}"));
     let last = out.lines().last().unwrap_or_default();
     let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let check = support::wsd_san(san, &["check"]);
+    let check = wsd_san(san, &["check"]);
     assert!(
         check.status.success(),
         "san check after the program: {}\n{v}",
@@ -494,4 +515,183 @@ print(json.dumps(res))
         serde_json::json!(["EPIPE", "EPIPE", "EPIPE", "EPIPE", "EPIPE"]),
         "{v:#}"
     );
+}
+
+// ---- option calls after a fault, in two processes (python3 agents) ------------------
+
+/// `down` reaches both processes' option calls, and new connections fall back
+/// to TCP until `up`; what it does to data calls on the connections is above.
+#[test]
+fn network_down_and_up_reach_both_processes_and_new_connections_fall_back() {
+    let san = San::new("down");
+    let (mut server, mut client) = pair(&san);
+    for a in [&mut server, &mut client] {
+        assert_eq!(a.ask("set 0x2002 1"), "ok", "{}", a.what);
+    }
+
+    wsd_san_ok(&san, &["down"]);
+    assert_eq!(status(&san)["network"], "down");
+    for a in [&mut server, &mut client] {
+        assert_eq!(a.ask("set 0x2002 1"), "ENETDOWN", "{}", a.what);
+        assert_eq!(a.ask("nodelay"), "ENETDOWN", "{}", a.what);
+    }
+
+    // A connection made while the SAN is down is plain TCP: the kernel answers.
+    let mut late = Agent::client(&san, server.listening);
+    assert_eq!(late.ask("set 0x2002 1"), "ENOPROTOOPT");
+    assert_eq!(late.ask("nodelay"), "ok");
+    let v = status(&san);
+    assert!(v["stats"]["fallback_down"].as_u64().unwrap() >= 1, "{v:#}");
+    no_endpoint(&v, &[("pid", late.pid().into())]);
+    assert_eq!(v["live"], 3);
+
+    wsd_san_ok(&san, &["up"]);
+    assert_eq!(status(&san)["network"], "up");
+    // SPEC §7: `down` broke the connection, and `up` does not mend it: it answers
+    // as a reset one.
+    for a in [&mut server, &mut client] {
+        assert_eq!(a.ask("set 0x2002 1"), "ENOTCONN", "{}", a.what);
+        assert_eq!(a.ask("nodelay"), "ENOTCONN", "{}", a.what);
+    }
+    // A new connection is a SAN connection again.
+    let mut fresh = Agent::client(&san, server.listening);
+    assert_eq!(fresh.ask("set 0x2002 1"), "ok");
+    // It stays what it became.
+    assert_eq!(late.ask("set 0x2002 1"), "ENOPROTOOPT");
+}
+
+// ---- reset and keep-alive failure, by the target they name --------------------------
+fn both_answer(server: &mut Agent, client: &mut Agent, want: &str) {
+    for a in [server, client] {
+        assert_eq!(a.ask("set 0x2002 1"), want, "{} set", a.what);
+        assert_eq!(a.ask("nodelay"), want, "{} nodelay", a.what);
+    }
+}
+
+#[test]
+fn reset_and_keepalive_fail_reach_both_ends_of_the_named_connection() {
+    let san = San::new("faults");
+    let (mut s1, mut c1) = pair(&san);
+    let (mut s2, mut c2) = pair(&san);
+    let (mut s3, mut c3) = pair(&san);
+    for (s, c) in [(&mut s1, &mut c1), (&mut s2, &mut c2), (&mut s3, &mut c3)] {
+        both_answer(s, c, "ok");
+    }
+
+    // By the client end's address.
+    let out = wsd_san_ok(&san, &["reset", &c1.local()]);
+    assert!(out.contains("reset"), "{out}");
+    both_answer(&mut s1, &mut c1, "ENOTCONN");
+    both_answer(&mut s2, &mut c2, "ok");
+
+    // By the server end's address (shared by the listener and the accepted socket).
+    wsd_san_ok(&san, &["reset", &s2.local()]);
+    both_answer(&mut s2, &mut c2, "ENOTCONN");
+    both_answer(&mut s3, &mut c3, "ok");
+    let v = status(&san);
+    let listener2 = endpoint(&v, &[("pid", s2.pid().into()), ("role", "listener".into())]);
+    assert_eq!(
+        listener2["state"], "healthy",
+        "the listener is not the connection"
+    );
+
+    // Keep-alive failure, by the client end's endpoint id.
+    let id = endpoint(&v, &[("pid", c3.pid().into()), ("role", "connector".into())])["id"]
+        .as_u64()
+        .unwrap();
+    let out = wsd_san_ok(&san, &["keepalive-fail", &id.to_string(), "--json"]);
+    let done: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(done["endpoints"].as_array().unwrap().len(), 2, "{done}");
+    both_answer(&mut s3, &mut c3, "ENETRESET");
+    let v = status(&san);
+    for (pid, role, state) in [
+        (c1.pid(), "connector", "reset"),
+        (s1.pid(), "accepted", "reset"),
+        (c2.pid(), "connector", "reset"),
+        (s2.pid(), "accepted", "reset"),
+        (c3.pid(), "connector", "keepalive-failed"),
+        (s3.pid(), "accepted", "keepalive-failed"),
+    ] {
+        let e = endpoint(&v, &[("pid", pid.into()), ("role", role.into())]);
+        assert_eq!(e["state"], state, "{e}");
+    }
+}
+
+#[test]
+fn an_unknown_target_is_a_usage_error_that_changes_nothing() {
+    let san = San::new("target");
+    let (mut server, mut client) = pair(&san);
+    let before = status(&san);
+    for target in ["99999", "127.0.0.1:1", "garbage"] {
+        for verb in ["reset", "keepalive-fail"] {
+            let out = wsd_san(&san, &[verb, target]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{verb} {target}: {err}");
+            assert!(
+                err.contains(target),
+                "{verb} {target}: the message names it: {err}"
+            );
+            assert!(out.stdout.is_empty(), "{verb} {target}");
+        }
+    }
+    assert_eq!(status(&san), before);
+    both_answer(&mut server, &mut client, "ok");
+}
+
+// ---- an abortive close --------------------------------------------------------------
+#[test]
+fn an_abortive_close_resets_the_peer_and_a_graceful_one_does_not() {
+    let san = San::new("close");
+    let (mut server, mut client) = pair(&san);
+    assert_eq!(client.ask("abort"), "ok");
+    assert_eq!(server.ask("set 0x2002 1"), "ENOTCONN");
+    assert_eq!(server.ask("nodelay"), "ENOTCONN");
+    let v = status(&san);
+    no_endpoint(&v, &[("pid", client.pid().into())]);
+    let accepted = endpoint(&v, &[("pid", server.pid().into()), ("role", "accepted".into())]);
+    assert_eq!(accepted["state"], "reset");
+
+    let (mut server, mut client) = pair(&san);
+    let (st, _) = client.finish();
+    assert!(st.success(), "{st:?}");
+    assert_eq!(server.ask("set 0x2002 1"), "ok");
+    assert_eq!(server.ask("nodelay"), "ok");
+    let v = status(&san);
+    no_endpoint(&v, &[("pid", client.pid().into())]);
+    let accepted = endpoint(&v, &[("pid", server.pid().into()), ("role", "accepted".into())]);
+    assert_eq!(accepted["state"], "healthy");
+    assert_eq!(server.ask("set 0x2002 1"), "ok");
+}
+
+// ---- argument errors and two faults on one connection (c-tests/audit.c) -------------
+
+#[test]
+fn argument_errors_win_over_a_reset_or_keepalive_failure_in_switch_mode() {
+    let san = San::new("args-switch");
+    passes(
+        &audit(),
+        &san,
+        &["args-win"],
+        &[("WSD_MODE", Path::new("switch"))],
+    );
+}
+
+#[test]
+fn argument_errors_win_over_a_reset_or_keepalive_failure_in_provider_mode() {
+    let san = San::new("args-provider");
+    passes(
+        &audit(),
+        &san,
+        &["args-win"],
+        &[("WSD_MODE", Path::new("provider"))],
+    );
+}
+
+#[test]
+fn a_keepalive_failure_and_a_reset_answer_enetreset_in_either_order() {
+    let san = San::new("both-facts");
+    passes(&audit(), &san, &["both-facts"], &[]);
+    // The segment stays consistent with both facts on a connection.
+    let out = wsd_san(&san, &["check"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }

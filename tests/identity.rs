@@ -7,17 +7,10 @@ mod support;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::time::Duration;
-use support::{San, tool};
+use support::{San, me, tool};
 use wsd::san::endpoint::Claimed;
 use wsd::san::layout::identity;
-use wsd::san::reap::process_stat;
 use wsd::san::{EndpointRole, NewEndpoint, Segment};
-
-fn me() -> (u32, u64) {
-    let pid = std::process::id();
-    let (start, _) = process_stat(pid).unwrap().unwrap();
-    (pid, identity(pid, start))
-}
 
 fn end(pid: u32, holder: u64, cookie: u64, role: EndpointRole, local: &str, peer: &str) -> NewEndpoint {
     NewEndpoint {
@@ -243,7 +236,7 @@ print(st.stdout, flush=True)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let (status, hung, out, err) = support::run_guarded(cmd, Duration::from_secs(60));
+    let (status, hung, out, err) = support::process::run_guarded(cmd, Duration::from_secs(60));
     assert!(!hung && status.success(), "{status:?}\n{out}\n{err}");
     let mut lines = out.lines();
     let verdict: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
@@ -736,14 +729,14 @@ print(json.dumps({"direct": rc, "answers": sorted(answers)}))
 #[test]
 fn accepted_endpoints_have_their_sockets_addresses_however_accept_is_called() {
     let san = San::new("accept-addr");
-    let mut child = support::preloaded(support::compile_c("accept_addr"), &san)
+    let mut child = support::preloaded(support::cc::program("accept_addr"), &san)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (stderr, _reader) = support::gather(child.stderr.take().unwrap());
-    let lines = support::lines_of(child.stdout.take().unwrap());
+    let (stderr, _reader) = support::process::gather(child.stderr.take().unwrap());
+    let lines = support::process::lines_of(child.stdout.take().unwrap());
     let mut conns = Vec::new();
     loop {
         let line = lines
@@ -759,7 +752,7 @@ fn accepted_endpoints_have_their_sockets_addresses_however_accept_is_called() {
         "three listeners at least, five ways each: {conns:?}"
     );
     let v: serde_json::Value =
-        serde_json::from_str(&support::wsd_san_ok(&san, &["status", "--json"])).unwrap();
+        serde_json::from_str(&support::san_tool::wsd_san_ok(&san, &["status", "--json"])).unwrap();
     for line in &conns {
         let field = |k: &str| {
             line.split(' ')
@@ -768,8 +761,9 @@ fn accepted_endpoints_have_their_sockets_addresses_however_accept_is_called() {
                 .to_string()
         };
         let fd = |k: &str| serde_json::json!(field(k).parse::<u64>().unwrap());
-        let accepted = support::endpoint(&v, &[("fd", fd("accepted")), ("role", "accepted".into())]);
-        let client = support::endpoint(&v, &[("fd", fd("client")), ("role", "connector".into())]);
+        let accepted =
+            support::san_tool::endpoint(&v, &[("fd", fd("accepted")), ("role", "accepted".into())]);
+        let client = support::san_tool::endpoint(&v, &[("fd", fd("client")), ("role", "connector".into())]);
         assert_eq!(accepted["local"], field("local"), "{line}");
         assert_eq!(accepted["peer"], field("peer"), "{line}");
         assert_eq!(accepted["peer_id"], client["id"], "{line}");
@@ -777,7 +771,7 @@ fn accepted_endpoints_have_their_sockets_addresses_however_accept_is_called() {
     }
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
-    let check = support::wsd_san(&san, &["check"]);
+    let check = support::san_tool::wsd_san(&san, &["check"]);
     assert!(
         check.status.success(),
         "{}",

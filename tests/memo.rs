@@ -383,7 +383,7 @@ fn run(exe: &Path, threads: &str, env: &[(&str, &str)], steps: &[Step]) -> Trans
 /// `<target>/c-tests/memo`, compiled once per test binary.
 fn exe() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| support::compile_c("memo"))
+    EXE.get_or_init(|| support::cc::program("memo"))
 }
 
 /// Runs the program of `seed` both ways and compares. `provider_answers`: the

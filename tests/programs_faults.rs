@@ -263,9 +263,9 @@ fn require(program: &str, packages: &str) {
 /// (besides the listener), both ends SAN sockets paired with each other, the
 /// connector held by `client`, the accepted end by `server`. Their ids.
 fn one_connection(san: &San, client: &str, server: &str) -> [u64; 2] {
-    let out = support::wsd_san_ok(san, &["status", "--json"]);
+    let out = support::san_tool::wsd_san_ok(san, &["status", "--json"]);
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let ends: Vec<&Value> = support::endpoints(&v)
+    let ends: Vec<&Value> = support::san_tool::endpoints(&v)
         .iter()
         .filter(|e| e["role"] != "listener")
         .collect();
@@ -295,7 +295,7 @@ fn one_connection(san: &San, client: &str, server: &str) -> [u64; 2] {
 /// else, and every holder has acted when it returns. Its JSON answer.
 fn reset(san: &San, target: &str, client: &str, server: &str) -> Value {
     let pair = one_connection(san, client, server);
-    let out = support::wsd_san_ok(san, &["reset", target, "--json"]);
+    let out = support::san_tool::wsd_san_ok(san, &["reset", target, "--json"]);
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     // Nothing else was hit (which ends were is checked in the report: `sights`).
     let ids = v["hit"]
@@ -699,7 +699,7 @@ fn psql_reports_server_closed_the_connection_unexpectedly() {
             "{} must be readable by nobody, who runs postgres under it",
             lib.display()
         );
-        support::wsd_san_ok(&san, &["create", "--group", &gid.to_string()]);
+        support::san_tool::wsd_san_ok(&san, &["create", "--group", &gid.to_string()]);
         (uid, gid)
     });
     let as_server = |cmd: &mut Command| {
@@ -727,7 +727,7 @@ fn psql_reports_server_closed_the_connection_unexpectedly() {
         .stderr(Stdio::piped())
         .process_group(0);
     as_server(&mut initdb);
-    let (status, hung, out, err) = support::run_guarded(initdb, Duration::from_secs(60));
+    let (status, hung, out, err) = support::process::run_guarded(initdb, Duration::from_secs(60));
     assert!(!hung && status.success(), "initdb: {status:?}\n{out}\n{err}");
 
     let port = free_port().to_string();

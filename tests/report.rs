@@ -12,10 +12,10 @@ use std::time::Duration;
 #[test]
 fn every_call_is_counted_once() {
     let san = support::San::new("counting");
-    let exe = support::compile_c("counting");
+    let exe = support::cc::program("counting");
     let mut cmd = support::preloaded(&exe, &san);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let (status, hung, out, err) = support::run_guarded(cmd, Duration::from_secs(120));
+    let (status, hung, out, err) = support::process::run_guarded(cmd, Duration::from_secs(120));
     assert!(status.success() && !hung, "{status:?}\n{out}\n{err}");
     let line = out
         .lines()

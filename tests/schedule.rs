@@ -77,7 +77,7 @@ fn run_once(faults: &[String], script: &str, args: &[String]) -> (i32, String, S
         use std::os::unix::process::CommandExt;
         cmd.process_group(0);
     }
-    let (status, hung, out, err) = support::run_guarded(cmd, std::time::Duration::from_secs(60));
+    let (status, hung, out, err) = support::process::run_guarded(cmd, std::time::Duration::from_secs(60));
     assert!(!hung, "{out}\n{err}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap_or(Value::Null);
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,10 +1,12 @@
-//! `wsd san status` on real processes: who holds a socket now (a forked child that
-//! kept an accepted socket its parent closed), the program column as the process's
-//! name rather than the creating thread's, and the summary, `--limit` and the
-//! filters (`--program`, `--port`, `--state`, `--role`) in text and JSON.
+//! `wsd san status` on real processes: both ends of a connection in two processes
+//! as peers, with their values and counts; who holds a socket now (a forked child
+//! that kept an accepted socket its parent closed), the program column as the
+//! process's name rather than the creating thread's, and the summary, `--limit`
+//! and the filters (`--program`, `--port`, `--state`, `--role`) in text and JSON.
 //!
 //! Every program is a python3 process under the library, driven line by line over
-//! its standard input and output; each reply is read with a time limit (a hang
+//! its standard input and output (a python3 agent, `tests/agents/san_agent.py`,
+//! or a program of this file's); each reply is read with a time limit (a hang
 //! guard, not synchronisation), and every process group is killed when its guard
 //! drops.
 
@@ -17,7 +19,10 @@ use std::process::{Child, ChildStdin, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{San, endpoint, endpoints, preloaded, tool};
+use support::agent::pair;
+use support::process::{gather, lines_of};
+use support::san_tool::{endpoint, endpoints, wsd_san};
+use support::{San, preloaded, tool};
 use wsd::san::layout::{DEFAULT_CAPACITY, REPORT_ROWS};
 
 /// The hang guard: no reply takes longer than this.
@@ -43,8 +48,8 @@ impl Py {
             .stderr(Stdio::piped())
             .process_group(0);
         let mut child = cmd.spawn().expect("spawn python3");
-        let lines = support::lines_of(child.stdout.take().unwrap());
-        let (stderr, _) = support::gather(child.stderr.take().unwrap());
+        let lines = lines_of(child.stdout.take().unwrap());
+        let (stderr, _) = gather(child.stderr.take().unwrap());
         Py {
             what: what.to_string(),
             stdin: child.stdin.take(),
@@ -101,7 +106,7 @@ impl Drop for Py {
 fn wsd_status(san: &San, args: &[&str]) -> Output {
     let mut all = vec!["status"];
     all.extend_from_slice(args);
-    support::wsd_san(san, &all)
+    wsd_san(san, &all)
 }
 
 /// `wsd san status ARGS` (text), which must succeed; its standard output.
@@ -147,6 +152,93 @@ fn row<'a>(text: &'a str, id: &Value) -> Vec<&'a str> {
 
 fn port_of(addr: &Value) -> Option<u16> {
     addr.as_str()?.rsplit_once(':')?.1.parse().ok()
+}
+
+fn addr(port: u16) -> Value {
+    Value::from(format!("127.0.0.1:{port}"))
+}
+
+// ----------------------------------------------------------------------------
+
+#[test]
+fn status_lists_both_processes_endpoints_as_peers_with_their_values() {
+    let san = San::new("peers");
+    let (mut server, mut client) = pair(&san);
+    let before = json(&san, &[]);
+
+    assert_eq!(client.ask("set 0x2002 4"), "ok");
+    assert_eq!(server.ask("set 1 1"), "ok");
+    assert_eq!(client.ask("get 0x2002"), "4");
+    assert_eq!(server.ask("get 1"), "1");
+
+    let v = json(&san, &[]);
+    assert_eq!(v["san"], san.name.as_str());
+    assert_eq!(v["network"], "up");
+    assert_eq!(v["live"], 3, "{v:#}");
+    assert_eq!(endpoints(&v).len(), 3);
+
+    let (sp, cp) = (server.pid(), client.pid());
+    let listener = endpoint(&v, &[("role", "listener".into())]);
+    let connector = endpoint(&v, &[("role", "connector".into())]);
+    let accepted = endpoint(&v, &[("role", "accepted".into())]);
+    for (e, pid) in [(listener, sp), (connector, cp), (accepted, sp)] {
+        assert_eq!(e["pid"], pid, "{e}");
+        assert_eq!(e["program"], "python3", "{e}");
+        assert_eq!(e["state"], "healthy", "{e}");
+        assert_eq!(e["holders"], serde_json::json!([pid]), "{e}");
+        assert_ne!(e["id"], 0, "{e}");
+    }
+    assert_eq!(listener["local"], addr(server.listening));
+    assert_eq!(listener["peer"], Value::Null);
+    assert_eq!(listener["peer_id"], 0);
+    assert_eq!(connector["local"], addr(client.ready.local));
+    assert_eq!(connector["peer"], addr(server.listening));
+    assert_eq!(connector["fd"], client.ready.fd);
+    assert_eq!(accepted["local"], addr(server.listening));
+    assert_eq!(accepted["peer"], addr(client.ready.local));
+    assert_eq!(accepted["fd"], server.ready.fd);
+    assert_eq!(connector["peer_id"], accepted["id"]);
+    assert_eq!(accepted["peer_id"], connector["id"]);
+
+    assert_eq!(connector["group_priority"], 4);
+    assert_eq!(connector["so_debug"], 0);
+    assert_eq!(accepted["so_debug"], 1);
+    assert_eq!(accepted["group_priority"], 0);
+
+    // One set and one get through each agent, counted per endpoint and in total.
+    let n = |v: &Value, role: &str, key: &str| -> u64 {
+        endpoint(v, &[("role", role.into())])[key].as_u64().unwrap()
+    };
+    for role in ["connector", "accepted"] {
+        assert_eq!(n(&v, role, "sets"), n(&before, role, "sets") + 1, "{role}");
+        assert_eq!(n(&v, role, "gets"), n(&before, role, "gets") + 1, "{role}");
+        assert_eq!(n(&v, role, "set_errors"), 0, "{role}");
+    }
+    let total = |v: &Value, key: &str| v["stats"][key].as_u64().unwrap();
+    assert_eq!(total(&v, "sets"), total(&before, "sets") + 2);
+    assert_eq!(total(&v, "gets"), total(&before, "gets") + 2);
+    assert!(total(&v, "endpoints_created") >= 3);
+
+    // The human table names every endpoint: a row with its id, pid, program, role
+    // and local address.
+    let text = text(&san, &[]);
+    for e in [listener, connector, accepted] {
+        let row = text.lines().find(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.first() == Some(&e["id"].to_string().as_str()) && w.len() > 5
+        });
+        let row = row.unwrap_or_else(|| panic!("a row for endpoint {} in\n{text}", e["id"]));
+        for want in [
+            e["pid"].to_string(),
+            "python3".to_string(),
+            e["role"].as_str().unwrap().to_string(),
+            e["local"].as_str().unwrap().to_string(),
+        ] {
+            assert!(row.split_whitespace().any(|w| w == want), "{want} in {row:?}");
+        }
+    }
+    let live = format!("3 of {} endpoints live", wsd::san::layout::DEFAULT_CAPACITY);
+    assert!(text.contains(&live), "{text}");
 }
 
 // ----------------------------------------------------------------------------

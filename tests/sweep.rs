@@ -54,7 +54,7 @@ fn root() -> &'static Path {
 /// `<target>/c-tests/sweep`, compiled from `c-tests/sweep.c` once per test binary.
 fn program() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| support::compile_c("sweep"))
+    EXE.get_or_init(|| support::cc::program("sweep"))
 }
 
 // ---- the program's lines ---------------------------------------------------------

@@ -1,19 +1,15 @@
 //! The `wsd` tool as a Unix filter (SPEC §6.3): output to a closed pipe ends a verb
 //! quietly, with the status it would have had, and `wsd run` leaves the program's
-//! SIGPIPE disposition as the tool was given it. Also: `wsd san check` names a
-//! record by the endpoint id that `wsd san status` shows.
+//! SIGPIPE disposition as the tool was given it.
 
 mod support;
 
-use serde_json::Value;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use support::{San, library, tool};
-use wsd::san::layout::identity;
-use wsd::san::reap::process_stat;
-use wsd::san::{EndpointRole, NewEndpoint, Segment};
+use wsd::san::Segment;
 
 /// The write end of a pipe whose read end is already closed: every write to it
 /// fails with EPIPE (or raises SIGPIPE where that is not ignored).
@@ -179,85 +175,4 @@ fn run_gives_the_program_sigpipe_as_the_tool_got_it() {
     let san = San::new("pipe-inherit");
     assert!(!program_ignores_sigpipe(&san, false), "default stays default");
     assert!(program_ignores_sigpipe(&san, true), "ignored stays ignored");
-}
-
-// `wsd san check` and `wsd san status` name an endpoint alike ----------------
-
-#[test]
-fn check_names_a_bad_record_by_the_id_status_shows() {
-    let san = San::new("check-ids");
-    let seg = Segment::create(&san.name, 8).unwrap();
-    let pid = std::process::id();
-    let (start, _) = process_stat(pid).unwrap().unwrap();
-    let me = identity(pid, start);
-    let new = NewEndpoint {
-        holder: me,
-        pid,
-        fd: 3,
-        role: EndpointRole::Connector,
-        local: Some("127.0.0.1:40000".parse().unwrap()),
-        peer: Some("127.0.0.1:40001".parse().unwrap()),
-        comm: *b"check-ids\0\0\0\0\0\0\0",
-        cookie: 0,
-        netns: 0,
-        inode: 0,
-    };
-    // Ids and table slots part ways: the first ids go to endpoints already gone.
-    for _ in 0..5 {
-        let gone = seg.allocate(&new).unwrap().endpoint();
-        seg.release(gone, me, pid);
-    }
-    let refs: Vec<_> = (0..3).map(|_| seg.allocate(&new).unwrap().endpoint()).collect();
-    let bad = seg.record(refs[1].index).unwrap();
-    bad.so_debug.store(9, Relaxed);
-    bad.fd.store(12345, Relaxed);
-
-    let out = tool()
-        .args(["san", "status", "--json", "--san", &san.name])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let shown: Vec<&Value> = v["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["fd"] == 12345)
-        .collect();
-    assert_eq!(shown.len(), 1, "{v:#}");
-    let id = shown[0]["id"].as_u64().unwrap();
-    assert_ne!(
-        u64::from(refs[1].index),
-        id,
-        "the test needs an id that is not the slot"
-    );
-
-    for json in [false, true] {
-        let mut cmd = tool();
-        cmd.args(["san", "check", "--san", &san.name]);
-        if json {
-            cmd.arg("--json");
-        }
-        let out = cmd.output().unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        assert_eq!(out.status.code(), Some(1), "{text}");
-        let lines: Vec<String> = if json {
-            let v: Value = serde_json::from_str(&text).unwrap();
-            v["violations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s.as_str().unwrap().to_string())
-                .collect()
-        } else {
-            text.lines().map(str::to_string).collect()
-        };
-        assert_eq!(lines.len(), 1, "one violation: {text}");
-        assert!(
-            lines[0].contains(&format!("endpoint {id} ")),
-            "status shows the bad record as endpoint {id}; check says: {}",
-            lines[0]
-        );
-        assert!(lines[0].contains("SO_DEBUG"), "{}", lines[0]);
-    }
 }

@@ -21,7 +21,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::{San, library, preloaded, run_guarded, tool};
+use support::process::run_guarded;
+use support::{San, library, preloaded, tool};
 
 const DROP: &str = include_str!("agents/drop_to_user.py");
 const CLIENT: &str = include_str!("agents/memcached_client.py");

@@ -1,6 +1,6 @@
 /*
- * life_signal.c — a signal handled while the thread is inside one of the
- * library's hooks, made deterministic (run by tests/life.rs).
+ * life_signal_in_hook.c — a signal handled while the thread is inside one of the
+ * library's hooks, made deterministic (run by tests/process_life.rs).
  *
  * The hooks read the clock (libc's clock_gettime, bound through the PLT, so this
  * program's own definition below is the one they call). Armed, it raises SIGUSR1

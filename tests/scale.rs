@@ -1,7 +1,8 @@
-//! Hardening under crashes and under load with faults (SPEC §5), with
-//! `c-tests/churn.c` as the worker: threads that make loopback connections, set and
-//! read options on both ends, close (sometimes abortively), and classify every
-//! answer against what the socket's state allows, exiting 1 on anything else.
+//! Scale: the library under many processes, many threads and full tables (SPEC
+//! §5), with `c-tests/churn.c` as the worker: threads that make loopback
+//! connections, set and read options on both ends, close (sometimes abortively),
+//! and classify every answer against what the socket's state allows, exiting 1 on
+//! anything else.
 //!
 //! - **Crash safety**: many short-lived churn processes are SIGKILLed at
 //!   pseudo-random moments (0–3 ms after spawn, from a seeded PRNG; `CRASH_SEED`
@@ -18,42 +19,42 @@
 //!   must exit 0 (it saw only allowed answers) before a watchdog expires (else:
 //!   deadlock), the workers' counters must add up, and the segment must end sound
 //!   and empty.
+//! - **A full segment**: sockets that find no free record fall back to plain TCP,
+//!   and nothing breaks.
 //!
 //! Results never depend on sleeps: a sleep only times a kill, or paces a bounded
 //! poll for an exit; every wait has a hang guard and every child is killed (and
-//! reaped) when its guard drops.
+//! reaped) when its guard drops. The races these tests can run into, made
+//! frequent in one process, are `tests/reaping.rs`'.
 
 mod support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
-use support::{San, tool};
+use support::San;
+use support::agent::{Agent, pair};
+use support::process::{Proc, dead, describe, drain, lines_of, next_line};
+use support::san_tool::{endpoint, status, text, wsd_san, wsd_san_ok};
 use wsd::san::Segment;
 use wsd::san::layout::{STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, identity_pid};
 use wsd::san::reap::{Reaped, alive, process_stat};
 
-const AGENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/agents/san_agent.py");
-
-/// The hang guard: no reply, exit or tool run takes longer than this.
-const HANG: Duration = Duration::from_secs(30);
-
-/// The two tests run one at a time: each times its kills or faults against
-/// processes that should have the machine's CPUs to themselves.
+/// The tests run one at a time: the crash and load tests time their kills and
+/// faults against processes that should have the machine's CPUs to themselves.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-// ---- the PRNG ---------------------------------------------------------------
+// ---- the PRNG -----------------------------------------------------------------------
 
 /// SplitMix64: small, seeded, the same sequence on every machine.
 struct Rng(u64);
@@ -90,128 +91,12 @@ fn seed() -> u64 {
         .unwrap_or(0x0006_c4a5_5eed)
 }
 
-// ---- processes --------------------------------------------------------------
+// ---- the churn worker ---------------------------------------------------------------
 
-/// A child process, killed (and reaped) when dropped. `Child::kill` never signals
-/// a child that was already reaped, so no reused pid is ever hit.
-struct Proc {
-    child: Child,
-    what: String,
-}
-
-impl Proc {
-    fn spawn(mut cmd: Command, what: impl Into<String>) -> Proc {
-        let what = what.into();
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-        Proc { child, what }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits, bounded by [`HANG`], for the exit (a poll: the wait's outcome is the
-    /// exit status, whatever the pace).
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + HANG;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let pid = self.pid();
-                let stack = describe(pid);
-                let _ = self.child.kill();
-                panic!(
-                    "{} (pid {pid}) did not exit within {HANG:?}: hung\n{stack}",
-                    self.what
-                );
-            }
-            thread::sleep(Duration::from_micros(200));
-        }
-    }
-
-    /// SIGKILL and reap: its exit status (SIGKILL, or its own exit if it ended first).
-    fn kill9(&mut self) -> ExitStatus {
-        let _ = self.child.kill();
-        self.wait()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What the threads of a process are doing: state, kernel wait channel and system
-/// call of each (for a hang report).
-fn describe(pid: u32) -> String {
-    let mut out = String::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return format!("  pid {pid}: gone\n");
-    };
-    for t in tasks.flatten() {
-        let dir = t.path();
-        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-        let stat = read("stat");
-        let state = stat
-            .rfind(')')
-            .and_then(|i| stat.get(i + 2..i + 3))
-            .unwrap_or("?")
-            .to_string();
-        out.push_str(&format!(
-            "  pid {pid} task {}: state {state}, wchan {}, syscall {}\n",
-            t.file_name().to_string_lossy(),
-            read("wchan").trim(),
-            read("syscall").trim()
-        ));
-    }
-    out
-}
-
-/// Reads `r` to its end on a thread.
-fn drain(r: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
-    thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut buf);
-        }
-        String::from_utf8_lossy(&buf).into_owned()
-    })
-}
-
-/// The lines `r` yields, on a channel (read on a thread).
-fn lines_of(r: impl Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = channel();
-    thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// The next line, within [`HANG`].
-fn next_line(lines: &Receiver<String>, what: &str) -> String {
-    match lines.recv_timeout(HANG) {
-        Ok(line) => line,
-        Err(RecvTimeoutError::Timeout) => panic!("{what}: no line within {HANG:?}"),
-        Err(RecvTimeoutError::Disconnected) => panic!("{what}: its output ended"),
-    }
-}
-
-// ---- the churn worker ---------------------------------------------------------
-
-/// `c-tests/churn.c`, compiled once per test binary next to the C tests' programs
-/// (as `tests/c_tests.rs` compiles them), linked with `-lwsd` and `-lpthread`.
+/// `c-tests/churn.c`, compiled once per test binary.
 fn churn() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| support::compile_c("churn"))
+    EXE.get_or_init(|| support::cc::program("churn"))
 }
 
 /// `churn THREADS COUNT ROUNDS DEADLINE_MS MODE SEED` under the library.
@@ -251,52 +136,11 @@ fn counters(stdout: &str) -> Option<BTreeMap<String, u64>> {
 /// The errors a worker may count; with `ok` they make up `calls`.
 const ERRORS: [&str; 4] = ["ENETDOWN", "ENOTCONN", "ENETRESET", "ENOPROTOOPT"];
 
-// ---- the tool -----------------------------------------------------------------
+// ---- the end state ------------------------------------------------------------------
 
-/// `wsd san ARGS --san NAME`, bounded by the hang guard.
-fn wsd_san(san: &San, args: &[&str]) -> Output {
-    let mut cmd = tool();
-    cmd.arg("san")
-        .args(args)
-        .args(["--san", &san.name])
-        .env_remove("WSD_SAN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut p = Proc::spawn(cmd, format!("wsd san {args:?}"));
-    let out = drain(p.child.stdout.take());
-    let err = drain(p.child.stderr.take());
-    let status = p.wait();
-    Output {
-        status,
-        stdout: out.join().unwrap().into_bytes(),
-        stderr: err.join().unwrap().into_bytes(),
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// `wsd san ARGS`, which must succeed; its standard output.
-fn wsd_san_ok(san: &San, args: &[&str]) -> String {
-    let out = wsd_san(san, args);
-    assert!(out.status.success(), "wsd san {args:?}: {}", text(&out));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn status(san: &San) -> Value {
-    serde_json::from_str(&wsd_san_ok(san, &["status", "--json"])).expect("status --json is JSON")
-}
-
-/// The end state both tests demand once every process is dead: `check` finds no
-/// violation, no endpoint is live, no record is left claimed, no temporary segment
-/// file is left behind. Returns the final status.
+/// The end state the crash and load tests demand once every process is dead:
+/// `check` finds no violation, no endpoint is live, no record is left claimed, no
+/// temporary segment file is left behind. Returns the final status.
 fn assert_sound_and_empty(san: &San) -> Value {
     let check = wsd_san(san, &["check"]);
     assert_eq!(check.status.code(), Some(0), "wsd san check: {}", text(&check));
@@ -344,7 +188,7 @@ fn assert_sound_and_empty(san: &San) -> Value {
     v
 }
 
-// ---- a reaper ------------------------------------------------------------------
+// ---- a reaper -----------------------------------------------------------------------
 
 /// What the reaper did: passes made, and what they reclaimed in all.
 #[derive(Clone, Debug, Default)]
@@ -363,7 +207,7 @@ fn left_by_the_dead(seg: &Segment) -> Vec<String> {
     let mut out = Vec::new();
     for (i, r) in seg.records() {
         let state = r.state.load(Ordering::Acquire);
-        if state & STATE_MASK == STATE_CLAIMED && !alive_pid(state >> 8) {
+        if state & STATE_MASK == STATE_CLAIMED && dead(state >> 8) {
             out.push(format!(
                 "record {i}: claimed by pid {}, which is gone",
                 state >> 8
@@ -388,11 +232,6 @@ fn left_by_the_dead(seg: &Segment) -> Vec<String> {
         }
     }
     out
-}
-
-/// Does a process with this pid exist (a zombie counts as gone)?
-fn alive_pid(pid: u32) -> bool {
-    matches!(process_stat(pid), Ok(Some((_, s))) if s != 'Z' && s != 'X')
 }
 
 /// Reaps the segment over and over on a thread of this process, as every `wsd san`
@@ -456,77 +295,7 @@ impl Drop for Reaper {
     }
 }
 
-// ---- a python3 agent (one end of a connection, driven line by line) -----------
-
-struct Agent {
-    proc: Proc,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Agent {
-    /// `san_agent.py server`; returns it and the port it listens on.
-    fn server(san: &San) -> (Agent, u16) {
-        let mut cmd = support::preloaded("python3", san);
-        cmd.args([AGENT, "server"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(cmd, "survivor (python3 server agent)");
-        let lines = lines_of(proc.child.stdout.take().unwrap());
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&stderr);
-        let mut err = proc.child.stderr.take().unwrap();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        let mut a = Agent {
-            stdin: proc.child.stdin.take(),
-            proc,
-            lines,
-            stderr,
-        };
-        let line = a.line();
-        let port = line
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("survivor: expected `listening PORT`, got {line:?}"));
-        (a, port)
-    }
-
-    fn line(&mut self) -> String {
-        let what = format!(
-            "{} (pid {}), stderr: {}",
-            self.proc.what,
-            self.proc.pid(),
-            String::from_utf8_lossy(&self.stderr.lock().unwrap())
-        );
-        next_line(&self.lines, &what)
-    }
-
-    fn ask(&mut self, command: &str) -> String {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{command}").expect("write to the agent");
-        stdin.flush().unwrap();
-        self.line()
-    }
-
-    fn finish(&mut self) -> ExitStatus {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "exit").expect("write to the agent");
-        self.stdin = None;
-        self.proc.wait()
-    }
-}
-
-// ---- 1: crash safety ------------------------------------------------------------
+// ---- 1: crash safety ----------------------------------------------------------------
 
 /// Processes killed per lane; lanes run side by side.
 const LANES: u64 = 2;
@@ -612,7 +381,9 @@ fn kill_lane(san: &San, lane: u64, seed: u64) -> Lane {
 /// options on its end until it is killed 0–3 ms later; the survivor must then get
 /// `ENOTCONN` (the dead peer's endpoint reclaimed, its connection reset).
 fn survivor(san: &San, rng: &mut Rng) {
-    let (mut server, port) = Agent::server(san);
+    let mut server = Agent::server(san);
+    server.what = "survivor (python3 server agent)".into();
+    let port = server.listening;
     let mut cmd = support::preloaded(churn(), san);
     cmd.args(["peer", &port.to_string(), "20000"])
         .stdout(Stdio::piped())
@@ -655,7 +426,7 @@ fn survivor(san: &San, rng: &mut Rng) {
     assert_eq!(server.ask("set 0x2002 1"), "ENOTCONN");
     assert_eq!(server.ask("nodelay"), "ENOTCONN");
     assert_eq!(server.ask("get 0x2002"), "1", "a reset is not a getsockopt error");
-    let st = server.finish();
+    let (st, _) = server.finish();
     assert!(st.success(), "survivor: {st:?}");
 }
 
@@ -729,7 +500,7 @@ fn crash_safety_sigkill_at_random_moments_leaks_nothing_and_violates_nothing() {
     assert!(created > 0, "the killed processes made SAN endpoints: {v:#}");
 }
 
-// ---- 2: load with faults ----------------------------------------------------------
+// ---- 2: load with faults ------------------------------------------------------------
 
 const WORKERS: usize = 8;
 const THREADS: u32 = 4;
@@ -971,76 +742,42 @@ fn load_with_faults_ends_with_only_allowed_errors_and_no_deadlock() {
     );
 }
 
-// ---- 3: the reaper against live holders, in one process ----------------------------
+// ---- 3: a full segment --------------------------------------------------------------
 
-/// The race both tests above can run into, made frequent: threads of this process
-/// take a record, check it is still theirs, and let it go, while another thread
-/// reaps. Every holder is alive, so a reaper may only ever free a record whose
-/// holder has just let go of it — never one that a holder took since (the record
-/// freed, then taken again, between the reaper's look at the holders and its
-/// freeing: a live endpoint lost). Stops at the first loss, or after a few seconds.
 #[test]
-fn reaping_never_frees_an_endpoint_that_is_still_held() {
-    use std::sync::atomic::AtomicU64;
+fn a_full_segment_makes_new_sockets_fall_back_and_nothing_breaks() {
     let _serial = serial();
-    let san = San::new("aba");
-    let seg = Segment::create(&san.name, 4).expect("create the segment");
-    let pid = std::process::id();
-    let (start, _) = process_stat(pid).unwrap().expect("our own /proc/PID/stat");
-    let new = wsd::san::NewEndpoint {
-        holder: wsd::san::layout::identity(pid, start),
-        pid,
-        fd: 3,
-        role: wsd::san::EndpointRole::Connector,
-        local: None,
-        peer: None,
-        comm: *b"aba\0\0\0\0\0\0\0\0\0\0\0\0\0",
-        cookie: 0,
-        netns: 0,
-        inode: 0,
-    };
-    let stop = AtomicBool::new(false);
-    let (rounds, lost, passes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
-    let until = Instant::now() + Duration::from_secs(5);
-    thread::scope(|s| {
-        for _ in 0..3 {
-            s.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    let Some(ep) = seg.allocate(&new).map(|c| c.endpoint()) else {
-                        continue;
-                    };
-                    for _ in 0..50 {
-                        std::hint::spin_loop();
-                    }
-                    if seg.endpoint(ep).is_none() {
-                        // Freed by someone else while still held: a lost endpoint.
-                        lost.fetch_add(1, Ordering::Relaxed);
-                        stop.store(true, Ordering::Relaxed);
-                        break;
-                    }
-                    seg.release(ep, new.holder, pid);
-                    rounds.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-        }
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                let r = seg.reap();
-                assert_eq!((r.holders, r.claims), (0, 0), "a live holder taken for dead");
-                passes.fetch_add(1, Ordering::Relaxed);
-                if Instant::now() > until {
-                    stop.store(true, Ordering::Relaxed);
-                }
-            }
-        });
-    });
-    let (rounds, lost, passes) = (rounds.into_inner(), lost.into_inner(), passes.into_inner());
-    println!("reaper race: {rounds} takes and releases against {passes} reaping passes, {lost} lost");
+    let san = San::new("full");
+    wsd_san_ok(&san, &["create", "--capacity", "2"]);
+    let (mut server, mut client) = pair(&san);
+
+    let v = status(&san);
+    assert_eq!(v["capacity"], 2);
+    assert_eq!(v["live"], 2, "{v:#}");
+    assert!(v["stats"]["fallback_full"].as_u64().unwrap() >= 1, "{v:#}");
+    endpoint(&v, &[("role", "listener".into())]);
+
+    for a in [&mut server, &mut client] {
+        let set = a.ask("set 0x2002 2");
+        assert!(["ok", "ENOPROTOOPT"].contains(&set.as_str()), "{}: {set}", a.what);
+        let get = a.ask("get 0x2002");
+        let sane = if set == "ok" {
+            get == "2"
+        } else {
+            get == "ENOPROTOOPT"
+        };
+        assert!(sane, "{}: set {set}, get {get}", a.what);
+        assert_eq!(a.ask("nodelay"), "ok", "{}", a.what);
+    }
+    let out = wsd_san(&san, &["check"]);
     assert_eq!(
-        lost, 0,
-        "a reaper freed an endpoint its (live) holder still held, after {rounds} rounds: it saw the \
-         record without holders (its holder letting go), then the record was freed and taken again, \
-         and the reaper's LIVE -> CLAIMED compare-and-swap freed the new endpoint (src/san/endpoint.rs \
-         `free` checks only the state, not the id)"
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
+    for a in [&mut server, &mut client] {
+        let (st, _) = a.finish();
+        assert!(st.success(), "{}: {st:?}", a.what);
+    }
 }
