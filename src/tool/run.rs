@@ -332,6 +332,13 @@ pub fn run(args: RunArgs) -> i32 {
 /// segment for its report to be read again, until a run a minute later. Segments
 /// of runs still going are left alone.
 fn forget_old_runs() {
+    forget_ended(|san| san.strip_prefix("run-")?.parse().ok());
+}
+
+/// Removes this user's segments whose name `owner` ties to a process (the pid
+/// it returns) that has ended — not this one — and which nothing has touched for
+/// a minute: the segments runs and studies leave (`wsd study` uses it too).
+pub(super) fn forget_ended(owner: impl Fn(&str) -> Option<i32>) {
     let Ok(dir) = std::fs::read_dir("/dev/shm") else {
         return;
     };
@@ -339,13 +346,10 @@ fn forget_old_runs() {
     let me = unsafe { libc::getuid() };
     for entry in dir.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix("wsd.run-"))
-            .and_then(|p| p.parse::<i32>().ok())
-        else {
+        let Some(san) = name.to_str().and_then(|n| n.strip_prefix("wsd.")) else {
             continue;
         };
+        let Some(pid) = owner(san) else { continue };
         let Ok(meta) = entry.metadata() else { continue };
         let mine = std::os::unix::fs::MetadataExt::uid(&meta) == me;
         let idle = meta
@@ -356,8 +360,8 @@ fn forget_old_runs() {
         // SAFETY: signal 0 only asks whether the process exists.
         let gone = unsafe { libc::kill(pid, 0) } != 0
             && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if mine && gone && idle {
-            let _ = Segment::destroy(&format!("run-{pid}"));
+        if mine && gone && idle && pid != std::process::id() as i32 {
+            let _ = Segment::destroy(san);
         }
     }
 }

@@ -59,38 +59,10 @@ impl Drop for Fresh {
 /// study has ended and which nothing has touched for a minute (a study removes
 /// its own; these are those of studies that were killed).
 pub(super) fn forget_old_studies() {
-    let Ok(dir) = std::fs::read_dir("/dev/shm") else {
-        return;
-    };
-    // SAFETY: getuid has no preconditions.
-    let me = unsafe { libc::getuid() };
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(san) = name.to_str().and_then(|n| n.strip_prefix("wsd.")) else {
-            continue;
-        };
-        let Some(pid) = san
-            .strip_prefix("study-")
-            .and_then(|rest| rest.split_once('-'))
-            .filter(|(_, mode)| MODES.contains(mode))
-            .and_then(|(pid, _)| pid.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(meta) = entry.metadata() else { continue };
-        let mine = std::os::unix::fs::MetadataExt::uid(&meta) == me;
-        let idle = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age >= Duration::from_secs(60));
-        // SAFETY: signal 0 only asks whether the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } != 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if mine && gone && idle && pid != std::process::id() as i32 {
-            let _ = Segment::destroy(san);
-        }
-    }
+    crate::tool::run::forget_ended(|san| {
+        let (pid, mode) = san.strip_prefix("study-")?.split_once('-')?;
+        MODES.contains(&mode).then(|| pid.parse().ok()).flatten()
+    });
 }
 
 /// The report a command's `wsd run` wrote, if it wrote one.
