@@ -14,7 +14,7 @@ use crate::san::lanes;
 use crate::san::layout::LAYER_PROVIDER;
 use crate::san::report::CallKey;
 use crate::shim::state::{self, Attached, Shim};
-use crate::shim::thread::Guard;
+use crate::shim::thread::{Guard, slot};
 use crate::shim::{errno, memo};
 use libc::c_int;
 use std::cell::Cell;
@@ -50,13 +50,19 @@ thread_local! {
     };
 }
 
-/// This thread's counting state, for the length of one call. One thread-local
-/// access, inlined (the closure form of `with` is not, on the hot path).
+/// This thread's counting state, for the length of one call: its address is
+/// kept in the guard's thread block (`thread::slot`), so that reaching it costs
+/// no thread-local access of its own after the first.
 #[inline(always)]
-fn this_thread() -> &'static Counting {
-    let c = COUNTING.with(|c| c as *const Counting);
-    // SAFETY: this thread's own block, which lives as long as the thread; the
-    // reference is used only within the call that took it (never stored).
+fn this_thread(g: &Guard) -> &Counting {
+    let slot = g.slot(slot::COUNTING);
+    let mut c = slot.get() as *const Counting;
+    if c.is_null() {
+        c = COUNTING.with(|c| c as *const Counting);
+        slot.set(c as usize);
+    }
+    // SAFETY: this thread's own block (the guard's block is this thread's too),
+    // which lives as long as the thread; the reference does not outlive the guard.
     unsafe { &*c }
 }
 
@@ -246,7 +252,7 @@ pub fn count(shim: &Shim, g: &Guard, att: Option<&Attached>, c: &Counted<'_>) ->
         && !g.nested()
         // The key's words, packed from the values in registers (packing them from
         // a key just stored would stall on store forwarding).
-        && let Some((row, lane)) = this_thread().cached_row(&c.key(shim).words())
+        && let Some((row, lane)) = this_thread(g).cached_row(&c.key(shim).words())
     {
         att.seg.count_row(row, lane);
         return Some((row, lane));
@@ -273,7 +279,7 @@ fn count_in_table(shim: &Shim, g: &Guard, c: &Counted<'_>) -> Option<(u32, u8)> 
         att.seg.count_call(&key);
         return None;
     }
-    let t = this_thread();
+    let t = this_thread(g);
     let lane = t.lane(&att.seg);
     let (row, lane) = att.seg.count_call(&CallKey { lane, ..key })?;
     t.cache_row(key.words(), row, lane);

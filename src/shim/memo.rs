@@ -36,7 +36,7 @@ use crate::san::endpoint::tally;
 use crate::san::sites::count_at;
 use crate::shim::fdtable::Entry;
 use crate::shim::state::Attached;
-use crate::shim::thread::Guard;
+use crate::shim::thread::{Guard, slot};
 use libc::{c_int, c_void, socklen_t};
 use std::cell::Cell;
 use std::sync::atomic::AtomicU64;
@@ -185,6 +185,22 @@ thread_local! {
     };
 }
 
+/// This thread's memos, for the length of one call: their address is kept in
+/// the guard's thread block (`thread::slot`), so that reaching them costs no
+/// thread-local access of their own after the first.
+#[inline(always)]
+fn memos(g: &Guard) -> &ThreadMemos {
+    let slot = g.slot(slot::MEMO);
+    let mut m = slot.get() as *const ThreadMemos;
+    if m.is_null() {
+        m = MEMOS.with(|m| m as *const ThreadMemos);
+        slot.set(m as usize);
+    }
+    // SAFETY: this thread's own block (the guard's block is this thread's too),
+    // which lives as long as the thread; the reference does not outlive the guard.
+    unsafe { &*m }
+}
+
 /// Which call a memo remembers.
 #[derive(Clone, Copy)]
 pub enum Call {
@@ -198,6 +214,7 @@ pub enum Call {
 /// it was counted in, and the call site (its return address and slot), so that
 /// the same call again from the same place is answered here.
 pub fn remember(
+    g: &Guard,
     call: Call,
     asked: (c_int, c_int, i32),
     spec: &OptionSpec,
@@ -205,13 +222,12 @@ pub fn remember(
     (row, lane): (u32, u8),
     site: (usize, Option<&AtomicU64>),
 ) {
-    MEMOS.with(|t| {
-        let memos = match call {
-            Call::Set => &t.set,
-            Call::Get => &t.get,
-        };
-        memos.remember(asked, spec.id, att, u64::from(row) | u64::from(lane) << 32, site);
-    });
+    let t = memos(g);
+    let memos = match call {
+        Call::Set => &t.set,
+        Call::Get => &t.get,
+    };
+    memos.remember(asked, spec.id, att, u64::from(row) | u64::from(lane) << 32, site);
 }
 
 /// Forgets this thread's memos: the rows they name are no longer its to count
@@ -241,7 +257,8 @@ pub fn set(
     optlen: socklen_t,
     site: usize,
 ) -> Option<c_int> {
-    MEMOS.with(|t| {
+    let t = memos(g);
+    (|| {
         let (m, att) = t.set.find(level, optname, optlen as i32, site)?;
         let rec = att.seg.endpoint(entry.endpoint()?)?;
         if att.seg.network_down() || rec.connection_state() != Connection::Healthy || rec.debugging() {
@@ -260,7 +277,7 @@ pub fn set(
         m.count(att);
         t.hits.set(t.hits.get().wrapping_add(1));
         Some(0)
-    })
+    })()
 }
 
 /// `getsockopt` answered from this thread's memo, or None (as [`set`]).
@@ -277,7 +294,8 @@ pub fn get(
 ) -> Option<c_int> {
     let mem = g.memory();
     let len = i32::from_ne_bytes(mem.read_on_stack::<4>(optlen.cast())?);
-    MEMOS.with(|t| {
+    let t = memos(g);
+    (|| {
         let (m, att) = t.get.find(level, optname, len, site)?;
         let rec = att.seg.endpoint(entry.endpoint()?)?;
         if att.seg.network_down() || rec.debugging() {
@@ -296,5 +314,5 @@ pub fn get(
         m.count(att);
         t.hits.set(t.hits.get().wrapping_add(1));
         Some(0)
-    })
+    })()
 }

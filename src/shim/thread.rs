@@ -23,7 +23,21 @@ pub struct ThreadState {
     /// The stack as (lowest, top) addresses, (0, 0) until first asked.
     stack: Cell<(usize, usize)>,
     clock: Cell<u8>,
+    /// Words the layers above keep per thread, by key (what a pthread key is to
+    /// libc): the memo and the counting lanes note their own blocks' addresses
+    /// here, so that a hook reaches all its per-thread state through the one
+    /// thread-local access the guard makes. 0 until set.
+    slots: [Cell<usize>; SLOTS],
 }
+
+/// The keys of [`Guard::slot`].
+pub mod slot {
+    /// `memo`'s block.
+    pub const MEMO: usize = 0;
+    /// `counting`'s block.
+    pub const COUNTING: usize = 1;
+}
+const SLOTS: usize = 2;
 
 thread_local! {
     // `const` and `Drop`-free: no lazy initialisation and no destructor to register,
@@ -33,6 +47,7 @@ thread_local! {
             depth: Cell::new(0),
             stack: Cell::new((0, 0)),
             clock: Cell::new(0),
+            slots: [const { Cell::new(0) }; SLOTS],
         }
     };
 }
@@ -83,6 +98,12 @@ impl Guard {
         // SAFETY: the guard lives on the thread whose block this is, inside one of
         // its calls.
         unsafe { &*self.thread }
+    }
+
+    /// The word kept for `key` (see [`slot`]) on this thread.
+    #[inline(always)]
+    pub fn slot(&self, key: usize) -> &Cell<usize> {
+        &self.thread().slots[key]
     }
 
     /// Is this thread inside the shim more than once (a signal handler's call)?

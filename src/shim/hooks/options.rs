@@ -92,6 +92,7 @@ fn end_of(san: Option<SanSocket<'_>>) -> u8 {
 /// for a signal handler's call, nor when `SO_DEBUG` is on (every call then
 /// writes a line).
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn memoise(
     g: &Guard,
     call: memo::Call,
@@ -107,7 +108,15 @@ fn memoise(
         && !g.nested()
         && !rec.debugging()
     {
-        memo::remember(call, (asked.level, asked.optname, optlen), spec, att, row, site);
+        memo::remember(
+            g,
+            call,
+            (asked.level, asked.optname, optlen),
+            spec,
+            att,
+            row,
+            site,
+        );
     }
 }
 
@@ -143,6 +152,7 @@ type Start<'a> = (
 
 /// The start of the whole path; None when the kernel answers the call (the
 /// descriptor is no longer ours, or a SAN socket's record is gone).
+#[inline(always)]
 fn start<'a>(
     shim: &'a Shim,
     fd: c_int,
