@@ -37,7 +37,7 @@ fn study(args: &[&str]) -> (std::process::ExitStatus, String, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let (status, hung, out, err) = support::run_guarded(cmd, Duration::from_secs(180));
+    let (status, hung, out, err) = support::process::run_guarded(cmd, Duration::from_secs(180));
     assert!(!hung, "wsd study {args:?} outlived its guard\n{out}\n{err}");
     (status, out, err)
 }
@@ -440,7 +440,7 @@ fn headless(browser: &str, profile: &Path, args: &[String]) -> (std::process::Ex
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .process_group(0);
-    let (status, hung, out, err) = support::run_guarded(cmd, Duration::from_secs(120));
+    let (status, hung, out, err) = support::process::run_guarded(cmd, Duration::from_secs(120));
     assert!(!hung, "chromium {args:?} hung\n{err}");
     (status, out, err)
 }
