@@ -197,6 +197,28 @@ pub fn python(san: &San, script: &str) -> String {
     out
 }
 
+/// `script` run as by [`python`]; the last line it prints is a JSON document,
+/// returned parsed. `wsd san check` must find the segment sound afterwards.
+pub fn python_json(san: &San, script: &str) -> serde_json::Value {
+    let out = python(san, script);
+    let last = out.lines().last().unwrap_or_default();
+    let v = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"));
+    san_tool::assert_sound(san, &format!("after the program, which printed {v}"));
+    v
+}
+
+/// A python function the programs of several tests share: `outcome(f)`, what
+/// the call `f()` returned (bytes decoded), or the name of its error.
+pub const PY_OUTCOME: &str = r#"
+import errno
+def outcome(f):
+    try:
+        v = f()
+        return v.decode() if isinstance(v, bytes) else v
+    except OSError as e:
+        return errno.errorcode[e.errno]
+"#;
+
 /// A loopback port free now: bound to port 0, then let go, for a program that
 /// must be told its port before it starts (a server's command line, a
 /// `--fault` that names it).
