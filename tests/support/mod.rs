@@ -230,6 +230,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// redis-server's arguments for a throwaway server on 127.0.0.1:`port`: no
+/// snapshots, no append-only file.
+pub fn redis_server_args(port: &str) -> [&str; 8] {
+    [
+        "--port",
+        port,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+}
+
 /// `wsd run` of `cmd` on segment `san` with the library under test, `extra`
 /// flags before `--`, and log lines sent to /dev/null.
 pub fn wsd_run(san: &San, extra: &[&str], cmd: &[&str]) -> Command {
