@@ -104,6 +104,20 @@ pub fn temp_name(what: &str) -> PathBuf {
 /// A file removed however the test ends.
 pub struct TempFile(pub PathBuf);
 
+impl TempFile {
+    /// A path in the temporary directory, no file there yet.
+    pub fn new(tag: &str) -> TempFile {
+        let path = temp_name(tag);
+        let _ = std::fs::remove_file(&path);
+        TempFile(path)
+    }
+
+    /// What the file holds (nothing, if there is no file).
+    pub fn read(&self) -> String {
+        std::fs::read_to_string(&self.0).unwrap_or_default()
+    }
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);

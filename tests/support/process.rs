@@ -3,6 +3,7 @@
 //! no pipe ever fills and every read has a time limit.
 
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -156,13 +157,28 @@ pub fn wait_dead(pid: u32) {
 pub struct Proc {
     pub child: Child,
     pub what: String,
+    /// Leads a process group of its own, killed with it when dropped.
+    group: bool,
 }
 
 impl Proc {
     pub fn spawn(mut cmd: Command, what: impl Into<String>) -> Proc {
         let what = what.into();
         let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-        Proc { child, what }
+        Proc {
+            child,
+            what,
+            group: false,
+        }
+    }
+
+    /// `cmd` in a process group of its own; dropped while it still runs, it is
+    /// killed with the whole group (whatever it started).
+    pub fn spawn_group(mut cmd: Command, what: impl Into<String>) -> Proc {
+        cmd.process_group(0);
+        let mut p = Proc::spawn(cmd, what);
+        p.group = true;
+        p
     }
 
     pub fn pid(&self) -> u32 {
@@ -200,6 +216,10 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if self.group && matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: the child is not reaped, so its pid (and group) is still ours.
+            unsafe { libc::kill(-(self.pid() as libc::pid_t), libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
