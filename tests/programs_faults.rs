@@ -693,10 +693,7 @@ fn psql_reports_server_closed_the_connection_unexpectedly() {
             "--locale=C",
             "--no-sync",
         ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stdin(Stdio::null());
     as_server(&mut initdb);
     let (status, hung, out, err) = support::process::run_guarded(initdb, Duration::from_secs(60));
     assert!(!hung && status.success(), "initdb: {status:?}\n{out}\n{err}");

@@ -72,13 +72,7 @@ fn run_once(faults: &[String], script: &str, args: &[String]) -> (i32, String, S
     .args(args)
     .env_remove("WSD_SAN")
     .env("WSD_TEST_T0", format!("{:.6}", monotonic()))
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
+    .stdin(Stdio::null());
     let (status, hung, out, err) = support::process::run_guarded(cmd, std::time::Duration::from_secs(60));
     assert!(!hung, "{out}\n{err}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap_or(Value::Null);

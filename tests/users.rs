@@ -15,7 +15,6 @@ mod support;
 use serde_json::Value;
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::agent::Agent;
@@ -158,10 +157,7 @@ fn a_private_segment_is_refused_to_nobody_and_the_run_report_counts_it() {
         flags.extend(json.then_some("--json"));
         let (uid, gid) = (uid.to_string(), gid.to_string());
         let mut cmd = wsd_run(&san, &flags, &["python3", "-c", DROP, &uid, &gid, "probe"]);
-        cmd.env_remove("WSD_LOG_FILE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+        cmd.env_remove("WSD_LOG_FILE");
         let (exit, hung, out, err) = run_guarded(cmd, DEADLINE);
         assert!(!hung && exit.success(), "{exit:?}\n{out}{err}");
         assert!(out.trim().ends_with(" ENOPROTOOPT"), "plain TCP: {out}");
@@ -212,8 +208,7 @@ fn only_exactly_0660_of_one_of_its_groups_is_shared() {
         wsd_san_ok(&san, &["create", "--group", &group.to_string()]);
         std::fs::set_permissions(san.path(), std::fs::Permissions::from_mode(mode)).unwrap();
         assert_eq!(std::fs::metadata(san.path()).unwrap().mode() & 0o7777, mode);
-        let mut cmd = dropping_python(&san, uid, gid, "probe");
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+        let cmd = dropping_python(&san, uid, gid, "probe");
         let (exit, hung, out, err) = run_guarded(cmd, DEADLINE);
         assert!(!hung && exit.success(), "{what}: {exit:?}\n{out}{err}");
         let warned = warnings(&err);

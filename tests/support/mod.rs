@@ -200,12 +200,8 @@ pub fn preloaded(program: impl AsRef<std::ffi::OsStr>, san: &San) -> Command {
 /// the segment's name as its arguments; it must succeed within a minute. Its
 /// standard output.
 pub fn python(san: &San, script: &str) -> String {
-    use std::os::unix::process::CommandExt;
     let mut cmd = preloaded("python3", san);
-    cmd.args(["-c", script, env!("CARGO_BIN_EXE_wsd"), &san.name])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0);
+    cmd.args(["-c", script, env!("CARGO_BIN_EXE_wsd"), &san.name]);
     let (status, hung, out, err) = process::run_guarded(cmd, Duration::from_secs(60));
     assert!(!hung && status.success(), "{status:?}\n{out}\n{err}");
     out

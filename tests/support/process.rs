@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -15,10 +15,11 @@ use wsd::san::reap::process_stat;
 /// this.
 pub const HANG: Duration = Duration::from_secs(30);
 
-/// Runs `cmd` to its end (it should be a process-group leader: `process_group(0)`),
-/// killing its process group if it outlives `guard`. Returns the status, whether
-/// the guard fired, and the output.
+/// Runs `cmd` to its end, in a process group of its own and its standard output
+/// and error piped, killing the group if it outlives `guard`. Returns the status,
+/// whether the guard fired, and the output.
 pub fn run_guarded(mut cmd: Command, guard: Duration) -> (ExitStatus, bool, String, String) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let mut child = cmd.spawn().expect("spawn a test program");
     let pid = child.id() as libc::pid_t;
     let out = drain(child.stdout.take());
