@@ -2,8 +2,9 @@
 //! `mod support;` and takes what it needs.
 //!
 //! - here: the library under test (built on demand), the `wsd` tool, fresh SAN
-//!   segment names removed when the test ends, a program under the library,
-//!   temporary files and directories, and who runs the tests;
+//!   segment names removed when the test ends, a program under the library
+//!   (python3 programs among them), temporary files and directories, and who
+//!   runs the tests;
 //! - [`process`]: children under a hang guard, their output read by threads of
 //!   their own, a child killed (and reaped) when dropped;
 //! - [`cc`]: the C programs of `c-tests/`, compiled once per test binary;

@@ -198,6 +198,7 @@ impl Proc {
             if Instant::now() > deadline {
                 let pid = self.pid();
                 let stack = describe(pid);
+                self.kill_group();
                 let _ = self.child.kill();
                 panic!(
                     "{} (pid {pid}) did not exit within {HANG:?}: hung\n{stack}",
@@ -205,6 +206,15 @@ impl Proc {
                 );
             }
             thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// SIGKILL to its process group, if it leads one ([`Proc::spawn_group`]) and
+    /// is still running.
+    fn kill_group(&mut self) {
+        if self.group && matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: the child is not reaped, so its pid (and group) is still ours.
+            unsafe { libc::kill(-(self.pid() as libc::pid_t), libc::SIGKILL) };
         }
     }
 
@@ -217,10 +227,7 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        if self.group && matches!(self.child.try_wait(), Ok(None)) {
-            // SAFETY: the child is not reaped, so its pid (and group) is still ours.
-            unsafe { libc::kill(-(self.pid() as libc::pid_t), libc::SIGKILL) };
-        }
+        self.kill_group();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
