@@ -365,6 +365,20 @@ static void abort_one(struct sock *x, struct sock *y, uint64_t *rng)
 
 static int max_rounds = 3;
 
+/* A new TCP socket for `sk`, SO_REUSEADDR on (ports in TIME_WAIT stay usable:
+ * many short connections never run out), and one time in two a group priority
+ * set while it is a candidate. */
+static void open_candidate(struct sock *sk, uint64_t *rng)
+{
+    sk->fd = socket(AF_INET, SOCK_STREAM, 0);
+    SETUP(sk->fd >= 0);
+    classify(sk, "set SO_REUSEADDR", 1, 0, set_int(sk->fd, SOL_SOCKET, SO_REUSEADDR, 1));
+    if (rnd(rng, 2)) {
+        set_prio(sk, (int)rnd(rng, 1000));
+        sk->preset = 1;
+    }
+}
+
 static void one_connection(int thread, int n, uint64_t *rng)
 {
     struct sock l, c, s;
@@ -373,25 +387,12 @@ static void one_connection(int thread, int n, uint64_t *rng)
     sock_init(&s, "server", thread, n);
     struct sockaddr_in addr;
 
-    l.fd = socket(AF_INET, SOCK_STREAM, 0);
-    SETUP(l.fd >= 0);
-    /* Ports in TIME_WAIT stay usable: many short connections never run out. */
-    classify(&l, "set SO_REUSEADDR", 1, 0, set_int(l.fd, SOL_SOCKET, SO_REUSEADDR, 1));
-    if (rnd(rng, 2)) {
-        set_prio(&l, (int)rnd(rng, 1000));
-        l.preset = 1;
-    }
+    open_candidate(&l, rng);
     bind_to(l.fd, "127.0.0.1", &addr);
     SETUP(listen(l.fd, 4) == 0);
     l.kind = K_UNKNOWN;
 
-    c.fd = socket(AF_INET, SOCK_STREAM, 0);
-    SETUP(c.fd >= 0);
-    classify(&c, "set SO_REUSEADDR", 1, 0, set_int(c.fd, SOL_SOCKET, SO_REUSEADDR, 1));
-    if (rnd(rng, 2)) {
-        set_prio(&c, (int)rnd(rng, 1000));
-        c.preset = 1;
-    }
+    open_candidate(&c, rng);
     connect_to(c.fd, &addr);
     c.kind = K_UNKNOWN;
 

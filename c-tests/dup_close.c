@@ -104,6 +104,32 @@ static void copies(void)
     close(c.listener);
 }
 
+/* The numbers lo, lo + 1 and lo + 2, just closed (they named the three SAN
+ * sockets of a connection), taken again by a socketpair and a pipe, then lo by a
+ * UDP socket: each answers as what it names now. Closes what it made. */
+static void numbers_reused(int lo)
+{
+    int x[2], p[2];
+    SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, x) == 0);
+    SETUP(pipe(p) == 0);
+    CHECK_EQ(x[0], lo);
+    CHECK_EQ(x[1], lo + 1);
+    CHECK_EQ(p[0], lo + 2);
+    kernel_answers(x[0], ENOPROTOOPT);
+    kernel_answers(x[1], ENOPROTOOPT);
+    kernel_answers(p[0], ENOTSOCK);
+    /* A UDP socket that reuses a number. */
+    close(x[0]);
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK_EQ(u, lo);
+    kernel_answers(u, ENOPROTOOPT);
+
+    close(u);
+    close(x[1]);
+    close(p[0]);
+    close(p[1]);
+}
+
 static void ranges(void)
 {
     struct conn c = consecutive_conn();
@@ -127,25 +153,7 @@ static void ranges(void)
     CHECK_EQ(set_prio(keep, 5), 0);
     CHECK_EQ(prio(keep), 5);
 
-    int x[2], p[2];
-    SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, x) == 0);
-    SETUP(pipe(p) == 0);
-    CHECK_EQ(x[0], lo);
-    CHECK_EQ(x[1], lo + 1);
-    CHECK_EQ(p[0], hi);
-    kernel_answers(x[0], ENOPROTOOPT);
-    kernel_answers(x[1], ENOPROTOOPT);
-    kernel_answers(p[0], ENOTSOCK);
-    /* A UDP socket that reuses a number. */
-    close(x[0]);
-    int u = socket(AF_INET, SOCK_DGRAM, 0);
-    CHECK_EQ(u, lo);
-    kernel_answers(u, ENOPROTOOPT);
-
-    close(u);
-    close(x[1]);
-    close(p[0]);
-    close(p[1]);
+    numbers_reused(lo);
     close(keep);
 }
 
@@ -158,20 +166,7 @@ static void from(void)
         CHECK_EQ(set_prio(fd, 7), 0);
     closefrom(lo);
     CHECK_EQ(fcntl(lo, F_GETFD), -1);
-
-    int x[2], p[2];
-    SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, x) == 0);
-    SETUP(pipe(p) == 0);
-    CHECK_EQ(x[0], lo);
-    CHECK_EQ(x[1], lo + 1);
-    CHECK_EQ(p[0], lo + 2);
-    kernel_answers(x[0], ENOPROTOOPT);
-    kernel_answers(x[1], ENOPROTOOPT);
-    kernel_answers(p[0], ENOTSOCK);
-    close(x[0]);
-    int u = socket(AF_INET, SOCK_DGRAM, 0);
-    CHECK_EQ(u, lo);
-    kernel_answers(u, ENOPROTOOPT);
+    numbers_reused(lo);
 }
 
 /* Copies of a candidate are one socket too. Values set through

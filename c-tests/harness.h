@@ -153,6 +153,14 @@ static inline struct conn loopback_conn(void)
     return c;
 }
 
+/* Runs `check` on each socket of `c`: the client, the accepted end, the listener. */
+static inline void each_socket_of(struct conn c, void (*check)(int fd))
+{
+    check(c.client);
+    check(c.server);
+    check(c.listener);
+}
+
 static inline void close_conn(struct conn c)
 {
     close(c.client);

@@ -57,9 +57,7 @@ int main(void)
     everything_to_the_kernel(candidate);
 
     struct conn c = loopback_conn();
-    everything_to_the_kernel(c.client);
-    everything_to_the_kernel(c.server);
-    everything_to_the_kernel(c.listener);
+    each_socket_of(c, everything_to_the_kernel);
 
     /* A candidate that remembered nothing, connected to a SAN address. */
     struct sockaddr_in addr;

@@ -102,9 +102,7 @@ int main(int argc, char **argv)
     SETUP(t >= 0);
     tcp_answers(t);
     struct conn c = loopback_conn();
-    tcp_answers(c.client);
-    tcp_answers(c.server);
-    tcp_answers(c.listener);
+    each_socket_of(c, tcp_answers);
 
     close(t);
     close_conn(c);

@@ -23,15 +23,16 @@ use support::San;
 use support::agent::{Agent, pair};
 use support::c_run::passes;
 use support::cc::program;
-use support::san_tool::{endpoint, no_endpoint, status, wsd_san, wsd_san_ok};
+use support::san_tool::{assert_sound, endpoint, no_endpoint, status, wsd_san, wsd_san_ok};
 
 /// `c-tests/audit.c`.
 fn audit() -> PathBuf {
     program("audit")
 }
 
-/// What the python programs below share. `wsd(...)`: the tool's JSON answer;
-/// `outcome(f)`: a call's result, or its error's name; `in_child(body)`: runs
+/// What the python programs below share, besides [`support::PY_OUTCOME`].
+/// `wsd(...)`: the tool's JSON answer; `listener()`: a listening socket and its
+/// port; `connection(ls)`: a connection to it (both ends); `in_child(body)`: runs
 /// `body(ready)` in a forked child that says "ready" then one JSON line (with
 /// `clean`, the child first closes what it inherited);
 /// `wait_blocked(pid, nr)`: until a thread of `pid` is in system call `nr`;
@@ -46,15 +47,12 @@ def wsd(*args, ok=True):
     if ok and r.returncode:
         raise SystemExit(f"wsd san {args}: exit {r.returncode}: {r.stderr}")
     return json.loads(r.stdout) if r.stdout.strip() else {"exit": r.returncode, "stderr": r.stderr}
-def outcome(f):
-    try:
-        v = f()
-        return v.decode() if isinstance(v, bytes) else v
-    except OSError as e:
-        return errno.errorcode[e.errno]
 def listener():
     ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(16)
     return ls, ls.getsockname()[1]
+def connection(ls):
+    c = socket.create_connection(ls.getsockname())
+    return c, ls.accept()[0]
 def in_child(body, clean=False):
     r, w = os.pipe()
     pid = os.fork()
@@ -107,17 +105,11 @@ def story(sock, ready):
             "then_send": outcome(lambda: sock.send(b"x")), "signals": CAUGHT}
 "#;
 
-fn run(san: &San, body: &str) -> Value {
-    let out = support::python(san, &format!("{PY}{body}"));
-    let last = out.lines().last().unwrap_or_default();
-    let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let check = wsd_san(san, &["check"]);
-    assert!(
-        check.status.success(),
-        "san check after the program: {}\n{v}",
-        String::from_utf8_lossy(&check.stdout)
-    );
-    v
+/// `body` run after [`PY`] by python3 under the library on a fresh segment
+/// (named by `tag`), as [`support::python_json`] runs it: the JSON document it
+/// prints last, once `wsd san check` found the segment sound.
+fn run(tag: &str, body: &str) -> Value {
+    support::python_json(&San::new(tag), &format!("{}{PY}{body}", support::PY_OUTCOME))
 }
 
 /// SPEC §7's table: the first data call on each end answers the fault's code —
@@ -131,9 +123,8 @@ fn each_fault_wakes_both_ends_blocked_in_recv_with_its_code() {
         ("keepalive-fail", "ENETRESET"),
         ("down", "ENETDOWN"),
     ] {
-        let san = San::new("fault-codes");
         let v = run(
-            &san,
+            "fault-codes",
             &format!(
                 r#"
 ls, port = listener()
@@ -172,9 +163,8 @@ print(json.dumps({{"hit": hit, "server": res["server"], "client": collect(pid, f
 /// `--program` a process name's.
 #[test]
 fn targets_a_server_address_a_pid_and_a_program() {
-    let san = San::new("fault-targets");
     let v = run(
-        &san,
+        "fault-targets",
         r#"
 ls, port = listener()
 def client(name):
@@ -190,7 +180,7 @@ for pid, _ in kids:
 by_address = wsd("reset", f"127.0.0.1:{port}")
 first = [collect(pid, f)["first"] for pid, f in kids]
 # The listener still accepts; the new connection is healthy.
-c = socket.create_connection(("127.0.0.1", port)); s, _ = ls.accept()
+c, s = connection(ls)
 c.send(b"ping"); fresh = s.recv(10).decode()
 # Two more clients: one aimed at by pid, one by program name.
 kids = [in_child(client(f"cli{i}"), clean=True) for i in (3, 4)]
@@ -239,9 +229,8 @@ print(json.dumps({"by_address": by_address, "first": first, "fresh": fresh, "by_
 /// follows answers the fault's code.
 #[test]
 fn poll_select_and_epoll_wake_with_error_and_hang_up() {
-    let san = San::new("fault-readiness");
     let v = run(
-        &san,
+        "fault-readiness",
         r#"
 ls, port = listener()
 def client(ready):
@@ -291,19 +280,18 @@ print(json.dumps({"hit": hit, "client": collect(pid, f)}))
 /// ones stay broken (their first call answers `ENETDOWN`).
 #[test]
 fn down_breaks_connections_and_up_does_not_mend_them() {
-    let san = San::new("fault-down");
     let v = run(
-        &san,
+        "fault-down",
         r#"
 ls, port = listener()
-old = socket.create_connection(("127.0.0.1", port)); olds, _ = ls.accept()
+old, olds = connection(ls)
 wsd("down")
-during = socket.create_connection(("127.0.0.1", port)); durings, _ = ls.accept()
+during, durings = connection(ls)
 st = wsd("status")
 plain = st["stats"]["fallback_down"]
 during.send(b"tcp"); during_ok = durings.recv(10).decode()
 wsd("up")
-after = socket.create_connection(("127.0.0.1", port)); afters, _ = ls.accept()
+after, afters = connection(ls)
 after.send(b"san"); after_ok = afters.recv(10).decode()
 st = wsd("status")
 roles = sorted(e["role"] for e in st["endpoints"])
@@ -330,12 +318,11 @@ print(json.dumps({"plain": plain, "during_ok": during_ok, "after_ok": after_ok, 
 /// library is hit there too.
 #[test]
 fn fork_and_exec_children_are_hit() {
-    let san = San::new("fault-fork");
     let v = run(
-        &san,
+        "fault-fork",
         r#"
 ls, port = listener()
-c = socket.create_connection(("127.0.0.1", port)); s, _ = ls.accept()
+c, s = connection(ls)
 pid, f = in_child(lambda ready: story(c, ready))
 res = {}
 t = threading.Thread(target=lambda: res.update(parent=story(c, lambda: None)))
@@ -345,7 +332,7 @@ wsd("reset", f"127.0.0.1:{port}")
 t.join()
 forked = collect(pid, f)
 # exec: the socket crosses into a new python, which blocks in recv on it.
-c2 = socket.create_connection(("127.0.0.1", port)); s2, _ = ls.accept()
+c2, s2 = connection(ls)
 c2.set_inheritable(True)
 code = "import socket, errno, sys\n" \
        "s = socket.socket(fileno=int(sys.argv[1]))\n" \
@@ -372,13 +359,12 @@ print(json.dumps({"forked": forked, "parent": res["parent"], "exec": p.stdout.re
 /// call and reused by another connection, is left alone.
 #[test]
 fn a_reused_descriptor_number_is_never_hit() {
-    let san = San::new("fault-reuse");
     let v = run(
-        &san,
+        "fault-reuse",
         r#"
 libc = ctypes.CDLL(None, use_errno=True)
 ls, port = listener()
-c = socket.create_connection(("127.0.0.1", port)); s, _ = ls.accept()
+c, s = connection(ls)
 ep = [e for e in wsd("status")["endpoints"] if e["role"] == "connector"][0]["id"]
 keep = libc.syscall(32, c.fileno())          # dup: the socket lives on, unseen
 other_ls, other_port = listener()
@@ -410,9 +396,8 @@ print(json.dumps({"hit": hit["endpoints"], "other": o.recv(10).decode(),
 /// has one more, the watcher.
 #[test]
 fn the_watcher_runs_only_in_processes_with_san_sockets() {
-    let san = San::new("fault-bystander");
     let v = run(
-        &san,
+        "fault-bystander",
         r#"
 def threads():
     out = []
@@ -424,7 +409,7 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
 r, w = os.pipe(); os.write(w, b"x"); os.read(r, 1)
 before = threads()
 ls, port = listener()
-c = socket.create_connection(("127.0.0.1", port)); s, _ = ls.accept()
+c, s = connection(ls)
 print(json.dumps({"before": before, "after": threads()}))
 "#,
     );
@@ -436,13 +421,12 @@ print(json.dumps({"before": before, "after": threads()}))
 /// and one blocked in `read` wake too, each with the fault's code.
 #[test]
 fn blocked_send_and_read_wake_too() {
-    let san = San::new("fault-send");
     let v = run(
-        &san,
+        "fault-send",
         r#"
 ls, port = listener()
-c = socket.create_connection(("127.0.0.1", port)); s, _ = ls.accept()
-c2 = socket.create_connection(("127.0.0.1", port)); s2, _ = ls.accept()
+c, s = connection(ls)
+c2, s2 = connection(ls)
 res = {}
 def sender():
     try:
@@ -470,13 +454,12 @@ print(json.dumps(res))
 /// code — and later calls are not held up.
 #[test]
 fn a_process_at_its_descriptor_limit_is_hit_too() {
-    let san = San::new("fault-nofile");
     let v = run(
-        &san,
+        "fault-nofile",
         r#"
 import resource
 ls, port = listener()
-c = socket.create_connection(("127.0.0.1", port)); s, _ = ls.accept()
+c, s = connection(ls)
 res = {}
 def reader():
     res["first"] = outcome(lambda: c.recv(10))
@@ -692,6 +675,5 @@ fn a_keepalive_failure_and_a_reset_answer_enetreset_in_either_order() {
     let san = San::new("both-facts");
     passes(&audit(), &san, &["both-facts"], &[]);
     // The segment stays consistent with both facts on a connection.
-    let out = wsd_san(&san, &["check"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_sound(&san, "after both facts");
 }

@@ -4,15 +4,18 @@
 
 mod support;
 
-use std::os::unix::process::CommandExt;
 use std::process::Stdio;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
-use support::{San, me, tool};
+use support::san_tool::assert_sound;
+use support::{San, me};
 use wsd::san::endpoint::Claimed;
 use wsd::san::layout::identity;
 use wsd::san::{EndpointRole, NewEndpoint, Segment};
 
-fn end(pid: u32, holder: u64, cookie: u64, role: EndpointRole, local: &str, peer: &str) -> NewEndpoint {
+/// An endpoint of this process (`who`: its pid and holder identity, as [`me`]
+/// gives them) with `cookie`, `role` and addresses.
+fn end((pid, holder): (u32, u64), cookie: u64, role: EndpointRole, local: &str, peer: &str) -> NewEndpoint {
     NewEndpoint {
         holder,
         pid,
@@ -31,7 +34,7 @@ fn end(pid: u32, holder: u64, cookie: u64, role: EndpointRole, local: &str, peer
 fn indexes_find_every_record_pair_both_ends_and_reuse_freed_ones() {
     let san = San::new("indexes");
     let seg = Segment::create(&san.name, 4096).unwrap();
-    let (pid, holder) = me();
+    let who @ (pid, holder) = me();
     const PAIRS: u64 = 1500;
     let mut eps = Vec::new();
     for i in 0..PAIRS {
@@ -40,10 +43,10 @@ fn indexes_find_every_record_pair_both_ends_and_reuse_freed_ones() {
             format!("127.0.0.2:{}", 40_000 + i),
         );
         let c = seg
-            .allocate(&end(pid, holder, 1_000 + 2 * i, EndpointRole::Connector, &a, &b))
+            .allocate(&end(who, 1_000 + 2 * i, EndpointRole::Connector, &a, &b))
             .unwrap();
         let s = seg
-            .allocate(&end(pid, holder, 1_001 + 2 * i, EndpointRole::Accepted, &b, &a))
+            .allocate(&end(who, 1_001 + 2 * i, EndpointRole::Accepted, &b, &a))
             .unwrap();
         let (Claimed::New(c), Claimed::New(s)) = (c, s) else {
             panic!("fresh cookies make new records")
@@ -52,28 +55,16 @@ fn indexes_find_every_record_pair_both_ends_and_reuse_freed_ones() {
     }
     for (i, &(c, s)) in eps.iter().enumerate() {
         let (rc, rs) = (seg.endpoint(c).unwrap(), seg.endpoint(s).unwrap());
-        let (ic, is) = (
-            rc.id.load(std::sync::atomic::Ordering::Relaxed),
-            rs.id.load(std::sync::atomic::Ordering::Relaxed),
-        );
-        assert_eq!(
-            rc.peer_id.load(std::sync::atomic::Ordering::Relaxed),
-            is,
-            "pair {i}"
-        );
-        assert_eq!(
-            rs.peer_id.load(std::sync::atomic::Ordering::Relaxed),
-            ic,
-            "pair {i}"
-        );
+        let (ic, is) = (rc.id.load(Relaxed), rs.id.load(Relaxed));
+        assert_eq!(rc.peer_id.load(Relaxed), is, "pair {i}");
+        assert_eq!(rs.peer_id.load(Relaxed), ic, "pair {i}");
         assert_eq!(seg.by_id(ic).map(|(x, _)| x), Some(c.index));
         assert_eq!(seg.by_cookie(1_000 + 2 * i as u64), Some(c));
         // The same socket claimed again (another process, another descriptor) is
         // the same record: never adopted twice.
         let again = seg
             .allocate(&end(
-                pid,
-                holder,
+                who,
                 1_001 + 2 * i as u64,
                 EndpointRole::Adopted,
                 "127.0.0.9:1",
@@ -83,7 +74,7 @@ fn indexes_find_every_record_pair_both_ends_and_reuse_freed_ones() {
         assert_eq!(again, Claimed::Existing(s));
     }
     assert_eq!(seg.check(), Vec::<String>::new());
-    let high = seg.header().high_water.load(std::sync::atomic::Ordering::Relaxed);
+    let high = seg.header().high_water.load(Relaxed);
     assert_eq!(high as u64, 2 * PAIRS, "records handed out from the bottom");
 
     // Freed records go back to the free list and are taken again first: the
@@ -96,24 +87,14 @@ fn indexes_find_every_record_pair_both_ends_and_reuse_freed_ones() {
     assert_eq!(seg.by_cookie(1_000), None, "a freed record leaves the indexes");
     for i in 0..1000u64 {
         let a = format!("10.1.0.1:{}", 1 + i);
-        seg.allocate(&end(
-            pid,
-            holder,
-            90_000 + i,
-            EndpointRole::Connector,
-            &a,
-            "10.1.0.2:80",
-        ))
-        .unwrap();
+        seg.allocate(&end(who, 90_000 + i, EndpointRole::Connector, &a, "10.1.0.2:80"))
+            .unwrap();
     }
-    assert_eq!(
-        seg.header().high_water.load(std::sync::atomic::Ordering::Relaxed),
-        high
-    );
+    assert_eq!(seg.header().high_water.load(Relaxed), high);
     assert_eq!(seg.check(), Vec::<String>::new());
     // And a corrupted link is found by check.
     let (_, victim) = seg.live().next().unwrap();
-    victim.cookie.store(7, std::sync::atomic::Ordering::Relaxed);
+    victim.cookie.store(7, Relaxed);
     assert!(
         seg.check()
             .iter()
@@ -131,25 +112,17 @@ fn indexes_find_every_record_pair_both_ends_and_reuse_freed_ones() {
 fn a_record_made_without_its_cookie_is_found_by_its_address_pair_and_learns_it() {
     let san = San::new("lazy-cookie");
     let seg = Segment::create(&san.name, 64).unwrap();
-    let (pid, holder) = me();
+    let who = me();
     let (a, b) = ("127.0.0.1:5001", "127.0.0.1:6001");
-    let Claimed::New(c) = seg
-        .allocate(&end(pid, holder, 0, EndpointRole::Connector, a, b))
-        .unwrap()
-    else {
+    let Claimed::New(c) = seg.allocate(&end(who, 0, EndpointRole::Connector, a, b)).unwrap() else {
         panic!("new")
     };
     assert_eq!(seg.by_cookie(777), None);
     // The other end of the connection has the swapped pair: not the same socket.
-    let Claimed::New(s) = seg
-        .allocate(&end(pid, holder, 0, EndpointRole::Accepted, b, a))
-        .unwrap()
-    else {
+    let Claimed::New(s) = seg.allocate(&end(who, 0, EndpointRole::Accepted, b, a)).unwrap() else {
         panic!("new")
     };
-    let again = seg
-        .allocate(&end(pid, holder, 777, EndpointRole::Adopted, a, b))
-        .unwrap();
+    let again = seg.allocate(&end(who, 777, EndpointRole::Adopted, a, b)).unwrap();
     assert_eq!(again, Claimed::Existing(c));
     assert_eq!(seg.by_cookie(777), Some(c));
     assert_ne!(c, s);
@@ -160,48 +133,22 @@ fn a_record_made_without_its_cookie_is_found_by_its_address_pair_and_learns_it()
 fn a_full_table_falls_back_without_scanning_and_frees_what_the_dead_left() {
     let san = San::new("full");
     let seg = Segment::create(&san.name, 64).unwrap();
-    let (pid, holder) = me();
+    let who @ (pid, _) = me();
     for i in 0..64u64 {
         let a = format!("127.0.0.1:{}", 2000 + i);
-        seg.allocate(&end(
-            pid,
-            holder,
-            5_000 + i,
-            EndpointRole::Connector,
-            &a,
-            "127.0.0.1:1",
-        ))
-        .unwrap();
+        seg.allocate(&end(who, 5_000 + i, EndpointRole::Connector, &a, "127.0.0.1:1"))
+            .unwrap();
     }
-    assert!(
-        seg.allocate(&end(
-            pid,
-            holder,
-            9_999,
-            EndpointRole::Connector,
-            "127.0.0.1:9",
-            "127.0.0.1:1"
-        ))
-        .is_none()
-    );
+    let one_more = end(who, 9_999, EndpointRole::Connector, "127.0.0.1:9", "127.0.0.1:1");
+    assert!(seg.allocate(&one_more).is_none());
     // A dead process's records: a bounded pass frees them.
     let dead = identity(pid, 1);
     for (_, r) in seg.live().take(10) {
-        r.holders[0].store(dead, std::sync::atomic::Ordering::Relaxed);
+        r.holders[0].store(dead, Relaxed);
     }
     let r = seg.reap_some();
     assert_eq!(r.endpoints, 10, "{r:?}");
-    assert!(
-        seg.allocate(&end(
-            pid,
-            holder,
-            9_999,
-            EndpointRole::Connector,
-            "127.0.0.1:9",
-            "127.0.0.1:1"
-        ))
-        .is_some()
-    );
+    assert!(seg.allocate(&one_more).is_some());
     assert_eq!(seg.check(), Vec::<String>::new());
 }
 
@@ -214,8 +161,7 @@ fn a_shell_given_the_socket_through_wsd_fds_joins_it_and_resets_nothing() {
     let san = San::new("fds-system");
     let script = r#"
 import os, socket, subprocess, sys, json
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
-c = socket.socket(); c.connect(srv.getsockname()); s, _ = srv.accept()
+srv = listening(); c, s = connected(srv)
 fd = c.fileno(); os.set_inheritable(fd, True)
 env = dict(os.environ, WSD_FDS=str(fd))
 subprocess.run(["sh", "-c", "true"], env=env, pass_fds=(fd,), check=True)
@@ -231,13 +177,7 @@ for name, sock in (("client", c), ("server", s)):
 print(json.dumps(out), flush=True)
 print(st.stdout, flush=True)
 "#;
-    let mut cmd = support::preloaded("python3", &san);
-    cmd.args(["-c", script, env!("CARGO_BIN_EXE_wsd"), &san.name])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    let (status, hung, out, err) = support::process::run_guarded(cmd, Duration::from_secs(60));
-    assert!(!hung && status.success(), "{status:?}\n{out}\n{err}");
+    let out = support::python(&san, &format!("{PY_COMMON}{script}"));
     let mut lines = out.lines();
     let verdict: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(verdict["client"], "ok", "{out}");
@@ -248,40 +188,19 @@ print(st.stdout, flush=True)
     assert_eq!(eps.len(), 3, "{status:#}");
     assert!(eps.iter().all(|e| e["role"] != "adopted"), "{status:#}");
     assert!(eps.iter().all(|e| e["state"] == "healthy"), "{status:#}");
-    let check = tool()
-        .args(["san", "check", "--san", &san.name])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert_sound(&san, "after the shell");
 }
 
-/// Runs a python3 program under the library on `san` (the tool's path is its
-/// first argument, the segment's name its second); returns its standard output.
-/// `body` run after [`PY_COMMON`] by python3 under the library on `san`; its last
-/// line of output is a JSON document, returned parsed.
-/// `wsd san check` finds the segment sound afterwards.
-fn py_json(san: &San, body: &str) -> serde_json::Value {
-    let out = support::python(san, &format!("{PY_COMMON}{body}"));
-    let last = out.lines().last().unwrap_or_default();
-    let v = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"));
-    let check = tool()
-        .args(["san", "check", "--san", &san.name])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "san check after the program: {}\n{v}",
-        String::from_utf8_lossy(&check.stdout)
-    );
-    v
+/// `body` run after [`PY_COMMON`] by python3 under the library on a fresh
+/// segment (named by `tag`), as [`support::python_json`] runs it: the JSON
+/// document it prints last, once `wsd san check` found the segment sound.
+fn py_json(tag: &str, body: &str) -> serde_json::Value {
+    support::python_json(&San::new(tag), &format!("{PY_COMMON}{body}"))
 }
 
-/// The helpers the python programs below share: the tool's status as JSON, and
-/// a setsockopt that answers "ok" or the error's name.
+/// The helpers the python programs below share: the tool's status as JSON, a
+/// setsockopt that answers "ok" or the error's name, a listener on a port of its
+/// own, and a connection to it (both ends).
 const PY_COMMON: &str = r#"
 import ctypes, errno, json, os, select, socket, subprocess, sys
 def status():
@@ -296,6 +215,12 @@ def prio(sock):
         return errno.errorcode[e.errno]
 def ports(st):
     return sorted((e["role"], e["state"]) for e in st["endpoints"])
+def listening():
+    srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+    return srv
+def connected(srv):
+    c = socket.socket(); c.connect(srv.getsockname()); s, _ = srv.accept()
+    return c, s
 "#;
 
 /// node (libuv) closes sockets with a raw `close` system call: the library never
@@ -303,12 +228,10 @@ def ports(st):
 /// the connection's other end is not reset.
 #[test]
 fn a_raw_close_ends_the_endpoint_and_resets_nothing() {
-    let san = San::new("raw-close");
     let v = py_json(
-        &san,
+        "raw-close",
         r#"
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
-c = socket.socket(); c.connect(srv.getsockname()); s, _ = srv.accept()
+srv = listening(); c, s = connected(srv)
 before = ports(status())
 libc = ctypes.CDLL(None, use_errno=True)
 assert libc.syscall(3, c.detach()) == 0   # SYS_close, behind the library's back
@@ -330,11 +253,10 @@ print(json.dumps({"before": before, "after": ports(after), "server": prio(s)}))
 /// parent still holds it: the connection lives on, and nothing is reset.
 #[test]
 fn a_socket_connected_in_a_forked_child_lives_while_the_parent_holds_it() {
-    let san = San::new("fork-connect");
     let v = py_json(
-        &san,
+        "fork-connect",
         r#"
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+srv = listening()
 c = socket.socket()
 pid = os.fork()
 if pid == 0:
@@ -347,20 +269,10 @@ print(json.dumps({"endpoints": ports(st), "server": prio(s), "client": prio(c)})
 "#,
     );
     assert_eq!(v["server"], "ok", "{v}");
+    let endpoints = v["endpoints"].as_array().unwrap();
+    assert!(endpoints.iter().all(|e| e[1] == "healthy"), "{v}");
     assert!(
-        v["endpoints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e[1] == "healthy"),
-        "{v}"
-    );
-    assert!(
-        v["endpoints"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e[0] == "connector"),
+        endpoints.iter().any(|e| e[0] == "connector"),
         "the child's connection is the parent's too: it stays: {v}"
     );
 }
@@ -368,9 +280,8 @@ print(json.dumps({"endpoints": ports(st), "server": prio(s), "client": prio(c)})
 /// A non-blocking `connect` that the peer refuses leaves no endpoint behind.
 #[test]
 fn a_refused_nonblocking_connect_leaves_no_endpoint() {
-    let san = San::new("refused");
     let v = py_json(
-        &san,
+        "refused",
         r#"
 closed = socket.socket(); closed.bind(("127.0.0.1", 0)); port = closed.getsockname()[1]; closed.close()
 c = socket.socket(); c.setblocking(False)
@@ -391,9 +302,8 @@ print(json.dumps({"error": errno.errorcode.get(err, str(err)), "endpoints": port
 /// end's connection is in `TCP_CLOSE` after the reset.
 #[test]
 fn an_abortive_close_resets_the_peer_however_its_linger_was_set() {
-    let san = San::new("linger");
     let v = py_json(
-        &san,
+        "linger",
         r#"
 import struct, time
 LINGER0 = struct.pack("ii", 1, 0)
@@ -406,17 +316,17 @@ def until_reset(sock):
     return "still ok"
 out = {}
 # Set before connect, on the client while it was a candidate.
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+srv = listening()
 c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER0)
 c.connect(srv.getsockname()); s, _ = srv.accept()
 c.close(); out["before connect"] = until_reset(s)
 # Inherited from the listener by the accepted socket.
 srv2 = socket.socket(); srv2.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER0)
 srv2.bind(("127.0.0.1", 0)); srv2.listen()
-c2 = socket.socket(); c2.connect(srv2.getsockname()); s2, _ = srv2.accept()
+c2, s2 = connected(srv2)
 s2.close(); out["from the listener"] = until_reset(c2)
 # Set by another process, which runs without the library.
-c3 = socket.socket(); c3.connect(srv.getsockname()); s3, _ = srv.accept()
+c3, s3 = connected(srv)
 env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
 subprocess.run([sys.executable, "-c",
     "import socket, struct, sys; s = socket.socket(fileno=int(sys.argv[1])); "
@@ -443,12 +353,11 @@ print(json.dumps(out))
 /// other end reset, as when one holder dies.
 #[test]
 fn a_socket_held_by_many_processes_all_killed_is_reclaimed() {
-    let san = San::new("many-holders");
     let v = py_json(
-        &san,
+        "many-holders",
         r#"
 import signal, time
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+srv = listening()
 holder_script = '''
 import os, socket, sys, time
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
@@ -545,14 +454,12 @@ socket.recv_fds = lambda sock, n, maxfds: (*mmsg(sock.fileno(), bytes(n), [], Fa
 "#;
 
 fn passed_with_scm_rights(prelude: &str) {
-    let san = San::new("scm-rights");
     let v = py_json(
-        &san,
+        "scm-rights",
         &r#"
 PRELUDE
 
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
-c = socket.socket(); c.connect(srv.getsockname()); s, _ = srv.accept()
+srv = listening(); c, s = connected(srv)
 c.setsockopt(socket.SOL_SOCKET, 0x2002, 5)
 a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
 receiver = subprocess.Popen([sys.executable, "-c", '''
@@ -607,11 +514,10 @@ print(json.dumps({"first": first, "parent_sees": parent_sees, "second": second,
 /// processes hold the one SAN endpoint, with those values.
 #[test]
 fn a_candidate_shared_by_fork_has_one_set_of_values() {
-    let san = San::new("shared-candidate");
     let v = py_json(
-        &san,
+        "shared-candidate",
         r#"
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
+srv = listening()
 c = socket.socket()
 c.setsockopt(socket.SOL_SOCKET, 0x2002, 3)
 r1, w1 = os.pipe(); r2, w2 = os.pipe()
@@ -658,13 +564,11 @@ print(json.dumps({"parent_reads": parent_reads, "after_connect": after_connect, 
 /// connection starts healthy even if the old one was reset.
 #[test]
 fn a_socket_that_reconnects_is_paired_with_its_new_peer_only() {
-    let san = San::new("reconnect");
     let v = py_json(
-        &san,
+        "reconnect",
         r#"
-a = socket.socket(); a.bind(("127.0.0.1", 0)); a.listen()
-b = socket.socket(); b.bind(("127.0.0.1", 0)); b.listen()
-c = socket.socket(); c.connect(a.getsockname()); sa, _ = a.accept()
+a, b = listening(), listening()
+c, sa = connected(a)
 sa_names = (sa.getsockname(), sa.getpeername())
 env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
 subprocess.run([sys.argv[1], "san", "reset", "127.0.0.1:%d" % c.getsockname()[1], "--san", sys.argv[2]],
@@ -699,9 +603,8 @@ print(json.dumps({"first": first, "again": prio(c), "peer_is_new": cl["peer_id"]
 /// at the socket's own state runs at most every 50 ms).
 #[test]
 fn an_unconnected_socket_under_the_direct_api_is_not_taken_for_reset() {
-    let san = San::new("direct-unconnected");
     let v = py_json(
-        &san,
+        "direct-unconnected",
         r#"
 import time
 lib = ctypes.CDLL(None)
@@ -771,10 +674,5 @@ fn accepted_endpoints_have_their_sockets_addresses_however_accept_is_called() {
     }
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
-    let check = support::san_tool::wsd_san(&san, &["check"]);
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    assert_sound(&san, "after the program");
 }

@@ -44,6 +44,17 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// `scripts/layers` on a copy of `src/shim` (named by `tag`) that `change`
+/// broke, which it must refuse: what it printed.
+fn refuses(tag: &str, change: impl FnOnce(&Path)) -> String {
+    let dir = copy_of_shim(tag);
+    change(&dir);
+    let (ok, out) = layers(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!ok, "{out}");
+    out
+}
+
 fn prepend(file: &Path, line: &str) {
     let text = std::fs::read_to_string(file).unwrap();
     std::fs::write(file, format!("{line}\n{text}")).unwrap();
@@ -58,22 +69,18 @@ fn the_shim_imports_only_downwards_without_cycles() {
 
 #[test]
 fn the_check_finds_an_import_pointing_up() {
-    let dir = copy_of_shim("up");
-    prepend(&dir.join("thread.rs"), "use crate::shim::hooks::options;");
-    let (ok, out) = layers(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(!ok, "{out}");
+    let out = refuses("up", |dir| {
+        prepend(&dir.join("thread.rs"), "use crate::shim::hooks::options;")
+    });
     assert!(out.contains("`thread` (layer 5) uses `hooks` (layer 2)"), "{out}");
 }
 
 #[test]
 fn the_check_finds_a_cycle_within_a_layer() {
-    let dir = copy_of_shim("cycle");
     // `counting` uses `memo`; `memo` using `counting` back closes a cycle.
-    prepend(&dir.join("memo.rs"), "use super::counting;");
-    let (ok, out) = layers(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(!ok, "{out}");
+    let out = refuses("cycle", |dir| {
+        prepend(&dir.join("memo.rs"), "use super::counting;")
+    });
     assert!(
         out.contains("an import cycle: counting -> memo -> counting"),
         "{out}"
@@ -82,12 +89,10 @@ fn the_check_finds_a_cycle_within_a_layer() {
 
 #[test]
 fn the_check_finds_a_module_without_a_layer() {
-    let dir = copy_of_shim("table");
-    std::fs::write(dir.join("extra.rs"), "").unwrap();
-    prepend(&dir.join("mod.rs"), "mod extra;");
-    let (ok, out) = layers(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(!ok, "{out}");
+    let out = refuses("table", |dir| {
+        std::fs::write(dir.join("extra.rs"), "").unwrap();
+        prepend(&dir.join("mod.rs"), "mod extra;");
+    });
     assert!(
         out.contains("module `extra` is declared in mod.rs but has no layer"),
         "{out}"
@@ -96,17 +101,15 @@ fn the_check_finds_a_module_without_a_layer() {
 
 #[test]
 fn the_check_finds_an_unsafe_fn_without_its_safety_section() {
-    let dir = copy_of_shim("safety");
-    let file = dir.join("errno.rs");
-    let text = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(
-        &file,
-        format!("{text}\n/// Says nothing of its contract.\npub unsafe fn careless() {{}}\n"),
-    )
-    .unwrap();
-    let (ok, out) = layers(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(!ok, "{out}");
+    let out = refuses("safety", |dir| {
+        let file = dir.join("errno.rs");
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(
+            &file,
+            format!("{text}\n/// Says nothing of its contract.\npub unsafe fn careless() {{}}\n"),
+        )
+        .unwrap();
+    });
     assert!(
         out.contains("unsafe fn `careless` has no `# Safety` section"),
         "{out}"

@@ -14,6 +14,9 @@ use support::{San, library, tool};
 
 const MODES: [&str; 3] = ["switch", "provider", "observe"];
 
+/// `scripts/demo.py`: a loopback client and server that set a mix of socket options.
+const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.py");
+
 /// `wsd run --json --report FILE` with the given flags; the program's output and
 /// the report.
 struct Run {
@@ -97,12 +100,11 @@ fn check(out: &Output) -> String {
 
 #[test]
 fn python_demo_in_each_mode() {
-    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.py");
     for mode in MODES {
         let san = San::new(&format!("py-{mode}"));
         let run = Run::new(&format!("py-{mode}"));
         let out = check(
-            &run.command(&["--mode", mode, "--san", &san.name], &["python3", demo])
+            &run.command(&["--mode", mode, "--san", &san.name], &["python3", DEMO])
                 .output()
                 .unwrap(),
         );
@@ -186,6 +188,14 @@ fn python_demo_in_each_mode() {
 struct Background(Child);
 
 impl Background {
+    /// Starts `cmd`, its standard output piped, and reads that until a line
+    /// contains `ready`: the program, and that line.
+    fn start(cmd: &mut Command, ready: &str) -> (Background, String) {
+        let mut program = Background(cmd.stdout(Stdio::piped()).spawn().unwrap());
+        let line = read_until(&mut program.0, ready);
+        (program, line)
+    }
+
     fn stop(&mut self) -> std::process::ExitStatus {
         // SAFETY: sending a signal has no memory effects.
         unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
@@ -224,28 +234,13 @@ fn curl_against_python_http_server_in_each_mode() {
         let san = San::new(&format!("curl-{mode}"));
         let flags = ["--mode", mode, "--san", &san.name];
         let server_run = Run::new(&format!("http-{mode}"));
-        let mut server = Background(
+        let http_server = ["python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"];
+        let (server, line) = Background::start(
             server_run
-                .command(
-                    &flags,
-                    &[
-                        "python3",
-                        "-u",
-                        "-m",
-                        "http.server",
-                        "0",
-                        "--bind",
-                        "127.0.0.1",
-                        "--directory",
-                        dir,
-                    ],
-                )
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
+                .command(&flags, &[&http_server[..], &["--directory", dir]].concat())
+                .stderr(Stdio::null()),
+            "Serving HTTP",
         );
-        let line = read_until(&mut server.0, "Serving HTTP");
         let port = line
             .split(" port ")
             .nth(1)
@@ -318,27 +313,11 @@ fn redis_server_and_cli_in_each_mode() {
         let flags = ["--mode", mode, "--san", &san.name];
         let port = support::free_port().to_string();
         let server_run = Run::new(&format!("redis-server-{mode}"));
-        let mut server = Background(
-            server_run
-                .command(
-                    &flags,
-                    &[
-                        "redis-server",
-                        "--port",
-                        &port,
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ],
-                )
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap(),
+        let redis_server = [&["redis-server"][..], &support::redis_server_args(&port)].concat();
+        let (mut server, _) = Background::start(
+            &mut server_run.command(&flags, &redis_server),
+            "Ready to accept connections",
         );
-        read_until(&mut server.0, "Ready to accept connections");
         let cli = |args: &[&str], tag: &str| {
             let run = Run::new(&format!("redis-cli-{mode}-{tag}"));
             let mut cmd = vec!["redis-cli", "-p", &port];
@@ -418,7 +397,6 @@ fn redis_server_and_cli_in_each_mode() {
 
 #[test]
 fn rules_decide_and_a_syntax_error_runs_without_the_san() {
-    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.py");
     let dir = std::env::temp_dir();
     let log = dir.join(format!("wsd-rules-{}.log", std::process::id()));
     // python3 clients stay plain TCP; everything else falls back to the subnets.
@@ -428,17 +406,18 @@ fn rules_decide_and_a_syntax_error_runs_without_the_san() {
         "# clients of python3 never use the SAN\nuse tcp client python3 *:*\nlog debug\n",
     )
     .unwrap();
-    let san = San::new("rules");
-    let run = Run::new("rules");
-    let out = run
-        .command(
+    // `wsd run` of demo.py with the rules, logging to the log.
+    let with_rules = |run: &Run, san: &San| {
+        run.command(
             &["--san", &san.name, "--rules", rules.to_str().unwrap()],
-            &["python3", demo],
+            &["python3", DEMO],
         )
         .env("WSD_LOG_FILE", &log)
         .output()
-        .unwrap();
-    check(&out);
+        .unwrap()
+    };
+    let run = Run::new("rules");
+    check(&with_rules(&run, &San::new("rules")));
     let doc = run.report();
     assert_eq!(
         doc["summary"]["san_connections"], 0,
@@ -459,16 +438,8 @@ fn rules_decide_and_a_syntax_error_runs_without_the_san() {
 
     // A syntax error: `wsd run` refuses it before the program runs (issue 14)...
     std::fs::write(&rules, "use san client python3 127.0.0.1:80-70\n").unwrap();
-    let run = Run::new("rules-bad");
     let san = San::new("rules-bad");
-    let out = run
-        .command(
-            &["--san", &san.name, "--rules", rules.to_str().unwrap()],
-            &["python3", demo],
-        )
-        .env("WSD_LOG_FILE", &log)
-        .output()
-        .unwrap();
+    let out = with_rules(&Run::new("rules-bad"), &san);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("HELLO"),
@@ -482,7 +453,7 @@ fn rules_decide_and_a_syntax_error_runs_without_the_san() {
     // ...and a program started under the library with it runs without the SAN,
     // saying why.
     let out = support::preloaded("python3", &san)
-        .arg(demo)
+        .arg(DEMO)
         .env("WSD_CONFIG", &rules)
         .env("WSD_LOG_FILE", &log)
         .output()

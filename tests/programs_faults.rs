@@ -21,7 +21,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{San, preloaded};
+use support::{San, TempDir, free_port, preloaded};
 
 /// The bound on any one step: a server getting ready, a client's first
 /// answers, a program reacting to the fault.
@@ -215,33 +215,6 @@ impl Drop for Program {
     }
 }
 
-/// A free loopback port: bound to port 0, then released for a server to take.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A directory of this test's, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("wsd-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Whether `program --version` runs.
 fn installed(program: &str) -> bool {
     Command::new(program)
@@ -374,6 +347,32 @@ fn saw_econnreset(san: &San, client: &str, server: &str) {
     }
 }
 
+/// `cmd` (program `name`) runs to its end within `STEP` (`what` it does, for
+/// the failure's message), succeeds, and prints `want` on standard output.
+fn answers(name: &str, cmd: Command, what: &str, want: &[&str]) {
+    let mut p = Program::start(name, cmd, libc::SIGTERM);
+    let status = p.wait_exit(STEP, what);
+    assert!(status.success(), "{}", p.printed());
+    assert_eq!(p.out, want, "{}", p.printed());
+}
+
+/// `wsd san reset` of the server's address, `127.0.0.1:PORT`, which must hit
+/// just the one connection between `client` (the program its name says) and the
+/// server (see [`reset`]); then the client's exit (within `STEP`), with its
+/// standard error shown. The exit status, and when the reset was injected.
+fn reset_then_exit(
+    san: &San,
+    port: &str,
+    client: &mut Program,
+    (client_name, server_name): (&str, &str),
+) -> (ExitStatus, Instant) {
+    let t = Instant::now();
+    reset(san, &format!("127.0.0.1:{port}"), client_name, server_name);
+    let status = client.wait_exit(STEP, "the reset");
+    show(&format!("{} (stderr)", client.name), &client.err, t.elapsed());
+    (status, t)
+}
+
 /// Shows what a program printed when the fault hit (`cargo test -- --nocapture`).
 fn show(program: &str, lines: &[String], took: Duration) {
     eprintln!("--- {program}, {took:?} after the reset was injected:");
@@ -393,16 +392,7 @@ fn redis_cli_reports_connection_reset_by_peer() {
     let san = San::new("pf-redis");
     let port = free_port().to_string();
     let mut server = preloaded("redis-server", &san);
-    server.args([
-        "--port",
-        &port,
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]);
+    server.args(support::redis_server_args(&port));
     let mut server = Program::start("redis-server", server, libc::SIGTERM);
     server.wait_line("Ready to accept connections", false);
 
@@ -415,11 +405,7 @@ fn redis_cli_reports_connection_reset_by_peer() {
     });
     assert!(cli.err.is_empty(), "{}", cli.printed());
 
-    let t = Instant::now();
-    reset(&san, &format!("127.0.0.1:{port}"), "redis-cli", "redis-server");
-    let status = cli.wait_exit(STEP, "the reset");
-    let took = t.elapsed();
-    show("redis-cli (stderr)", &cli.err, took);
+    let (status, _) = reset_then_exit(&san, &port, &mut cli, ("redis-cli", "redis-server"));
     assert_eq!(cli.err, ["Error: Connection reset by peer"], "{}", cli.printed());
     assert_eq!(status.code(), Some(1), "{}", cli.printed());
     assert!(cli.out.iter().all(|l| l == "PONG"), "{}", cli.printed());
@@ -428,10 +414,7 @@ fn redis_cli_reports_connection_reset_by_peer() {
     // The listener was not hit: a new connection works.
     let mut again = preloaded("redis-cli", &san);
     again.args(["-p", &port, "ping"]);
-    let mut again = Program::start("redis-cli", again, libc::SIGTERM);
-    let status = again.wait_exit(STEP, "a ping");
-    assert!(status.success(), "{}", again.printed());
-    assert_eq!(again.out, ["PONG"], "{}", again.printed());
+    answers("redis-cli", again, "a ping", &["PONG"]);
 }
 
 /// python3's http.server, its handler throttled (16 KiB every 10 ms), serves a
@@ -485,11 +468,7 @@ with http.server.HTTPServer(("127.0.0.1", 0), handler) as s:
         thread::sleep(Duration::from_millis(5));
     }
 
-    let t = Instant::now();
-    reset(&san, &format!("127.0.0.1:{port}"), "curl", "python3");
-    let status = curl.wait_exit(STEP, "the reset");
-    let took = t.elapsed();
-    show("curl (stderr)", &curl.err, took);
+    let (status, t) = reset_then_exit(&san, &port, &mut curl, ("curl", "python3"));
     assert_eq!(
         curl.err,
         ["curl: (56) Recv failure: Connection reset by peer"],
@@ -516,10 +495,7 @@ with http.server.HTTPServer(("127.0.0.1", 0), handler) as s:
         "10",
         &format!("http://127.0.0.1:{port}/small.txt"),
     ]);
-    let mut small = Program::start("curl", small, libc::SIGTERM);
-    let status = small.wait_exit(STEP, "a small download");
-    assert!(status.success(), "{}", small.printed());
-    assert_eq!(small.out, ["small"], "{}", small.printed());
+    answers("curl", small, "a small download", &["small"]);
 }
 
 /// node's `http.Agent({keepAlive: true})` (one socket) makes requests in a loop
@@ -604,11 +580,7 @@ next();
         server.printed()
     );
 
-    let t = Instant::now();
-    reset(&san, &format!("127.0.0.1:{port}"), "node", "node");
-    let status = client.wait_exit(STEP, "the reset");
-    let took = t.elapsed();
-    show("node client (stderr)", &client.err, took);
+    let (status, t) = reset_then_exit(&san, &port, &mut client, ("node", "node"));
     assert_eq!(status.code(), Some(2), "{}", client.printed());
     let err = client.err.join("\n");
     assert!(
@@ -673,8 +645,7 @@ fn psql_reports_server_closed_the_connection_unexpectedly() {
     };
     let san = San::new("pf-pg");
     let dir = TempDir::new("pf-pg");
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = support::is_root();
     // As root: the server runs as nobody, in a directory of its own, on a
     // segment of nobody's group (root, its owner, may use it too).
     let user = root.then(|| {
@@ -722,10 +693,7 @@ fn psql_reports_server_closed_the_connection_unexpectedly() {
             "--locale=C",
             "--no-sync",
         ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stdin(Stdio::null());
     as_server(&mut initdb);
     let (status, hung, out, err) = support::process::run_guarded(initdb, Duration::from_secs(60));
     assert!(!hung && status.success(), "initdb: {status:?}\n{out}\n{err}");
@@ -773,11 +741,7 @@ fn psql_reports_server_closed_the_connection_unexpectedly() {
         thread::sleep(Duration::from_millis(1));
     }
 
-    let t = Instant::now();
-    reset(&san, &format!("127.0.0.1:{port}"), "psql", "postgres");
-    let status = psql.wait_exit(STEP, "the reset");
-    let took = t.elapsed();
-    show("psql (stderr)", &psql.err, took);
+    let (status, t) = reset_then_exit(&san, &port, &mut psql, ("psql", "postgres"));
     // The statement in flight is the one after the last answered (its line
     // number in the file).
     let answered = psql.out.iter().filter(|l| *l == "(1 row)").count();
@@ -807,8 +771,5 @@ fn psql_reports_server_closed_the_connection_unexpectedly() {
     // The listener was not hit: a new session works.
     let mut again = preloaded(bin.join("psql"), &san);
     again.args(["-X", "-At", "-d", &conn, "-c", "select 6 * 7"]);
-    let mut again = Program::start("psql", again, libc::SIGTERM);
-    let status = again.wait_exit(STEP, "a query");
-    assert!(status.success(), "{}", again.printed());
-    assert_eq!(again.out, ["42"], "{}", again.printed());
+    answers("psql", again, "a query", &["42"]);
 }

@@ -7,18 +7,49 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Output;
-use support::{San, library, tool, wsd_run};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::{San, TempDir, library, tool, wsd_run};
 
-/// A scratch directory of this test process, and a marker file in it that the
+/// A fresh scratch directory, and the path of a marker file in it that the
 /// refused programs would create.
-fn scratch(tag: &str) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("wsd-refusals-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let marker = dir.join("ran");
-    let _ = std::fs::remove_file(&marker);
+fn scratch(tag: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(&format!("refusals-{tag}"));
+    let marker = dir.path("ran");
     (dir, marker)
+}
+
+/// The library under test's path, as a flag's value.
+fn lib() -> String {
+    library().to_str().unwrap().to_string()
+}
+
+/// `wsd run --lib LIB -- CMD`, the segment not named (no `WSD_SAN`).
+fn run_lib(cmd: &[&str]) -> Command {
+    let mut c = tool();
+    c.args(["run", "--lib"])
+        .arg(library())
+        .arg("--")
+        .args(cmd)
+        .env_remove("WSD_SAN");
+    c
+}
+
+/// `wsd run` of `cmd` on `san` with `flags`, which send its JSON report to
+/// `report`; the run must succeed. Its output, and the report.
+fn run_reporting(san: &San, flags: &[&str], cmd: &[&str], report: &Path) -> (Output, Value) {
+    let out = wsd_run(san, flags, cmd).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    (out, doc)
+}
+
+/// `cmd` (a `wsd report --json`), which must succeed: its report.
+fn report_json(cmd: &mut Command) -> Value {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn run(args: &[&str], marker: &std::path::Path) -> Output {
@@ -41,8 +72,8 @@ fn refused(out: &Output, marker: &std::path::Path, needles: &[&str]) {
 
 #[test]
 fn a_mistyped_flag_is_refused_not_run_as_the_program() {
-    let (dir, marker) = scratch("flag");
-    let lib = library().to_str().unwrap().to_string();
+    let (_dir, marker) = scratch("flag");
+    let lib = lib();
     let out = run(&["--lib", &lib, "--bogus"], &marker);
     refused(&out, &marker, &["--bogus"]);
     // The program comes after `--` only.
@@ -52,17 +83,16 @@ fn a_mistyped_flag_is_refused_not_run_as_the_program() {
         .output()
         .unwrap();
     refused(&out, &marker, &["touch", "--"]);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn bad_settings_are_refused_before_the_program_runs() {
     let (dir, marker) = scratch("settings");
-    let lib = library().to_str().unwrap().to_string();
-    let lost = dir.join("no/such/dir/report");
-    let bad_rules = dir.join("bad.rules");
+    let lib = lib();
+    let lost = dir.path("no/such/dir/report");
+    let bad_rules = dir.path("bad.rules");
     std::fs::write(&bad_rules, "use san client python3 127.0.0.1:80-70\n").unwrap();
-    let not_ours = dir.join("libnot.so");
+    let not_ours = dir.path("libnot.so");
     std::fs::copy("/usr/lib/x86_64-linux-gnu/libc.so.6", &not_ours).unwrap();
     let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
         (
@@ -88,7 +118,7 @@ fn bad_settings_are_refused_before_the_program_runs() {
                 "--lib".into(),
                 lib.clone(),
                 "--rules".into(),
-                dir.display().to_string(),
+                dir.0.display().to_string(),
             ],
             vec!["cannot read it"],
         ),
@@ -129,7 +159,6 @@ fn bad_settings_are_refused_before_the_program_runs() {
         .arg(&marker)
         .env("WSD_LIB", "/etc/passwd");
     refused(&c.output().unwrap(), &marker, &["WSD_LIB /etc/passwd"]);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// `--json --report FILE`: the file holds one JSON document, whatever the
@@ -137,33 +166,21 @@ fn bad_settings_are_refused_before_the_program_runs() {
 #[test]
 fn json_goes_to_its_file_and_parses() {
     let (dir, _) = scratch("json");
-    let report = dir.join("r.json");
-    let san = San::new("json");
-    let report_arg = report.to_str().unwrap();
-    let out = wsd_run(
-        &san,
-        &["--json", "--report", report_arg],
+    let report = dir.path("r.json");
+    let (out, doc) = run_reporting(
+        &San::new("json"),
+        &["--json", "--report", report.to_str().unwrap()],
         &["sh", "-c", "echo out; echo err >&2"],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+        &report,
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(doc["status"], 0);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A program that cannot be started: exit status 127, one line, no report.
 #[test]
 fn a_failed_exec_gives_one_line_and_no_report() {
-    let out = tool()
-        .args(["run", "--lib"])
-        .arg(library())
-        .args(["--", "/nonexistent/program"])
-        .env_remove("WSD_SAN")
-        .output()
-        .unwrap();
+    let out = run_lib(&["/nonexistent/program"]).output().unwrap();
     assert_eq!(out.status.code(), Some(127));
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err
@@ -182,10 +199,7 @@ fn a_failed_exec_gives_one_line_and_no_report() {
 #[test]
 fn wsd_san_names_the_runs_segment() {
     let san = San::new("from-env");
-    let out = tool()
-        .args(["run", "--lib"])
-        .arg(library())
-        .args(["--", "python3", "-c", support::ONE_CONNECTION])
+    let out = run_lib(&["python3", "-c", support::ONE_CONNECTION])
         .env("WSD_SAN", &san.name)
         .env("WSD_LOG_FILE", "/dev/null")
         .output()
@@ -201,17 +215,7 @@ fn wsd_san_names_the_runs_segment() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let again = tool()
-        .args(["report", "--json"])
-        .env("WSD_SAN", &san.name)
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let doc = report_json(tool().args(["report", "--json"]).env("WSD_SAN", &san.name));
     assert_eq!(doc["san"], san.name.as_str());
     assert_eq!(doc["summary"]["san_connections"], 1, "{doc:#}");
 }
@@ -272,7 +276,7 @@ fn man_page_and_completions_come_from_the_command_line() {
 #[test]
 fn flags_for_the_librarys_variables() {
     let (dir, marker) = scratch("vars");
-    let lib = library().to_str().unwrap().to_string();
+    let lib = lib();
     for (args, needle) in [
         (["--groups", "maybe"], "--groups maybe: expected on or off"),
         (
@@ -288,20 +292,22 @@ fn flags_for_the_librarys_variables() {
         all.extend(args);
         refused(&run(&all, &marker), &marker, &[needle]);
     }
-    let report = dir.join("r.json");
-    let san = San::new("flags");
-    let report_arg = report.to_str().unwrap();
-    let out = wsd_run(
-        &san,
-        &["-m", "observe", "--log", "off", "-o", report_arg, "--json"],
+    let report = dir.path("r.json");
+    let (_, doc) = run_reporting(
+        &San::new("flags"),
+        &[
+            "-m",
+            "observe",
+            "--log",
+            "off",
+            "-o",
+            report.to_str().unwrap(),
+            "--json",
+        ],
         &["true"],
-    )
-    .output()
-    .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        &report,
+    );
     assert_eq!(doc["mode"], "observe");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// One set of rules, said one way: the segment name (the library's rule, 64
@@ -382,18 +388,22 @@ fn one_set_of_rules_said_one_way() {
 fn report_views_filter_sort_and_quiet() {
     let (dir, _) = scratch("views");
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/demo.py");
-    let report = dir.join("r.json");
+    let report = dir.path("r.json");
     let san = San::new("views");
-    let report_arg = report.to_str().unwrap();
-    let out = wsd_run(
+    let (_, doc) = run_reporting(
         &san,
-        &["--only", "refused", "--sort", "count", "--json", "-o", report_arg],
+        &[
+            "--only",
+            "refused",
+            "--sort",
+            "count",
+            "--json",
+            "-o",
+            report.to_str().unwrap(),
+        ],
         &["python3", demo],
-    )
-    .output()
-    .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        &report,
+    );
     let rows = doc["rows"].as_array().unwrap();
     assert!(
         !rows.is_empty() && rows.iter().all(|r| r["provider"] != "ok"),
@@ -409,7 +419,6 @@ fn report_views_filter_sort_and_quiet() {
         .collect();
     assert_eq!(report.len(), 2, "{err}");
     assert!(report[1].contains("a bare SAN provider would refuse"), "{err}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A shared segment's report tells its processes apart: each row names the
@@ -435,11 +444,7 @@ print(os.getpid())
     let out = wsd_run(&san, &[], &["python3", "-c", script]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let server: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    let again = tool()
-        .args(["report", "--json", "--san", &san.name])
-        .output()
-        .unwrap();
-    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let doc = report_json(tool().args(["report", "--json", "--san", &san.name]));
     let prio: Vec<(u64, String)> = doc["rows"]
         .as_array()
         .unwrap()
@@ -479,25 +484,12 @@ fn a_runs_own_segment_is_read_again_with_the_name_it_printed() {
             .unwrap_or_else(|| panic!("the name in {err}"))
             .to_string()
     };
-    let out = tool()
-        .args(["run", "--lib"])
-        .arg(library())
-        .args(["--", "python3", "-c", support::ONE_CONNECTION])
-        .env_remove("WSD_SAN")
+    let out = run_lib(&["python3", "-c", support::ONE_CONNECTION])
         .env("WSD_LOG_FILE", "/dev/null")
         .output()
         .unwrap();
     let first = San { name: printed(&out) };
-    let again = tool()
-        .args(["report", "--json", "--san", &first.name])
-        .output()
-        .unwrap();
-    assert!(
-        again.status.success(),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    let doc = report_json(tool().args(["report", "--json", "--san", &first.name]));
     assert_eq!(doc["summary"]["san_connections"], 1, "{doc:#}");
 
     // An old run's segment (its tool gone, untouched for a minute) goes at the
@@ -520,13 +512,7 @@ fn a_runs_own_segment_is_read_again_with_the_name_it_printed() {
             .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(120))
             .unwrap();
     }
-    let out = tool()
-        .args(["run", "--lib"])
-        .arg(library())
-        .args(["--", "true"])
-        .env_remove("WSD_SAN")
-        .output()
-        .unwrap();
+    let out = run_lib(&["true"]).output().unwrap();
     assert!(out.status.success());
     let _second = San { name: printed(&out) };
     assert!(!old.path().exists(), "the old run's segment was removed");

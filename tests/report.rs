@@ -6,15 +6,13 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 #[test]
 fn every_call_is_counted_once() {
     let san = support::San::new("counting");
     let exe = support::cc::program("counting");
-    let mut cmd = support::preloaded(&exe, &san);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let cmd = support::preloaded(&exe, &san);
     let (status, hung, out, err) = support::process::run_guarded(cmd, Duration::from_secs(120));
     assert!(status.success() && !hung, "{status:?}\n{out}\n{err}");
     let line = out

@@ -8,7 +8,8 @@ mod support;
 use serde_json::Value;
 use std::process::{Command, Stdio};
 
-/// `wsd run` of python3 running `script` (with the tool's path and `args`), its
+/// `wsd run` of python3 running `script` after [`support::PY_OUTCOME`] (with
+/// the tool's path, the report's and `args`), its
 /// report as JSON in a file; returns (exit status, the program's standard output,
 /// the tool's standard error, the report).
 ///
@@ -17,13 +18,14 @@ use std::process::{Command, Stdio};
 /// run that was late — the machine too loaded to start python and connect
 /// before the fault — is run again, up to four times in all.
 fn run(faults: &[String], script: &str, args: &[String]) -> (i32, String, String, Value) {
+    let script = format!("{}{script}", support::PY_OUTCOME);
     for _ in 0..3 {
-        let r = run_once(faults, script, args);
+        let r = run_once(faults, &script, args);
         if !(r.0 == 75 && r.1.contains("LATE")) {
             return r;
         }
     }
-    run_once(faults, script, args)
+    run_once(faults, &script, args)
 }
 
 /// `CLOCK_MONOTONIC` now, in seconds (python's `time.monotonic()`).
@@ -70,13 +72,7 @@ fn run_once(faults: &[String], script: &str, args: &[String]) -> (i32, String, S
     .args(args)
     .env_remove("WSD_SAN")
     .env("WSD_TEST_T0", format!("{:.6}", monotonic()))
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
+    .stdin(Stdio::null());
     let (status, hung, out, err) = support::process::run_guarded(cmd, std::time::Duration::from_secs(60));
     assert!(!hung, "{out}\n{err}");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap_or(Value::Null);
@@ -84,6 +80,9 @@ fn run_once(faults: &[String], script: &str, args: &[String]) -> (i32, String, S
     (status.code().unwrap_or(-1), out, err, doc)
 }
 
+/// What the python programs below share, besides [`support::PY_OUTCOME`] (which
+/// [`run`] puts before every program): `on_time(after)`, `listener(port)` and
+/// `in_child(name, port)`.
 const PY: &str = r#"
 import ctypes, errno, json, os, socket, subprocess, sys, threading, time
 WSD, REPORT = sys.argv[1], sys.argv[2]
@@ -101,12 +100,6 @@ def listener(port):
     ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", port)); ls.listen(16)
     return ls
-def outcome(f):
-    try:
-        v = f()
-        return v.decode() if isinstance(v, bytes) else v
-    except OSError as e:
-        return errno.errorcode[e.errno]
 def in_child(name, port):
     """A process named `name` with one connection to `port`, blocked in recv;
     what it saw comes back on a pipe."""

@@ -13,94 +13,12 @@
 mod support;
 
 use serde_json::Value;
-use std::io::Write;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdin, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::process::Output;
 use std::time::Duration;
-use support::agent::pair;
-use support::process::{gather, lines_of};
+use support::agent::{Agent, pair};
 use support::san_tool::{endpoint, endpoints, wsd_san};
-use support::{San, preloaded, tool};
+use support::{San, tool};
 use wsd::san::layout::{DEFAULT_CAPACITY, REPORT_ROWS};
-
-/// The hang guard: no reply takes longer than this.
-const HANG: Duration = Duration::from_secs(30);
-
-/// A python3 program under the library, in a process group of its own (with every
-/// process it forks), killed when dropped.
-struct Py {
-    what: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Py {
-    fn spawn(san: &San, what: &str, program: &str) -> Py {
-        let mut cmd = preloaded("python3", san);
-        cmd.arg("-c")
-            .arg(program)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = cmd.spawn().expect("spawn python3");
-        let lines = lines_of(child.stdout.take().unwrap());
-        let (stderr, _) = gather(child.stderr.take().unwrap());
-        Py {
-            what: what.to_string(),
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            stderr,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The next line the program prints (hang guard: [`HANG`]).
-    fn line(&mut self) -> String {
-        match self.lines.recv_timeout(HANG) {
-            Ok(line) => line,
-            Err(e) => {
-                let why = match e {
-                    RecvTimeoutError::Timeout => format!("no line within {HANG:?}"),
-                    RecvTimeoutError::Disconnected => {
-                        format!("its output ended (status {:?})", self.child.try_wait())
-                    }
-                };
-                panic!(
-                    "{} (pid {}): {why}; stderr: {}",
-                    self.what,
-                    self.pid(),
-                    String::from_utf8_lossy(&self.stderr.lock().unwrap())
-                )
-            }
-        }
-    }
-
-    /// One command, its one reply.
-    fn ask(&mut self, command: &str) -> String {
-        let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{command}").expect("write to python3");
-        stdin.flush().unwrap();
-        self.line()
-    }
-}
-
-impl Drop for Py {
-    fn drop(&mut self) {
-        // SAFETY: the child is not reaped yet (or its group lives on in the
-        // processes it forked), so the group is still the one it leads.
-        unsafe { libc::kill(-(self.pid() as i32), libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
-}
 
 /// `wsd san status ARGS --san NAME`.
 fn wsd_status(san: &San, args: &[&str]) -> Output {
@@ -269,12 +187,8 @@ os._exit(0)
 #[test]
 fn status_names_the_forked_child_that_holds_an_accepted_socket_now() {
     let san = San::new("holder");
-    let mut server = Py::spawn(&san, "forking server", FORKING_SERVER);
-    let line = server.line();
-    let port: u16 = line
-        .strip_prefix("listening ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("expected `listening PORT`, got {line:?}"));
+    let mut server = Agent::python(&san, "forking server", FORKING_SERVER);
+    let port = server.expect_listening();
     let client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let client_port = client.local_addr().unwrap().port();
     // The child's line and the parent's come in either order.
@@ -288,6 +202,7 @@ fn status_names_the_forked_child_that_holds_an_accepted_socket_now() {
         }
     }
     assert_ne!(backend, 0);
+    server.forked.push(backend);
     let parent = server.pid();
 
     let v = json(&san, &[]);
@@ -317,8 +232,8 @@ fn status_names_the_forked_child_that_holds_an_accepted_socket_now() {
 
     // The parent exits: the child still holds the socket; the program column falls
     // back to the name the record was made with.
-    writeln!(server.stdin.as_mut().unwrap()).unwrap();
-    let status = server.child.wait().expect("the parent exits");
+    server.send("");
+    let status = server.wait();
     assert!(status.success(), "{status:?}");
     let v = json(&san, &[]);
     let accepted = endpoint(&v, &[("role", "accepted".into()), ("peer", peer)]);
@@ -357,12 +272,8 @@ while True:
 #[test]
 fn the_program_column_is_the_processs_name_not_the_creating_threads() {
     let san = San::new("thread");
-    let mut py = Py::spawn(&san, "named thread", NAMED_THREAD);
-    let line = py.line();
-    let port: u16 = line
-        .strip_prefix("listening ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("expected `listening PORT`, got {line:?}"));
+    let mut py = Agent::python(&san, "named thread", NAMED_THREAD);
+    let port = py.expect_listening();
     let v = json(&san, &[]);
     let listener = endpoint(&v, &[("local", format!("127.0.0.1:{port}").into())]);
     assert_eq!(listener["pid"], py.pid(), "{listener}");
@@ -418,9 +329,9 @@ for line in sys.stdin:
 /// process B (named client-b): 3 connections to listener 2. 32 endpoints: 2
 /// listeners, 15 connectors, 15 accepted. Then one of A's connections is reset and
 /// one keep-alive-failed (both ends each). Returns A, B, listener 2's port.
-fn many(san: &San) -> (Py, Py, u16) {
-    let mut a = Py::spawn(san, "A", MANY);
-    let mut b = Py::spawn(san, "B", MANY);
+fn many(san: &San) -> (Agent, Agent, u16) {
+    let mut a = Agent::python(san, "A", MANY);
+    let mut b = Agent::python(san, "B", MANY);
     assert_eq!(b.ask("name client-b"), "ok");
     let p1 = a.ask("listen");
     assert_eq!(a.ask(&format!("connect {p1} 12")), "ok");

@@ -11,7 +11,6 @@
 mod support;
 
 use serde_json::Value;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -33,10 +32,7 @@ fn study(args: &[&str]) -> (std::process::ExitStatus, String, String) {
         .arg("--lib")
         .arg(library())
         .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stdin(Stdio::null());
     let (status, hung, out, err) = support::process::run_guarded(cmd, Duration::from_secs(180));
     assert!(!hung, "wsd study {args:?} outlived its guard\n{out}\n{err}");
     (status, out, err)
@@ -436,10 +432,7 @@ fn headless(browser: &str, profile: &Path, args: &[String]) -> (std::process::Ex
     ])
     .arg(format!("--user-data-dir={}", profile.display()))
     .args(args)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .process_group(0);
+    .stdin(Stdio::null());
     let (status, hung, out, err) = support::process::run_guarded(cmd, Duration::from_secs(120));
     assert!(!hung, "chromium {args:?} hung\n{err}");
     (status, out, err)

@@ -2,7 +2,8 @@
 //! connection in a process of its own under the library, driven line by line —
 //! one command on its standard input, one reply line on its standard output, read
 //! with a time limit (a hang guard, not synchronisation). Every agent, and every
-//! child it was made to fork, is killed when its guard drops.
+//! child it was made to fork, is killed when its guard drops. Other programs
+//! are driven the same way ([`Agent::program`]).
 
 use super::San;
 use super::process::{HANG, Proc, gather, lines_of};
@@ -52,11 +53,35 @@ impl Agent {
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut proc = Proc::spawn(cmd, what);
+        Agent::driving(Proc::spawn(cmd, what))
+    }
+
+    /// `cmd`, driven as an agent is (a command a line on its standard input, a
+    /// reply a line on its standard output), in a process group of its own that
+    /// is killed when it is dropped. Its [`Agent::pid`] is the program's own.
+    pub fn program(mut cmd: Command, what: &str) -> Agent {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut a = Agent::driving(Proc::spawn_group(cmd, what));
+        a.ready.pid = a.proc.pid();
+        a
+    }
+
+    /// `python3 -c PROGRAM` under the library for `san`, driven as by
+    /// [`Agent::program`].
+    pub fn python(san: &San, what: &str, program: &str) -> Agent {
+        let mut cmd = super::preloaded("python3", san);
+        cmd.args(["-c", program]);
+        Agent::program(cmd, what)
+    }
+
+    fn driving(mut proc: Proc) -> Agent {
+        let what = proc.what.clone();
         let lines = lines_of(proc.child.stdout.take().unwrap());
         let (stderr, stderr_reader) = gather(proc.child.stderr.take().unwrap());
         Agent {
-            what: what.to_string(),
+            what,
             stdin: proc.child.stdin.take(),
             proc,
             lines,
@@ -74,12 +99,18 @@ impl Agent {
         let mut cmd = cmd;
         cmd.arg("server");
         let mut a = Agent::spawn(cmd, "server");
-        let line = a.line();
-        a.listening = line
+        a.expect_listening();
+        a
+    }
+
+    /// Reads "listening PORT": the port, which [`Agent::listening`] keeps too.
+    pub fn expect_listening(&mut self) -> u16 {
+        let line = self.line();
+        self.listening = line
             .strip_prefix("listening ")
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("server: expected `listening PORT`, got {line:?}"));
-        a
+            .unwrap_or_else(|| panic!("{}: expected `listening PORT`, got {line:?}", self.what));
+        self.listening
     }
 
     /// A server agent on `san`; returns once it listens.
@@ -158,7 +189,7 @@ impl Agent {
         self.line()
     }
 
-    /// The pid its ready line gave.
+    /// The pid its ready line gave (a program's own, for [`Agent::program`]).
     pub fn pid(&self) -> u32 {
         self.ready.pid
     }

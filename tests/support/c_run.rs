@@ -6,7 +6,6 @@
 
 use super::{San, TempDir, TempFile, library, temp_name};
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -122,10 +121,7 @@ impl Run {
         };
         cmd.args(&self.args)
             .current_dir(super::root())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+            .stdin(Stdio::null());
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("WSD_")
                 || k.to_string_lossy().starts_with("LIFE_")
@@ -239,11 +235,7 @@ pub fn run_captured(
     env: &[(&str, &Path)],
 ) -> (ExitStatus, String, String) {
     let mut cmd = super::preloaded(exe, san);
-    cmd.args(args)
-        .env("WSD_TEST_TOOL", env!("CARGO_BIN_EXE_wsd"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+    cmd.args(args).env("WSD_TEST_TOOL", env!("CARGO_BIN_EXE_wsd"));
     for (k, v) in env {
         cmd.env(k, v);
     }

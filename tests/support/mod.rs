@@ -2,8 +2,9 @@
 //! `mod support;` and takes what it needs.
 //!
 //! - here: the library under test (built on demand), the `wsd` tool, fresh SAN
-//!   segment names removed when the test ends, a program under the library,
-//!   temporary files and directories, and who runs the tests;
+//!   segment names removed when the test ends, a program under the library
+//!   (python3 programs among them), temporary files and directories, and who
+//!   runs the tests;
 //! - [`process`]: children under a hang guard, their output read by threads of
 //!   their own, a child killed (and reaped) when dropped;
 //! - [`cc`]: the C programs of `c-tests/`, compiled once per test binary;
@@ -104,6 +105,20 @@ pub fn temp_name(what: &str) -> PathBuf {
 /// A file removed however the test ends.
 pub struct TempFile(pub PathBuf);
 
+impl TempFile {
+    /// A path in the temporary directory, no file there yet.
+    pub fn new(tag: &str) -> TempFile {
+        let path = temp_name(tag);
+        let _ = std::fs::remove_file(&path);
+        TempFile(path)
+    }
+
+    /// What the file holds (nothing, if there is no file).
+    pub fn read(&self) -> String {
+        std::fs::read_to_string(&self.0).unwrap_or_default()
+    }
+}
+
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
@@ -186,16 +201,34 @@ pub fn preloaded(program: impl AsRef<std::ffi::OsStr>, san: &San) -> Command {
 /// the segment's name as its arguments; it must succeed within a minute. Its
 /// standard output.
 pub fn python(san: &San, script: &str) -> String {
-    use std::os::unix::process::CommandExt;
     let mut cmd = preloaded("python3", san);
-    cmd.args(["-c", script, env!("CARGO_BIN_EXE_wsd"), &san.name])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0);
+    cmd.args(["-c", script, env!("CARGO_BIN_EXE_wsd"), &san.name]);
     let (status, hung, out, err) = process::run_guarded(cmd, Duration::from_secs(60));
     assert!(!hung && status.success(), "{status:?}\n{out}\n{err}");
     out
 }
+
+/// `script` run as by [`python`]; the last line it prints is a JSON document,
+/// returned parsed. `wsd san check` must find the segment sound afterwards.
+pub fn python_json(san: &San, script: &str) -> serde_json::Value {
+    let out = python(san, script);
+    let last = out.lines().last().unwrap_or_default();
+    let v = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"));
+    san_tool::assert_sound(san, &format!("after the program, which printed {v}"));
+    v
+}
+
+/// A python function the programs of several tests share: `outcome(f)`, what
+/// the call `f()` returned (bytes decoded), or the name of its error.
+pub const PY_OUTCOME: &str = r#"
+import errno
+def outcome(f):
+    try:
+        v = f()
+        return v.decode() if isinstance(v, bytes) else v
+    except OSError as e:
+        return errno.errorcode[e.errno]
+"#;
 
 /// A loopback port free now: bound to port 0, then let go, for a program that
 /// must be told its port before it starts (a server's command line, a
@@ -206,6 +239,21 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// redis-server's arguments for a throwaway server on 127.0.0.1:`port`: no
+/// snapshots, no append-only file.
+pub fn redis_server_args(port: &str) -> [&str; 8] {
+    [
+        "--port",
+        port,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
 }
 
 /// `wsd run` of `cmd` on segment `san` with the library under test, `extra`

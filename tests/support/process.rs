@@ -3,7 +3,8 @@
 //! no pipe ever fills and every read has a time limit.
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, ExitStatus};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -14,10 +15,11 @@ use wsd::san::reap::process_stat;
 /// this.
 pub const HANG: Duration = Duration::from_secs(30);
 
-/// Runs `cmd` to its end (it should be a process-group leader: `process_group(0)`),
-/// killing its process group if it outlives `guard`. Returns the status, whether
-/// the guard fired, and the output.
+/// Runs `cmd` to its end, in a process group of its own and its standard output
+/// and error piped, killing the group if it outlives `guard`. Returns the status,
+/// whether the guard fired, and the output.
 pub fn run_guarded(mut cmd: Command, guard: Duration) -> (ExitStatus, bool, String, String) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
     let mut child = cmd.spawn().expect("spawn a test program");
     let pid = child.id() as libc::pid_t;
     let out = drain(child.stdout.take());
@@ -156,13 +158,28 @@ pub fn wait_dead(pid: u32) {
 pub struct Proc {
     pub child: Child,
     pub what: String,
+    /// Leads a process group of its own, killed with it when dropped.
+    group: bool,
 }
 
 impl Proc {
     pub fn spawn(mut cmd: Command, what: impl Into<String>) -> Proc {
         let what = what.into();
         let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-        Proc { child, what }
+        Proc {
+            child,
+            what,
+            group: false,
+        }
+    }
+
+    /// `cmd` in a process group of its own; dropped while it still runs, it is
+    /// killed with the whole group (whatever it started).
+    pub fn spawn_group(mut cmd: Command, what: impl Into<String>) -> Proc {
+        cmd.process_group(0);
+        let mut p = Proc::spawn(cmd, what);
+        p.group = true;
+        p
     }
 
     pub fn pid(&self) -> u32 {
@@ -181,6 +198,7 @@ impl Proc {
             if Instant::now() > deadline {
                 let pid = self.pid();
                 let stack = describe(pid);
+                self.kill_group();
                 let _ = self.child.kill();
                 panic!(
                     "{} (pid {pid}) did not exit within {HANG:?}: hung\n{stack}",
@@ -188,6 +206,15 @@ impl Proc {
                 );
             }
             thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// SIGKILL to its process group, if it leads one ([`Proc::spawn_group`]) and
+    /// is still running.
+    fn kill_group(&mut self) {
+        if self.group && matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: the child is not reaped, so its pid (and group) is still ours.
+            unsafe { libc::kill(-(self.pid() as libc::pid_t), libc::SIGKILL) };
         }
     }
 
@@ -200,6 +227,7 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        self.kill_group();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -46,6 +46,17 @@ pub fn wsd_san_ok(san: &San, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `wsd san check`, which must find the segment sound; `context` says when, in
+/// the failure's message.
+pub fn assert_sound(san: &San, context: &str) {
+    let check = wsd_san(san, &["check"]);
+    assert!(
+        check.status.success(),
+        "wsd san check {context}: {}",
+        text(&check)
+    );
+}
+
 /// `wsd san status --json`.
 pub fn status(san: &San) -> Value {
     serde_json::from_str(&wsd_san_ok(san, &["status", "--json"])).expect("status --json is JSON")
