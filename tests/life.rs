@@ -2,11 +2,12 @@
 //! leaks (valgrind).
 //!
 //! - Process life (`c-tests/life.c`, `life_signal.c`, `life_plugin.c`,
-//!   `life_early.c`): fork while other threads are inside the hooks; vfork + exec
-//!   and posix_spawn; children that close every descriptor, with and without an
-//!   exec after; signal handlers that call setsockopt while the interrupted thread
-//!   is inside a hook; a dlopen()ed library; threads started from constructors,
-//!   before and after the library's own.
+//!   `life_early.c`, `life_next.c`): fork while other threads are inside the
+//!   hooks; vfork + exec and posix_spawn; children that close every descriptor,
+//!   with and without an exec after; signal handlers that call setsockopt while
+//!   the interrupted thread is inside a hook; a dlopen()ed library; threads
+//!   started from constructors, before and after the library's own; a library
+//!   preloaded after libwsd.so that defines a function it passes calls on to.
 //! - Security: a root-made segment is out of reach of `nobody`; pre-created
 //!   segments with loose permissions, another owner, or another kind of file are
 //!   refused with one warning; hostile header fields are refused or survived
@@ -592,6 +593,30 @@ fn a_dlopened_library_is_interposed_too() {
         .arg(build("life_plugin", Kind::Shared))
         .run(&san)
         .assert_clean();
+}
+
+#[test]
+fn a_library_preloaded_after_libwsd_gets_the_calls_it_passes_on() {
+    // libwsd.so's real getsockopt is the next definition after its own: here the
+    // helper's, which answers its made-up level itself (libc would refuse it).
+    let next = build("life_next", Kind::Shared);
+    let mut preload = library().as_os_str().to_owned();
+    preload.push(":");
+    preload.push(&next);
+    let san = San::new("next");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             print(s.getsockopt(0x7777, 1), s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE))",
+        ])
+        .env("LD_PRELOAD", preload)
+        .env("WSD_SAN", &san.name)
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{out:?}");
+    let want = format!("4242 {}", libc::SOCK_DGRAM);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
 }
 
 #[test]

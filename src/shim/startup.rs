@@ -11,7 +11,7 @@ use crate::config::{Config, LogLevel};
 use crate::san::layout;
 use crate::san::{Segment, SegmentError};
 use crate::shim::state::{self, Shim};
-use crate::shim::{fdtable, log, memory, real, thread};
+use crate::shim::{fdtable, log, memory, next, real, thread};
 use crate::wsd_log;
 use std::sync::atomic::{AtomicU8, Ordering::*};
 
@@ -77,9 +77,14 @@ pub fn start(before_fork: extern "C" fn(), after_fork_in_child: extern "C" fn())
     if START.load(Acquire) != START_NOT_RUN {
         return None;
     }
-    // Resolved now, not on first use: a first call from a signal handler or a fork
-    // child must not have to take the loader's lock.
-    real::resolve_all();
+    // The objects after this library, noted for the real functions' lock-free
+    // lookup on first use (loads only: no lock, no system call; see `real`).
+    // Should the loader not place this library, every real function is resolved
+    // now with `dlsym`, so that no first call later — from a signal handler or a
+    // fork child — has to take the loader's lock.
+    if next::snapshot().is_none() {
+        real::resolve_all();
+    }
     state::own_memory();
     log::remember_stderr();
     if let Some(bounds) = memory::main_stack() {

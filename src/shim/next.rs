@@ -1,0 +1,333 @@
+//! `dlsym(RTLD_NEXT, name)` without the dynamic loader's lock (issue 17).
+//!
+//! The objects that follow this library in the loader's chain of link maps are
+//! noted once ([`snapshot`]: `_dl_find_object` for this library's own map, then a
+//! walk of `l_next` and of each object's dynamic section — loads only, no system
+//! call, no lock), and a name is then looked up in their GNU hash tables, in that
+//! order, by reading memory the loader mapped and no longer changes. Both are
+//! async-signal-safe and safe in a fork child, and cost nothing until used: a
+//! lookup touches the symbol and string tables of the object that defines the
+//! name, which `dlsym` would touch too, but not the loader's own lookup code, its
+//! lock or its error handling.
+//!
+//! As `dlsym` of an unversioned name finds, only a defined function (or
+//! indirect function, whose resolver is run as the loader runs it) with the
+//! default version or no version counts; a hidden (non-default) version does not.
+//!
+//! `_dl_find_object` (glibc 2.35) is the unwinder's lock-free lookup; the static
+//! unwinder linked into `libwsd.so` imports it already. The loader sets it up
+//! before it runs any constructor (`_dl_find_object_init` at start, and
+//! `_dl_find_object_update` in `dlopen` before the new objects' constructors), so
+//! from any code of this library it places this library; should it not,
+//! [`snapshot`] says so and the caller decides (`real` then uses `dlsym`).
+
+use std::sync::atomic::{AtomicUsize, Ordering::*};
+
+/// `struct link_map`'s public head (<link.h>).
+#[repr(C)]
+struct LinkMap {
+    l_addr: usize,
+    l_name: *const libc::c_char,
+    l_ld: *const Dyn,
+    l_next: *const LinkMap,
+    l_prev: *const LinkMap,
+}
+
+/// `Elf64_Dyn`.
+#[repr(C)]
+struct Dyn {
+    d_tag: i64,
+    d_val: u64,
+}
+
+/// `Elf64_Sym`.
+#[repr(C)]
+struct Sym {
+    st_name: u32,
+    st_info: u8,
+    st_other: u8,
+    st_shndx: u16,
+    st_value: u64,
+    st_size: u64,
+}
+
+/// glibc's `struct dl_find_object` (x86-64), filled by `_dl_find_object`.
+#[repr(C)]
+struct DlFindObject {
+    dlfo_flags: u64,
+    dlfo_map_start: *mut libc::c_void,
+    dlfo_map_end: *mut libc::c_void,
+    dlfo_link_map: *const LinkMap,
+    dlfo_eh_frame: *mut libc::c_void,
+    reserved: [u64; 7],
+}
+
+unsafe extern "C" {
+    /// glibc >= 2.35: lock-free and async-signal-safe (the unwinder's lookup).
+    fn _dl_find_object(pc: *mut libc::c_void, result: *mut DlFindObject) -> libc::c_int;
+}
+
+const DT_NULL: i64 = 0;
+const DT_STRTAB: i64 = 5;
+const DT_SYMTAB: i64 = 6;
+const DT_GNU_HASH: i64 = 0x6fff_fef5;
+const DT_VERSYM: i64 = 0x6fff_fff0;
+const STT_FUNC: u8 = 2;
+const STT_GNU_IFUNC: u8 = 10;
+const STB_GLOBAL: u8 = 1;
+const STB_WEAK: u8 = 2;
+/// `versym`'s bit for a hidden (non-default) version.
+const VERSYM_HIDDEN: u16 = 0x8000;
+
+/// Objects after this one, at most this many (a program has a handful: libc,
+/// the loader, the libraries the program needs).
+const MAX: usize = 16;
+/// Per object: base, symtab, strtab, gnu_hash, versym (0 if none).
+static OBJECTS: [[AtomicUsize; 5]; MAX] = [const { [const { AtomicUsize::new(0) }; 5] }; MAX];
+/// How many of [`OBJECTS`] are set; [`NOT_YET`] while not yet noted.
+static COUNT: AtomicUsize = AtomicUsize::new(NOT_YET);
+const NOT_YET: usize = usize::MAX;
+
+/// Notes the objects that follow this library, once (start-up calls it; a
+/// lookup before that does): how many, or None if the loader cannot place this
+/// library (not remembered: a later call tries again). Racing callers write the
+/// same values.
+pub fn snapshot() -> Option<usize> {
+    let n = COUNT.load(Acquire);
+    if n != NOT_YET {
+        return Some(n);
+    }
+    let mut found = DlFindObject {
+        dlfo_flags: 0,
+        dlfo_map_start: std::ptr::null_mut(),
+        dlfo_map_end: std::ptr::null_mut(),
+        dlfo_link_map: std::ptr::null(),
+        dlfo_eh_frame: std::ptr::null_mut(),
+        reserved: [0; 7],
+    };
+    // SAFETY: any address inside this library; `found` is a valid out-pointer.
+    if unsafe { _dl_find_object(snapshot as *mut libc::c_void, &mut found) } != 0
+        || found.dlfo_link_map.is_null()
+    {
+        return None;
+    }
+    let mut n = 0;
+    // SAFETY: the loader's link maps of loaded objects stay valid while the
+    // objects stay loaded, and the objects after this one in the chain were
+    // loaded with it or before it runs (and are not unloaded while it can run);
+    // their dynamic sections are mapped.
+    unsafe {
+        let mut m = (*found.dlfo_link_map).l_next;
+        while !m.is_null() && n < MAX {
+            if let Some(o) = parse(&*m) {
+                for (slot, v) in OBJECTS[n].iter().zip(o) {
+                    slot.store(v, Relaxed);
+                }
+                n += 1;
+            }
+            m = (*m).l_next;
+        }
+    }
+    COUNT.store(n, Release);
+    Some(n)
+}
+
+/// An object's base and the addresses of its symbol, string, GNU hash and
+/// version tables (versym 0 if it has none); None if it has no GNU hash table.
+///
+/// # Safety
+/// `m` is a loaded object's link map.
+unsafe fn parse(m: &LinkMap) -> Option<[usize; 5]> {
+    if m.l_ld.is_null() {
+        return None;
+    }
+    let base = m.l_addr;
+    // The loader relocates these in place where the dynamic section is writable;
+    // a read-only one (the vDSO's) keeps link-time values, which lie below the
+    // base of an object loaded at a bias (a fixed-address executable has base 0
+    // and needs no fix either way).
+    let fix = |p: u64| {
+        if (p as usize) < base {
+            p as usize + base
+        } else {
+            p as usize
+        }
+    };
+    let (mut symtab, mut strtab, mut hash, mut versym) = (0, 0, 0, 0);
+    let mut d = m.l_ld;
+    // SAFETY: the dynamic section is mapped and ends with DT_NULL.
+    unsafe {
+        while (*d).d_tag != DT_NULL {
+            match (*d).d_tag {
+                DT_SYMTAB => symtab = fix((*d).d_val),
+                DT_STRTAB => strtab = fix((*d).d_val),
+                DT_GNU_HASH => hash = fix((*d).d_val),
+                DT_VERSYM => versym = fix((*d).d_val),
+                _ => {}
+            }
+            d = d.add(1);
+        }
+    }
+    (symtab != 0 && strtab != 0 && hash != 0).then_some([base, symtab, strtab, hash, versym])
+}
+
+/// The next definition of the function `name` after this library: Some(its
+/// address), Some(0) if no object after this one defines it, None if the
+/// objects cannot be known ([`snapshot`]).
+pub fn lookup(name: &std::ffi::CStr) -> Option<usize> {
+    let n = snapshot()?;
+    let bytes = name.to_bytes();
+    let h = bytes
+        .iter()
+        .fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(u32::from(c)));
+    for o in &OBJECTS[..n] {
+        let [base, symtab, strtab, hash, versym] = [0, 1, 2, 3, 4].map(|i| o[i].load(Relaxed));
+        // SAFETY: the tables of a loaded object, as its dynamic section gives them.
+        if let Some(v) = unsafe { find(h, bytes, base, symtab, strtab, hash, versym) } {
+            return Some(v);
+        }
+    }
+    Some(0)
+}
+
+/// Is the NUL-terminated string at `s` exactly `name`? Reads no further than
+/// `name`'s length plus one byte, or the string's own end.
+///
+/// # Safety
+/// `s` points to a NUL-terminated string.
+unsafe fn same_name(s: *const u8, name: &[u8]) -> bool {
+    for (i, &c) in name.iter().enumerate() {
+        // SAFETY: every byte up to and including the string's NUL is readable,
+        // and a NUL ends the comparison (`name` has none).
+        if unsafe { *s.add(i) } != c {
+            return false;
+        }
+    }
+    // SAFETY: all of `name`'s length matched non-NUL bytes, so this byte is the
+    // string's NUL at the latest.
+    unsafe { *s.add(name.len()) == 0 }
+}
+
+/// The address of `name` (hash `h`) in one object, if it defines it.
+///
+/// # Safety
+/// The arguments describe a loaded object's GNU hash table, symbols and strings.
+unsafe fn find(
+    h: u32,
+    name: &[u8],
+    base: usize,
+    symtab: usize,
+    strtab: usize,
+    hash: usize,
+    versym: usize,
+) -> Option<usize> {
+    // SAFETY: the GNU hash table's layout (header, bloom words, buckets, chains)
+    // indexes symbols of `symtab` and names in `strtab`, as the caller promises;
+    // every index read is bounded by the table's own counts.
+    unsafe {
+        let w = hash as *const u32;
+        let (nbuckets, symoffset, bloom_size, shift) = (*w, *w.add(1), *w.add(2), *w.add(3));
+        if nbuckets == 0 || bloom_size == 0 {
+            return None;
+        }
+        let bloom = w.add(4) as *const u64;
+        let word = *bloom.add(((h / 64) % bloom_size) as usize);
+        let mask = 1u64 << (h % 64) | 1u64 << ((h >> shift) % 64);
+        if word & mask != mask {
+            return None;
+        }
+        let buckets = bloom.add(bloom_size as usize) as *const u32;
+        let chain = buckets.add(nbuckets as usize);
+        let mut i = *buckets.add((h % nbuckets) as usize);
+        if i < symoffset {
+            return None;
+        }
+        loop {
+            let ch = *chain.add((i - symoffset) as usize);
+            if ch | 1 == h | 1 {
+                let s = &*(symtab as *const Sym).add(i as usize);
+                let ty = s.st_info & 0xf;
+                let bind = s.st_info >> 4;
+                let hidden = versym != 0 && *(versym as *const u16).add(i as usize) & VERSYM_HIDDEN != 0;
+                if s.st_shndx != 0
+                    && (ty == STT_FUNC || ty == STT_GNU_IFUNC)
+                    && (bind == STB_GLOBAL || bind == STB_WEAK)
+                    && !hidden
+                    && same_name((strtab + s.st_name as usize) as *const u8, name)
+                {
+                    let addr = base + s.st_value as usize;
+                    if ty == STT_GNU_IFUNC {
+                        // As the loader does on x86-64: the resolver takes no argument.
+                        let resolver: unsafe extern "C" fn() -> usize = std::mem::transmute(addr);
+                        return Some(resolver());
+                    }
+                    return Some(addr);
+                }
+            }
+            if ch & 1 != 0 {
+                return None;
+            }
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every function `real` resolves: the lock-free lookup finds what
+    /// `dlsym(RTLD_NEXT, …)` finds from the same object.
+    #[test]
+    fn finds_what_dlsym_finds() {
+        let names = [
+            "setsockopt",
+            "getsockopt",
+            "socket",
+            "connect",
+            "listen",
+            "accept",
+            "accept4",
+            "close",
+            "dup",
+            "dup2",
+            "dup3",
+            "close_range",
+            "sendmsg",
+            "recvmsg",
+            "read",
+            "readv",
+            "recv",
+            "recvfrom",
+            "recvmmsg",
+            "write",
+            "writev",
+            "send",
+            "sendto",
+            "sendmmsg",
+            "sendfile",
+            "sendfile64",
+            "__read_chk",
+            "__recv_chk",
+            "__recvfrom_chk",
+            "fcntl",
+            "fcntl64",
+            "closefrom",
+            // An indirect function (its resolver is run), with a hidden older
+            // version (memcpy@GLIBC_2.2.5) beside the default one.
+            "memcpy",
+        ];
+        assert!(snapshot().is_some_and(|n| n > 0));
+        for n in names {
+            let c = std::ffi::CString::new(n).unwrap();
+            // SAFETY: a NUL-terminated name and the RTLD_NEXT pseudo-handle.
+            let d = unsafe { libc::dlsym(libc::RTLD_NEXT, c.as_ptr()) } as usize;
+            assert_ne!(d, 0, "{n}");
+            assert_eq!(lookup(&c), Some(d), "{n}");
+        }
+        assert_eq!(lookup(c"wsd_no_such_function"), Some(0));
+        // A prefix of a name, and a name with a defined one as its prefix.
+        assert_eq!(lookup(c"setsockop"), Some(0));
+        assert_eq!(lookup(c"setsockoptx"), Some(0));
+    }
+}
