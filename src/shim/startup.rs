@@ -8,10 +8,10 @@
 //! passes straight to libc.
 
 use crate::config::{Config, LogLevel};
+use crate::san::Segment;
 use crate::san::layout;
-use crate::san::{Segment, SegmentError};
 use crate::shim::state::{self, Shim};
-use crate::shim::{fdtable, log, memory, next, real, thread};
+use crate::shim::{fdtable, log, memory, next, real, sys, thread};
 use crate::wsd_log;
 use std::sync::atomic::{AtomicU8, Ordering::*};
 
@@ -90,13 +90,8 @@ pub fn start(before_fork: extern "C" fn(), after_fork_in_child: extern "C" fn())
     if let Some(bounds) = memory::main_stack() {
         thread::set_stack(bounds);
     }
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid out-pointer.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    let table = fdtable::publish(lim.rlim_max.max(lim.rlim_cur).min(usize::MAX as u64) as usize);
+    let (soft, hard) = sys::getrlimit(libc::RLIMIT_NOFILE).unwrap_or((0, 0));
+    let table = fdtable::publish(hard.max(soft).min(usize::MAX as u64) as usize);
     // SAFETY: the handlers only touch this library's state and the segment; the
     // child's also reads /proc/self/stat (glibc's fork leaves malloc usable in
     // the child).
@@ -143,8 +138,15 @@ fn inherited_san_sockets() -> bool {
     let Ok(path) = std::ffi::CStr::from_bytes_until_nul(&path) else {
         return true;
     };
-    match Segment::open_unnamed(path) {
-        Err(SegmentError::Missing) => false,
+    // Opened with the system call itself: start-up need not touch libc's open.
+    let fd = match sys::open(path, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC) {
+        Err(libc::ENOENT) => return false,
+        Err(_) => return true,
+        Ok(fd) => fd,
+    };
+    let seg = Segment::open_fd_unnamed(fd);
+    sys::close(fd);
+    match seg {
         Err(_) => true,
         Ok(seg) => {
             let pid = state::own_pid();
