@@ -7,7 +7,8 @@
 //!   with and without an exec after; signal handlers that call setsockopt while
 //!   the interrupted thread is inside a hook; a dlopen()ed library; threads
 //!   started from constructors, before and after the library's own; a library
-//!   preloaded after libwsd.so that defines a function it passes calls on to.
+//!   preloaded after libwsd.so that defines a function it passes calls on to,
+//!   and two dozen preloaded after it before libc.
 //! - Security: a root-made segment is out of reach of `nobody`; pre-created
 //!   segments with loose permissions, another owner, or another kind of file are
 //!   refused with one warning; hostile header fields are refused or survived
@@ -617,6 +618,38 @@ fn a_library_preloaded_after_libwsd_gets_the_calls_it_passes_on() {
     assert!(out.status.success(), "{out:?}");
     let want = format!("4242 {}", libc::SOCK_DGRAM);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+}
+
+#[test]
+fn the_real_functions_are_found_however_many_objects_come_before_libc() {
+    // libwsd.so, then 24 more libraries, then python's own and libc: the lookup
+    // of the real functions walks past all of them.
+    let plugin = build("life_plugin", Kind::Shared);
+    let dir = root().join("target").join("c-tests").join("life").join("many");
+    std::fs::create_dir_all(&dir).expect("create target/c-tests/life/many");
+    let mut preload = library().as_os_str().to_owned();
+    for i in 0..24 {
+        let copy = dir.join(format!("libmany{i}.so"));
+        std::fs::copy(&plugin, &copy).expect("copy life_plugin.so");
+        preload.push(":");
+        preload.push(&copy);
+    }
+    let san = San::new("many");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             print(s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)); s.close()",
+        ])
+        .env("LD_PRELOAD", preload)
+        .env("WSD_SAN", &san.name)
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        libc::SOCK_DGRAM.to_string()
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@
 //! from any code of this library it places this library; should it not,
 //! [`snapshot`] says so and the caller decides (`real` then uses `dlsym`).
 
-use std::sync::atomic::{AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
 
 /// `struct link_map`'s public head (<link.h>).
 #[repr(C)]
@@ -79,19 +79,21 @@ const STB_WEAK: u8 = 2;
 /// `versym`'s bit for a hidden (non-default) version.
 const VERSYM_HIDDEN: u16 = 0x8000;
 
-/// Objects after this one, at most this many (a program has a handful: libc,
-/// the loader, the libraries the program needs).
-const MAX: usize = 16;
-/// Per object: base, symtab, strtab, gnu_hash, versym (0 if none).
-static OBJECTS: [[AtomicUsize; 5]; MAX] = [const { [const { AtomicUsize::new(0) }; 5] }; MAX];
-/// How many of [`OBJECTS`] are set; [`NOT_YET`] while not yet noted.
+/// The link map of the first object after this one, once noted.
+static FIRST: AtomicPtr<LinkMap> = AtomicPtr::new(std::ptr::null_mut());
+/// How many objects followed this one when noted; [`NOT_YET`] before.
 static COUNT: AtomicUsize = AtomicUsize::new(NOT_YET);
 const NOT_YET: usize = usize::MAX;
 
 /// Notes the objects that follow this library, once (start-up calls it; a
-/// lookup before that does): how many, or None if the loader cannot place this
-/// library (not remembered: a later call tries again). Racing callers write the
+/// lookup before that does): how many, or None if they cannot be searched — the
+/// loader cannot place this library, or an object has no GNU hash table (every
+/// linker of the last fifteen years makes one; glibc's objects always have it).
+/// None is not remembered: a later call looks again. Racing callers store the
 /// same values.
+///
+/// Only the chain is walked and each object's dynamic section read, which the
+/// loader has read already: no page is touched that loading did not touch.
 pub fn snapshot() -> Option<usize> {
     let n = COUNT.load(Acquire);
     if n != NOT_YET {
@@ -112,34 +114,44 @@ pub fn snapshot() -> Option<usize> {
         return None;
     }
     let mut n = 0;
-    // SAFETY: the loader's link maps of loaded objects stay valid while the
-    // objects stay loaded, and the objects after this one in the chain were
-    // loaded with it or before it runs (and are not unloaded while it can run);
+    // SAFETY: this library's link map, and the maps that follow it, are the
+    // loader's, valid while their objects are loaded (see `lookup` on unloading);
     // their dynamic sections are mapped.
-    unsafe {
-        let mut m = (*found.dlfo_link_map).l_next;
-        while !m.is_null() && n < MAX {
-            if let Some(o) = parse(&*m) {
-                for (slot, v) in OBJECTS[n].iter().zip(o) {
-                    slot.store(v, Relaxed);
-                }
-                n += 1;
-            }
+    let first = unsafe {
+        let first = (*found.dlfo_link_map).l_next;
+        let mut m = first;
+        while !m.is_null() {
+            tables(&*m)?;
+            n += 1;
             m = (*m).l_next;
         }
-    }
+        first
+    };
+    FIRST.store(first.cast_mut(), Relaxed);
     COUNT.store(n, Release);
     Some(n)
 }
 
-/// An object's base and the addresses of its symbol, string, GNU hash and
-/// version tables (versym 0 if it has none); None if it has no GNU hash table.
+/// An object's tables: its base and the addresses of its symbol, string, GNU
+/// hash and version tables (versym 0 if it has none).
+#[derive(Clone, Copy)]
+struct Tables {
+    base: usize,
+    symtab: usize,
+    strtab: usize,
+    hash: usize,
+    versym: usize,
+}
+
+/// The tables of the object `m` describes: Some(None) if it has none to search
+/// (no dynamic section or no symbols), None if it has symbols but no GNU hash
+/// table to find them by.
 ///
 /// # Safety
 /// `m` is a loaded object's link map.
-unsafe fn parse(m: &LinkMap) -> Option<[usize; 5]> {
+unsafe fn tables(m: &LinkMap) -> Option<Option<Tables>> {
     if m.l_ld.is_null() {
-        return None;
+        return Some(None);
     }
     let base = m.l_addr;
     // The loader relocates these in place where the dynamic section is writable;
@@ -168,24 +180,46 @@ unsafe fn parse(m: &LinkMap) -> Option<[usize; 5]> {
             d = d.add(1);
         }
     }
-    (symtab != 0 && strtab != 0 && hash != 0).then_some([base, symtab, strtab, hash, versym])
+    if symtab == 0 || strtab == 0 {
+        return Some(None);
+    }
+    (hash != 0).then_some(Some(Tables {
+        base,
+        symtab,
+        strtab,
+        hash,
+        versym,
+    }))
 }
 
 /// The next definition of the function `name` after this library: Some(its
 /// address), Some(0) if no object after this one defines it, None if the
-/// objects cannot be known ([`snapshot`]).
+/// objects cannot be searched ([`snapshot`]).
+///
+/// The objects are searched in the chain's order, as noted (objects added to
+/// the chain later, by `dlopen`, are not searched). The search stops at the
+/// first that defines the name: for libc's functions, libc, which is loaded
+/// with the program and never unloaded. (Only a name no object before it
+/// defines would lead on to an object an earlier constructor `dlopen`ed, which
+/// could have been unloaded since: `real` asks only for names glibc 2.35,
+/// the oldest that can load this library, defines.)
 pub fn lookup(name: &std::ffi::CStr) -> Option<usize> {
     let n = snapshot()?;
     let bytes = name.to_bytes();
     let h = bytes
         .iter()
         .fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(u32::from(c)));
-    for o in &OBJECTS[..n] {
-        let [base, symtab, strtab, hash, versym] = [0, 1, 2, 3, 4].map(|i| o[i].load(Relaxed));
+    let mut m = FIRST.load(Relaxed).cast_const();
+    for _ in 0..n {
+        // SAFETY: one of the `n` link maps that followed this library's when
+        // `snapshot` walked them, as above.
+        let t = unsafe { tables(&*m) }?;
         // SAFETY: the tables of a loaded object, as its dynamic section gives them.
-        if let Some(v) = unsafe { find(h, bytes, base, symtab, strtab, hash, versym) } {
+        if let Some(v) = t.and_then(|t| unsafe { find(h, bytes, &t) }) {
             return Some(v);
         }
+        // SAFETY: as above.
+        m = unsafe { (*m).l_next };
     }
     Some(0)
 }
@@ -211,16 +245,15 @@ unsafe fn same_name(s: *const u8, name: &[u8]) -> bool {
 /// The address of `name` (hash `h`) in one object, if it defines it.
 ///
 /// # Safety
-/// The arguments describe a loaded object's GNU hash table, symbols and strings.
-unsafe fn find(
-    h: u32,
-    name: &[u8],
-    base: usize,
-    symtab: usize,
-    strtab: usize,
-    hash: usize,
-    versym: usize,
-) -> Option<usize> {
+/// `t` describes a loaded object's GNU hash table, symbols and strings.
+unsafe fn find(h: u32, name: &[u8], t: &Tables) -> Option<usize> {
+    let Tables {
+        base,
+        symtab,
+        strtab,
+        hash,
+        versym,
+    } = *t;
     // SAFETY: the GNU hash table's layout (header, bloom words, buckets, chains)
     // indexes symbols of `symtab` and names in `strtab`, as the caller promises;
     // every index read is bounded by the table's own counts.
