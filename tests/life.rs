@@ -8,7 +8,8 @@
 //!   the interrupted thread is inside a hook; a dlopen()ed library; threads
 //!   started from constructors, before and after the library's own; a library
 //!   preloaded after libwsd.so that defines a function it passes calls on to,
-//!   and two dozen preloaded after it before libc.
+//!   two dozen preloaded after it before libc, and libwsd.so dlopen()ed by a
+//!   program rather than preloaded.
 //! - Security: a root-made segment is out of reach of `nobody`; pre-created
 //!   segments with loose permissions, another owner, or another kind of file are
 //!   refused with one warning; hostile header fields are refused or survived
@@ -649,6 +650,33 @@ fn the_real_functions_are_found_however_many_objects_come_before_libc() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         libc::SOCK_DGRAM.to_string()
+    );
+}
+
+#[test]
+fn libwsd_dlopened_by_a_program_passes_its_calls_on() {
+    // Not preloaded: a program dlopens the library (for its C API, say). libc
+    // comes before it in the loader's chain then, and its real functions are
+    // what dlsym(RTLD_NEXT, ...) finds from it: libc's.
+    let san = San::new("dlopened");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import ctypes, socket, sys; lib = ctypes.CDLL(sys.argv[1]); \
+             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             v = ctypes.c_int(0); n = ctypes.c_uint(4); \
+             r = lib.getsockopt(s.fileno(), socket.SOL_SOCKET, socket.SO_TYPE, ctypes.byref(v), ctypes.byref(n)); \
+             print(r, v.value)",
+        ])
+        .arg(library())
+        .env_remove("LD_PRELOAD")
+        .env("WSD_SAN", &san.name)
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("0 {}", libc::SOCK_DGRAM)
     );
 }
 

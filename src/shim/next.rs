@@ -86,14 +86,21 @@ static COUNT: AtomicUsize = AtomicUsize::new(NOT_YET);
 const NOT_YET: usize = usize::MAX;
 
 /// Notes the objects that follow this library, once (start-up calls it; a
-/// lookup before that does): how many, or None if they cannot be searched — the
-/// loader cannot place this library, or an object has no GNU hash table (every
-/// linker of the last fifteen years makes one; glibc's objects always have it).
-/// None is not remembered: a later call looks again. Racing callers store the
-/// same values.
+/// lookup before that does): how many, or None if they cannot serve as
+/// `RTLD_NEXT` — the loader cannot place this library, an object has no GNU hash
+/// table (every linker of the last fifteen years makes one; glibc's objects
+/// always have it), or libc is not among them. None is not remembered: a later
+/// call looks again. Racing callers store the same values.
 ///
-/// Only the chain is walked and each object's dynamic section read, which the
-/// loader has read already: no page is touched that loading did not touch.
+/// libc follows this library in the chain when it is loaded with the program,
+/// preloaded or needed, as it must be to interpose; not when a program
+/// `dlopen`s it (libc is loaded by then), where `dlsym(RTLD_NEXT, …)` searches
+/// the library's own dependencies instead. The check looks up a libc function
+/// the library imports, so the loader has looked it up already.
+///
+/// Only the chain is walked, each object's dynamic section read and that one
+/// name looked up, all of which loading did already: no page is touched that
+/// loading did not touch.
 pub fn snapshot() -> Option<usize> {
     let n = COUNT.load(Acquire);
     if n != NOT_YET {
@@ -127,6 +134,10 @@ pub fn snapshot() -> Option<usize> {
         }
         first
     };
+    // SAFETY: the `n` maps just walked.
+    if unsafe { search(first, n, c"getsockname") }? == 0 {
+        return None;
+    }
     FIRST.store(first.cast_mut(), Relaxed);
     COUNT.store(n, Release);
     Some(n)
@@ -205,14 +216,23 @@ unsafe fn tables(m: &LinkMap) -> Option<Option<Tables>> {
 /// the oldest that can load this library, defines.)
 pub fn lookup(name: &std::ffi::CStr) -> Option<usize> {
     let n = snapshot()?;
+    // SAFETY: the `n` link maps that followed this library's when `snapshot`
+    // walked them, as above.
+    unsafe { search(FIRST.load(Relaxed), n, name) }
+}
+
+/// [`lookup`] in the `n` objects from `first` on.
+///
+/// # Safety
+/// `first` and the `n - 1` maps after it are loaded objects' link maps.
+unsafe fn search(first: *const LinkMap, n: usize, name: &std::ffi::CStr) -> Option<usize> {
     let bytes = name.to_bytes();
     let h = bytes
         .iter()
         .fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(u32::from(c)));
-    let mut m = FIRST.load(Relaxed).cast_const();
+    let mut m = first;
     for _ in 0..n {
-        // SAFETY: one of the `n` link maps that followed this library's when
-        // `snapshot` walked them, as above.
+        // SAFETY: one of the caller's `n` link maps.
         let t = unsafe { tables(&*m) }?;
         // SAFETY: the tables of a loaded object, as its dynamic section gives them.
         if let Some(v) = t.and_then(|t| unsafe { find(h, bytes, &t) }) {

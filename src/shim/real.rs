@@ -18,14 +18,15 @@
 //! issue 17's study, study/startup/REPORT.md on its branch.) A lookup touches
 //! the defining object's symbol tables only when a function is first used.
 //!
-//! `dlsym` remains only for the case the lookup cannot serve: should the loader
-//! be unable to place this library (`next::snapshot` is None — never seen: glibc
-//! sets its object lookup up before it runs any constructor), the constructor
-//! resolves every function with `dlsym` ([`resolve_all`]), as before the lookup
-//! existed, so that even then no later first call needs the lock. A first use
-//! before the constructor in that case also asks `dlsym`; it runs in an ordinary
-//! context (another library's constructor, which the loader runs without its
-//! lock held or, under `dlopen`, with its recursive lock held by this thread).
+//! `dlsym` remains only for the cases the lookup cannot serve (`next::snapshot`
+//! is None): the loader cannot place this library (never seen: glibc sets its
+//! object lookup up before it runs any constructor), an object after it has no
+//! GNU hash table, or libc does not follow it — a program `dlopen`ed the library
+//! instead of preloading it. Then the constructor resolves every function with
+//! `dlsym` ([`resolve_all`]), as before the lookup existed, so that even then no
+//! later first call needs the lock; it runs in an ordinary context (at start, or
+//! inside `dlopen`, whose recursive lock this thread holds). A first use before
+//! the constructor in those cases also asks `dlsym`, as it always did.
 //!
 //! Resolution is lock-free: racing threads resolve the same pointer. A slot holds
 //! 0 until resolved, [`ABSENT`] once known to be missing, else the address.

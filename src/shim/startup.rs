@@ -86,9 +86,10 @@ pub fn start(before_fork: extern "C" fn(), after_fork_in_child: extern "C" fn())
     }
     // The objects after this library, noted for the real functions' lock-free
     // lookup on first use (loads only: no lock, no system call; see `real`).
-    // Should the loader not place this library, every real function is resolved
-    // now with `dlsym`, so that no first call later — from a signal handler or a
-    // fork child — has to take the loader's lock.
+    // Should they not serve (libc not among them: the library dlopen'ed, say),
+    // every real function is resolved now with `dlsym`, so that no first call
+    // later — from a signal handler or a fork child — has to take the loader's
+    // lock.
     if next::snapshot().is_none() {
         real::resolve_all();
     }
