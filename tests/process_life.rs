@@ -6,7 +6,10 @@
 //! interrupted thread is inside a hook (`life_signals.c`, `life_signal_in_hook.c`),
 //! a dlopen()ed library (`life_dlopen.c` with `life_plugin.c`), threads started
 //! from constructors, before and after the library's own (`life_constructors.c`
-//! with `life_early.c`), and an exec that keeps a SAN socket (a python3 agent).
+//! with `life_early.c`), an exec that keeps a SAN socket (a python3 agent), and
+//! the real functions found past other libraries: one preloaded after libwsd.so
+//! that defines a function it passes calls on to (`life_next.c`), two dozen
+//! preloaded before libc, and libwsd.so dlopen()ed rather than preloaded.
 //!
 //! Every run has a fresh SAN segment (removed afterwards), its own log file, a
 //! watchdog inside the program and a hang guard here.
@@ -158,4 +161,87 @@ fn an_exec_keeps_the_san_socket_and_its_values() {
     assert_eq!(mine[0]["holders"], serde_json::json!([before.pid]));
     assert_eq!(client.ask("set 0x2002 3"), "ok");
     assert_eq!(client.ask("get 0x2002"), "3");
+}
+
+#[test]
+fn a_library_preloaded_after_libwsd_gets_the_calls_it_passes_on() {
+    // libwsd.so's real getsockopt is the next definition after its own: here the
+    // helper's, which answers its made-up level itself (libc would refuse it).
+    let next = shared("life_next");
+    let mut preload = library().as_os_str().to_owned();
+    preload.push(":");
+    preload.push(&next);
+    let san = San::new("next");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             print(s.getsockopt(0x7777, 1), s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE))",
+        ])
+        .env("LD_PRELOAD", preload)
+        .env("WSD_SAN", &san.name)
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{out:?}");
+    let want = format!("4242 {}", libc::SOCK_DGRAM);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+}
+
+#[test]
+fn the_real_functions_are_found_however_many_objects_come_before_libc() {
+    // libwsd.so, then 24 more libraries, then python's own and libc: the lookup
+    // of the real functions walks past all of them.
+    let plugin = shared("life_plugin");
+    let dir = plugin.parent().expect("the plugin has a directory").join("many");
+    std::fs::create_dir_all(&dir).expect("create <target>/c-tests/many");
+    let mut preload = library().as_os_str().to_owned();
+    for i in 0..24 {
+        let copy = dir.join(format!("libmany{i}.so"));
+        std::fs::copy(&plugin, &copy).expect("copy life_plugin.so");
+        preload.push(":");
+        preload.push(&copy);
+    }
+    let san = San::new("many");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             print(s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)); s.close()",
+        ])
+        .env("LD_PRELOAD", preload)
+        .env("WSD_SAN", &san.name)
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        libc::SOCK_DGRAM.to_string()
+    );
+}
+
+#[test]
+fn libwsd_dlopened_by_a_program_passes_its_calls_on() {
+    // Not preloaded: a program dlopens the library (for its C API, say). libc
+    // comes before it in the loader's chain then, and its real functions are
+    // what dlsym(RTLD_NEXT, ...) finds from it: libc's.
+    let san = San::new("dlopened");
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import ctypes, socket, sys; lib = ctypes.CDLL(sys.argv[1]); \
+             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             v = ctypes.c_int(0); n = ctypes.c_uint(4); \
+             r = lib.getsockopt(s.fileno(), socket.SOL_SOCKET, socket.SO_TYPE, ctypes.byref(v), ctypes.byref(n)); \
+             print(r, v.value)",
+        ])
+        .arg(library())
+        .env_remove("LD_PRELOAD")
+        .env("WSD_SAN", &san.name)
+        .output()
+        .expect("run python3");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("0 {}", libc::SOCK_DGRAM)
+    );
 }

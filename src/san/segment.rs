@@ -90,10 +90,11 @@ impl Segment {
         Segment::open_path(&cpath(&path_of(name))?, name)
     }
 
-    /// [`Segment::open`] of the file at `path`, without allocating (the segment's
-    /// name is left empty): for start-up, before the program runs.
-    pub fn open_unnamed(path: &CStr) -> Result<Segment, SegmentError> {
-        Segment::open_path(path, "")
+    /// [`Segment::open`] of a file the caller has opened read-write (and closes
+    /// after), without allocating (the segment's name is left empty): for
+    /// start-up, before the program runs, which opens the file itself.
+    pub fn open_fd_unnamed(fd: i32) -> Result<Segment, SegmentError> {
+        Segment::validate_and_map(fd, "")
     }
 
     fn open_path(path: &CStr, name: &str) -> Result<Segment, SegmentError> {

@@ -12,6 +12,7 @@
 use crate::model::OptionId;
 use crate::model::routing::Role;
 use crate::san::EndpointRef;
+use crate::shim::sys;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Largest table, in descriptors (32 MiB of address space, nothing more, until used).
@@ -198,21 +199,11 @@ fn pack(r: Remembered) -> u64 {
 /// constructor, before any entry is made.
 pub fn publish(limit: usize) -> bool {
     let slots = limit.clamp(1024, MAX_SLOTS);
-    let bytes = slots * size_of::<AtomicU64>();
-    // SAFETY: a fresh private anonymous mapping; zero pages read as empty entries.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
+    // A fresh private anonymous mapping, whose zero pages read as empty entries
+    // (the system call itself: start-up need not touch libc's mmap).
+    let Ok(p) = sys::map_anonymous(slots * size_of::<AtomicU64>()) else {
         return false;
-    }
+    };
     TABLE.store(p.cast(), Relaxed);
     LEN.store(slots, Release);
     true

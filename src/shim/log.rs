@@ -14,7 +14,7 @@
 
 use crate::config::LogLevel;
 use crate::model::WsaError;
-use crate::shim::errno;
+use crate::shim::{errno, sys};
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 
@@ -31,13 +31,11 @@ static FILE_FAILED: AtomicBool = AtomicBool::new(false);
 static STDERR_ID: AtomicU64 = AtomicU64::new(0);
 
 fn stderr_id() -> u64 {
-    // SAFETY: an all-zero stat is valid; fstat only writes into it.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: `st` is a valid out-pointer.
-    if unsafe { libc::fstat(libc::STDERR_FILENO, &mut st) } != 0 {
-        return 0;
+    // The system call itself: start-up need not touch libc's fstat.
+    match sys::fstat(libc::STDERR_FILENO) {
+        Ok(st) => (st.st_dev ^ st.st_ino.rotate_left(32)) | 1,
+        Err(_) => 0,
     }
-    (st.st_dev ^ st.st_ino.rotate_left(32)) | 1
 }
 
 /// Notes which file descriptor 2 is (start-up, before the program runs).

@@ -10,7 +10,7 @@
 //! `process_vm_writev` on our own process, which checks every byte's mapping and
 //! answers `EFAULT` instead of faulting. The caller's `errno` is preserved.
 
-use crate::shim::errno;
+use crate::shim::{errno, sys};
 use libc::{c_void, iovec};
 
 /// Learns the main thread's stack bounds at start-up, without a system call that
@@ -30,16 +30,12 @@ pub fn main_stack() -> Option<(usize, usize)> {
     }
     // SAFETY: as above; only the pointer's value is read.
     let top = unsafe { __libc_stack_end } as usize;
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid out-pointer.
-    if top == 0 || unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) } != 0 {
+    if top == 0 {
         return None;
     }
+    let (soft, _) = sys::getrlimit(libc::RLIMIT_STACK).ok()?;
     // An unlimited stack still gets at most the largest gap the kernel reserves.
-    let size = lim.rlim_cur.min(128 << 20) as usize;
+    let size = soft.min(128 << 20) as usize;
     Some((top.saturating_sub(size), top))
 }
 

@@ -11,7 +11,7 @@
 //! | 2 | `hooks` | what a call on a descriptor of ours does: option calls, socket life, data calls, the provider's C API |
 //! | 3 | `switch`, `memo`, `counting`, `sites`, `provider`, `watch` | the switch's decisions, a thread's memo of its last calls, the report's counting and the call sites it records, the provider bound to a record, the fault watcher |
 //! | 4 | `state`, `startup` | the process-wide state (configuration, segment, endpoint references, who this process is) and start-up |
-//! | 5 | `real`, `fdtable`, `thread`, `memory`, `errno`, `log`, `net`, `sidechannel`, `frames` | primitives: libc's real functions, the descriptor table, per-thread storage, reading program memory without faulting, `errno`, log lines, asking the kernel about sockets, the pipe to `wsd run`, the program's stack and modules |
+//! | 5 | `real`, `next`, `sys`, `fdtable`, `thread`, `memory`, `errno`, `log`, `net`, `sidechannel`, `frames` | primitives: libc's real functions and their lock-free lookup, system calls made without libc, the descriptor table, per-thread storage, reading program memory without faulting, `errno`, log lines, asking the kernel about sockets, the pipe to `wsd run`, the program's stack and modules |
 //! <!-- /layers -->
 //!
 //! Data flows one way, down: a call enters at an export, and a lower layer
@@ -32,6 +32,7 @@ mod log;
 mod memo;
 mod memory;
 mod net;
+mod next;
 mod provider;
 mod real;
 mod sidechannel;
@@ -39,6 +40,7 @@ mod sites;
 mod startup;
 mod state;
 mod switch;
+mod sys;
 mod thread;
 mod watch;
 

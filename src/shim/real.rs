@@ -1,21 +1,57 @@
-//! The real libc functions, found with `dlsym(RTLD_NEXT, …)` on first use.
+//! The real libc functions: for each, the next definition after this library's
+//! own export, as `dlsym(RTLD_NEXT, …)` would find it, found on first use.
 //!
 //! Inside `libwsd.so`, `libc::setsockopt` is the library's *own* export, so every
-//! call that must reach the kernel goes through here. Resolution is lazy and
-//! lock-free (a racing thread resolves the same pointer), so these work before the
-//! library's constructor has run. A symbol this libc lacks answers `ENOSYS`.
+//! call that must reach the kernel goes through here. A symbol this libc lacks
+//! answers `ENOSYS` (`closefrom` makes the system call itself).
+//!
+//! No call ever takes the dynamic loader's lock to find its function, whenever it
+//! comes: before the constructor has run (from another library's constructor),
+//! from a signal handler that interrupted the loader or `malloc`, or in a fork
+//! child whose parent had another thread inside the loader. Each function is
+//! looked up on its first use by [`next::lookup`]: the objects after this one,
+//! as the constructor noted them (or as the first lookup notes them, if it comes
+//! first), searched through their own hash tables with plain loads, no lock and
+//! no system call. (`dlsym` itself takes the loader's lock; resolving all 32
+//! names with it in the constructor, so that no later first call would need it,
+//! cost every process 11 µs, 27,000 instructions and four page faults in libc:
+//! issue 17's study, study/startup/REPORT.md on its branch.) A lookup touches
+//! the defining object's symbol tables only when a function is first used.
+//!
+//! `dlsym` remains only for the cases the lookup cannot serve (`next::snapshot`
+//! is None): the loader cannot place this library (never seen: glibc sets its
+//! object lookup up before it runs any constructor), an object after it has no
+//! GNU hash table, or libc does not follow it — a program `dlopen`ed the library
+//! instead of preloading it. Then the constructor resolves every function with
+//! `dlsym` ([`resolve_all`]), as before the lookup existed, so that even then no
+//! later first call needs the lock; it runs in an ordinary context (at start, or
+//! inside `dlopen`, whose recursive lock this thread holds). A first use before
+//! the constructor in those cases also asks `dlsym`, as it always did.
+//!
+//! Resolution is lock-free: racing threads resolve the same pointer. A slot holds
+//! 0 until resolved, [`ABSENT`] once known to be missing, else the address.
 
+use crate::shim::next;
 use libc::{c_int, c_uint, c_void, iovec, size_t, sockaddr, socklen_t, ssize_t};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// The address of the next definition of `name`, 0 if there is none.
+/// A slot's value for a function no object after this library defines (no
+/// function lives at address 1).
+const ABSENT: usize = 1;
+
+/// The address of the next definition of `name` ([`ABSENT`] if there is none),
+/// from `slot` or found now.
 fn resolve(slot: &AtomicUsize, name: &std::ffi::CStr) -> usize {
     let p = slot.load(Relaxed);
     if p != 0 {
         return p;
     }
-    // SAFETY: `name` is NUL-terminated; RTLD_NEXT is a valid pseudo-handle.
-    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
+    let p = match next::lookup(name) {
+        Some(p) => p,
+        // SAFETY: `name` is NUL-terminated; RTLD_NEXT is a valid pseudo-handle.
+        None => unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) as usize },
+    };
+    let p = if p == 0 { ABSENT } else { p };
     slot.store(p, Relaxed);
     p
 }
@@ -25,31 +61,37 @@ fn enosys<T: From<i8>>() -> T {
     T::from(-1)
 }
 
-/// Each function's resolved address, in a module of the function's name.
+/// Each function's slot and name, in a module of the function's name, and a
+/// function that resolves the whole group (code, not a table of pointers: no
+/// relocation for the loader to make).
 macro_rules! slots {
-    ($table:ident: $($name:ident),*) => {
+    ($group:ident: $($name:ident),*) => {
         $(
             mod $name {
                 pub(super) static SLOT: super::AtomicUsize = super::AtomicUsize::new(0);
+                pub(super) const NAME: &std::ffi::CStr = super::cstr(concat!(stringify!($name), "\0"));
             }
         )*
-        /// Every slot of this group, with its symbol name.
-        const $table: &[(&AtomicUsize, &std::ffi::CStr)] =
-            &[$((&$name::SLOT, const { cstr(concat!(stringify!($name), "\0")) })),*];
+        /// Resolves every function of this group now.
+        #[cold]
+        fn $group() {
+            $( resolve(&$name::SLOT, $name::NAME); )*
+        }
     };
 }
 
-/// Resolves every real function now (called at start-up), so that no later first
-/// call — from a signal handler, say — has to take the dynamic loader's lock.
+/// Resolves every real function now, with `dlsym` if need be: the constructor's
+/// fallback when the lock-free lookup cannot serve (see the module's docs).
+#[cold]
 pub fn resolve_all() {
-    for (slot, name) in FIXED.iter().chain(VARIADIC).chain(VOID) {
-        resolve(slot, name);
-    }
+    resolve_fixed();
+    resolve_variadic();
+    resolve_void();
 }
 
 macro_rules! real {
     ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
-        slots!(FIXED: $($name),*);
+        slots!(resolve_fixed: $($name),*);
         $(
         /// The real libc function of the same name.
         ///
@@ -57,17 +99,17 @@ macro_rules! real {
         /// As for the libc function: the pointer arguments must be what it expects.
         #[inline(always)]
         pub unsafe fn $name($($arg: $ty),*) -> $ret {
-            /// A call before start-up resolved the slot: resolve it, then call.
-            /// Out of line and cold, so that the pass-through path is a load and a
-            /// tail jump with no frame set up.
+            /// The first call: resolve the slot, then call. Out of line and cold,
+            /// so that the pass-through path is a load and a tail jump with no
+            /// frame set up.
             ///
             /// # Safety
             /// As for the libc function.
             #[cold]
             #[inline(never)]
             unsafe fn resolve_then_call($($arg: $ty),*) -> $ret {
-                let p = resolve(&$name::SLOT, const { cstr(concat!(stringify!($name), "\0")) });
-                if p == 0 {
+                let p = resolve(&$name::SLOT, $name::NAME);
+                if p == ABSENT {
                     return enosys();
                 }
                 // SAFETY: as below.
@@ -76,7 +118,7 @@ macro_rules! real {
                 unsafe { f($($arg),*) }
             }
             let p = $name::SLOT.load(Relaxed);
-            if p == 0 {
+            if p <= ABSENT {
                 // SAFETY: the caller upholds the function's contract.
                 return unsafe { resolve_then_call($($arg),*) };
             }
@@ -132,15 +174,15 @@ real! {
 /// machine word, which is how x86-64 passes an `int`, `long` or pointer alike.
 macro_rules! real_variadic {
     ($($name:ident),*) => {
-        slots!(VARIADIC: $($name),*);
+        slots!(resolve_variadic: $($name),*);
         $(
         /// The real libc function of the same name.
         ///
         /// # Safety
         /// As for `fcntl`: `arg` must be what `cmd` expects.
         pub unsafe fn $name(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-            let p = resolve(&$name::SLOT, const { cstr(concat!(stringify!($name), "\0")) });
-            if p == 0 {
+            let p = resolve(&$name::SLOT, $name::NAME);
+            if p == ABSENT {
                 return enosys::<c_int>();
             }
             // SAFETY: `p` is libc's variadic `fcntl`.
@@ -153,15 +195,15 @@ macro_rules! real_variadic {
 
 real_variadic!(fcntl, fcntl64);
 
-slots!(VOID: closefrom);
+slots!(resolve_void: closefrom);
 
 /// The real `closefrom` (returns nothing).
 ///
 /// # Safety
 /// None beyond libc's: closing descriptors is always memory-safe.
 pub unsafe fn closefrom(low: c_int) {
-    let p = resolve(&closefrom::SLOT, c"closefrom");
-    if p == 0 {
+    let p = resolve(&closefrom::SLOT, closefrom::NAME);
+    if p == ABSENT {
         // An older libc: the system call does the same.
         // SAFETY: close_range takes integers; every argument is a full word.
         unsafe {

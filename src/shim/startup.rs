@@ -8,10 +8,10 @@
 //! passes straight to libc.
 
 use crate::config::{Config, LogLevel};
+use crate::san::Segment;
 use crate::san::layout;
-use crate::san::{Segment, SegmentError};
 use crate::shim::state::{self, Shim};
-use crate::shim::{fdtable, log, memory, real, thread};
+use crate::shim::{fdtable, log, memory, next, real, sys, thread};
 use crate::wsd_log;
 use std::sync::atomic::{AtomicU8, Ordering::*};
 
@@ -19,8 +19,9 @@ use std::sync::atomic::{AtomicU8, Ordering::*};
 const START_NOT_RUN: u8 = 0;
 const START_ARMED: u8 = 1;
 const START_FAILED: u8 = 2;
-/// Set by the constructor (armed), or failed for good when the environment or the
-/// descriptor table cannot be used (said once in the log).
+const START_RUNNING: u8 = 3;
+/// Set by the constructor (running, then armed), or failed for good when the
+/// environment or the descriptor table cannot be used (said once in the log).
 static START: AtomicU8 = AtomicU8::new(START_NOT_RUN);
 
 /// The state, set up now if this is the first need of it: the first TCP socket,
@@ -74,42 +75,75 @@ fn program_name() -> String {
 /// threads whose new SAN sockets' records list this process too (a record not
 /// yet in the descriptor table would be let go).
 pub fn start(before_fork: extern "C" fn(), after_fork_in_child: extern "C" fn()) -> Option<&'static Shim> {
-    if START.load(Acquire) != START_NOT_RUN {
+    // Claimed with a write, not looked at first: the page this lives on is
+    // untouched until now, and a read would map the zero page only for the
+    // first write to fault again.
+    if START
+        .compare_exchange(START_NOT_RUN, START_RUNNING, AcqRel, Acquire)
+        .is_err()
+    {
         return None;
     }
-    // Resolved now, not on first use: a first call from a signal handler or a fork
-    // child must not have to take the loader's lock.
-    real::resolve_all();
+    // The objects after this library, noted for the real functions' lock-free
+    // lookup on first use (loads only: no lock, no system call; see `real`).
+    // Should they not serve (libc not among them: the library dlopen'ed, say),
+    // every real function is resolved now with `dlsym`, so that no first call
+    // later — from a signal handler or a fork child — has to take the loader's
+    // lock.
+    if next::snapshot().is_none() {
+        real::resolve_all();
+    }
     state::own_memory();
     log::remember_stderr();
     if let Some(bounds) = memory::main_stack() {
         thread::set_stack(bounds);
     }
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid out-pointer.
-    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    let table = fdtable::publish(lim.rlim_max.max(lim.rlim_cur).min(usize::MAX as u64) as usize);
+    let (soft, hard) = sys::getrlimit(libc::RLIMIT_NOFILE).unwrap_or((0, 0));
+    let table = fdtable::publish(hard.max(soft).min(usize::MAX as u64) as usize);
     // SAFETY: the handlers only touch this library's state and the segment; the
     // child's also reads /proc/self/stat (glibc's fork leaves malloc usable in
     // the child).
     unsafe { libc::pthread_atfork(Some(before_fork), None, Some(after_fork_in_child)) };
     START.store(START_ARMED, Release);
-    if !table || env_set(c"WSD_FDS") || inherited_san_sockets() {
+    if !table || env(b"WSD_FDS=").is_some() || inherited_san_sockets() {
         shim_or_start()
     } else {
         None
     }
 }
 
-/// Is the environment variable set (without allocating)?
-fn env_set(name: &std::ffi::CStr) -> bool {
-    // SAFETY: `name` is NUL-terminated; the environment is not being changed by the
-    // program while its constructors run.
-    unsafe { !libc::getenv(name.as_ptr()).is_null() }
+/// The value of an environment variable, `key` being its name and `=`, read
+/// from `environ` itself: no allocation, and no call into libc, whose `getenv`
+/// and the `strlen` it calls are text pages most programs never touch. A value
+/// is at most [`ENV_MAX`] bytes (a longer one is cut there).
+fn env(key: &[u8]) -> Option<&'static [u8]> {
+    unsafe extern "C" {
+        /// glibc's environment: a null-terminated array of NUL-terminated strings.
+        static environ: *const *const u8;
+    }
+    // SAFETY: glibc sets `environ` before any constructor runs, and the program
+    // does not change its environment while its constructors run. Each string is
+    // read byte by byte up to its NUL at the latest, and the array up to its null.
+    unsafe {
+        let mut e = environ;
+        if e.is_null() {
+            return None;
+        }
+        while !(*e).is_null() {
+            let s = *e;
+            if key.iter().enumerate().all(|(i, &c)| *s.add(i) == c) {
+                let value = s.add(key.len());
+                let len = (0..ENV_MAX).find(|&i| *value.add(i) == 0).unwrap_or(ENV_MAX);
+                return Some(std::slice::from_raw_parts(value, len));
+            }
+            e = e.add(1);
+        }
+    }
+    None
 }
+
+/// The longest environment value [`env`] reads.
+const ENV_MAX: usize = 4096;
 
 /// Could this process hold SAN sockets already, inherited across exec? Only if
 /// the segment `WSD_SAN` names lists its pid among an endpoint's holders (a fork
@@ -117,18 +151,9 @@ fn env_set(name: &std::ffi::CStr) -> bool {
 /// that is not valid, or a segment that cannot be used, answers yes: the full
 /// start-up reports it.
 fn inherited_san_sockets() -> bool {
-    // SAFETY: as in `env_set`; a non-null result is a NUL-terminated string.
-    let name = unsafe {
-        let p = libc::getenv(c"WSD_SAN".as_ptr());
-        if p.is_null() {
-            c"default"
-        } else {
-            std::ffi::CStr::from_ptr(p)
-        }
-    };
+    let name = env(b"WSD_SAN=").unwrap_or(b"default");
     let mut path = [0u8; 128];
     let prefix = b"/dev/shm/wsd.";
-    let name = name.to_bytes();
     if prefix.len() + name.len() >= path.len() || !crate::config::valid_san_name_bytes(name) {
         return true;
     }
@@ -138,8 +163,15 @@ fn inherited_san_sockets() -> bool {
     let Ok(path) = std::ffi::CStr::from_bytes_until_nul(&path) else {
         return true;
     };
-    match Segment::open_unnamed(path) {
-        Err(SegmentError::Missing) => false,
+    // Opened with the system call itself: start-up need not touch libc's open.
+    let fd = match sys::open(path, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC) {
+        Err(libc::ENOENT) => return false,
+        Err(_) => return true,
+        Ok(fd) => fd,
+    };
+    let seg = Segment::open_fd_unnamed(fd);
+    sys::close(fd);
+    match seg {
         Err(_) => true,
         Ok(seg) => {
             let pid = state::own_pid();

@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::san::layout::{self, DEFAULT_CAPACITY};
 use crate::san::{EndpointRef, Segment, SegmentError, reap};
-use crate::shim::net;
+use crate::shim::{net, sys};
 use crate::wsd_log;
 use once_cell::sync::OnceCell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
@@ -341,8 +341,7 @@ pub fn own_pid() -> u32 {
 
 /// Records this process's pid as the owner of its memory (start-up, fork child).
 pub fn own_memory() {
-    // SAFETY: getpid has no preconditions.
-    OWN_PID.store(unsafe { libc::getpid() } as u32, Release);
+    OWN_PID.store(sys::getpid(), Release);
 }
 
 /// The program's short name (the kernel's `comm`), NUL-padded, for endpoint
