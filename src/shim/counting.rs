@@ -50,20 +50,13 @@ thread_local! {
     };
 }
 
-/// This thread's counting state, for the length of one call: its address is
-/// kept in the guard's thread block (`thread::slot`), so that reaching it costs
-/// no thread-local access of its own after the first.
+/// This thread's counting state, for the length of one call, reached through
+/// the guard's thread block (`Guard::kept`).
 #[inline(always)]
 fn this_thread(g: &Guard) -> &Counting {
-    let slot = g.slot(slot::COUNTING);
-    let mut c = slot.get() as *const Counting;
-    if c.is_null() {
-        c = COUNTING.with(|c| c as *const Counting);
-        slot.set(c as usize);
-    }
-    // SAFETY: this thread's own block (the guard's block is this thread's too),
-    // which lives as long as the thread; the reference does not outlive the guard.
-    unsafe { &*c }
+    // SAFETY: COUNTING is this thread's own block, which lives as long as the
+    // thread, at the same address every time.
+    unsafe { g.kept(slot::COUNTING, || COUNTING.with(|c| c as *const Counting)) }
 }
 
 /// The pthread key whose destructor gives a thread's lane back when it exits;

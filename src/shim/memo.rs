@@ -185,20 +185,13 @@ thread_local! {
     };
 }
 
-/// This thread's memos, for the length of one call: their address is kept in
-/// the guard's thread block (`thread::slot`), so that reaching them costs no
-/// thread-local access of their own after the first.
+/// This thread's memos, for the length of one call, reached through the guard's
+/// thread block (`Guard::kept`).
 #[inline(always)]
 fn memos(g: &Guard) -> &ThreadMemos {
-    let slot = g.slot(slot::MEMO);
-    let mut m = slot.get() as *const ThreadMemos;
-    if m.is_null() {
-        m = MEMOS.with(|m| m as *const ThreadMemos);
-        slot.set(m as usize);
-    }
-    // SAFETY: this thread's own block (the guard's block is this thread's too),
-    // which lives as long as the thread; the reference does not outlive the guard.
-    unsafe { &*m }
+    // SAFETY: MEMOS is this thread's own block, which lives as long as the
+    // thread, at the same address every time.
+    unsafe { g.kept(slot::MEMO, || MEMOS.with(|m| m as *const ThreadMemos)) }
 }
 
 /// Which call a memo remembers.

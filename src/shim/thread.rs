@@ -100,10 +100,26 @@ impl Guard {
         unsafe { &*self.thread }
     }
 
-    /// The word kept for `key` (see [`slot`]) on this thread.
+    /// The block a layer above keeps for this thread under `key` (see
+    /// [`slot`]): its address, found by `locate` on first need, is noted in this
+    /// thread's block, so that later calls reach it without a thread-local
+    /// access of their own.
+    ///
+    /// # Safety
+    /// `locate` returns the address of a block of this thread that lives as
+    /// long as the thread (a `thread_local!` of the caller's), the same one
+    /// every time for `key`.
     #[inline(always)]
-    pub fn slot(&self, key: usize) -> &Cell<usize> {
-        &self.thread().slots[key]
+    pub unsafe fn kept<T>(&self, key: usize, locate: impl FnOnce() -> *const T) -> &T {
+        let slot = &self.thread().slots[key];
+        let mut p = slot.get() as *const T;
+        if p.is_null() {
+            p = locate();
+            slot.set(p as usize);
+        }
+        // SAFETY: as the caller promises, the block lives as long as this
+        // thread, which outlives the guard.
+        unsafe { &*p }
     }
 
     /// Is this thread inside the shim more than once (a signal handler's call)?
