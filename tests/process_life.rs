@@ -245,3 +245,12 @@ fn libwsd_dlopened_by_a_program_passes_its_calls_on() {
         format!("0 {}", libc::SOCK_DGRAM)
     );
 }
+
+#[test]
+fn a_fork_child_records_its_call_sites_while_the_parent_held_the_loaders_lock() {
+    // Issue 16's review: call sites were found with dl_iterate_phdr, whose lock
+    // a parent's thread held at the fork; the child then hung in its first
+    // setsockopt. Found with _dl_find_object now, which takes no lock.
+    let san = San::new("forksites");
+    Run::new(program("life_fork_sites"), &[]).run(&san).assert_clean();
+}

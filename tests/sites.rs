@@ -215,3 +215,113 @@ fn a_python_programs_calls_are_said_to_come_from_its_socket_module() {
         "{nodelay:#}"
     );
 }
+
+#[test]
+fn a_module_path_planted_in_the_segment_is_not_read_unless_it_is_a_regular_file() {
+    // The segment is shared: another process may have written a module's path.
+    // A FIFO would block the report forever, /dev/zero would fill the memory.
+    let san = support::San::new("sites-hostile");
+    let out = support::wsd_run(&san, &["-q"], &["python3", "-c", support::ONE_CONNECTION])
+        .output()
+        .expect("run wsd");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = std::env::temp_dir().join(format!("wsd-sites-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let seg = wsd::san::Segment::open(&san.name).expect("open the run's segment");
+    let rows: Vec<u32> = seg
+        .calls_with_rows()
+        .into_iter()
+        .flat_map(|(_, _, r)| r)
+        .collect();
+    assert!(!rows.is_empty());
+    for path in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let m = seg.enter_module(b"", path.as_bytes()).expect("room for a module");
+        for &r in &rows {
+            seg.enter_site(r, &[wsd::san::sites::frame_word(m, 0x10)]);
+        }
+    }
+    drop(seg);
+    let mut report = support::tool();
+    report.args(["report", "--json", "--san", &san.name]);
+    let (status, hung, out, err) = support::process::run_guarded(report, std::time::Duration::from_secs(60));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!hung, "wsd report hung on a planted module path\n{err}");
+    assert!(status.success(), "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let ats: Vec<&str> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["sites"].as_array().unwrap().iter())
+        .filter_map(|s| s["at"].as_str())
+        .collect();
+    assert!(ats.contains(&"fifo+0x10"), "{ats:?}");
+    assert!(ats.contains(&"zero+0x10"), "{ats:?}");
+}
+
+/// One helper sets an option on both ends of a connection: the same place, the
+/// same option and length, two report rows (the endpoint's role is in the key).
+const ENDS_C: &str = r#"#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+__attribute__((noinline)) static int set_prio(int fd, int v) {
+    return setsockopt(fd, SOL_SOCKET, 0x2002, &v, sizeof v);
+}
+int main(void) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &len))
+        return 2;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&a, sizeof a))
+        return 2;
+    int s = accept(l, NULL, NULL);
+    for (int i = 0; i < 3; i++)
+        if (set_prio(c, 1)) return 1;
+    for (int i = 0; i < 5; i++)
+        if (set_prio(s, 1)) return 1;
+    return 0;
+}
+"#;
+
+#[test]
+fn a_memo_counts_each_end_of_a_connection_in_its_own_row() {
+    // The memo's key once lacked the endpoint's role: the accepted end's calls,
+    // made from the connector's place, were counted in the connector's row.
+    let dir = std::env::temp_dir().join(format!("wsd-sites-ends-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ends.c"), ENDS_C).unwrap();
+    let exe = dir.join("ends");
+    let out = Command::new("cc")
+        .current_dir(&dir)
+        .args(["-O1", "ends.c", "-o"])
+        .arg(&exe)
+        .output()
+        .expect("run cc");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = report(&exe, "switch");
+    let _ = std::fs::remove_dir_all(&dir);
+    let counts: Vec<(String, u64)> = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["option_name"] == "SO_GROUP_PRIORITY")
+        .map(|r| {
+            (
+                r["end"].as_str().unwrap_or("-").to_string(),
+                r["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [("connector".to_string(), 3), ("accepted".to_string(), 5)],
+        "{doc:#}"
+    );
+}

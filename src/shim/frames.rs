@@ -5,10 +5,13 @@
 //! tool can name the place after the process has exited.
 //!
 //! Only for the first call a report row meets from a new place (`sites`): the
-//! stack is walked with the unwinder the library links in (`_Unwind_Backtrace`)
-//! and the modules are listed with `dl_iterate_phdr`, both of which may take the
-//! loader's lock; never from a signal handler's call. Nothing here allocates.
+//! stack is walked with the unwinder the library links in (`_Unwind_Backtrace`,
+//! which finds frames' unwind tables with glibc's lock-free `_dl_find_object`)
+//! and each frame's module is found with `_dl_find_object` too, not with
+//! `dl_iterate_phdr`, whose lock a fork child can find held forever by a thread
+//! of its parent. Never from a signal handler's call. Nothing here allocates.
 
+use crate::shim::next;
 use libc::{c_int, c_void};
 
 /// Frames kept per call site.
@@ -86,53 +89,74 @@ pub fn program_frames(first: usize) -> ([usize; DEPTH], usize) {
     (out, n)
 }
 
-/// What `dl_iterate_phdr` is asked: the module of each address.
-struct Find<'a> {
-    addrs: &'a [usize],
-    found: [Option<Module>; DEPTH],
+/// The module `addr` lies in, found without a lock (`next::object_of`): its
+/// load base, name, and GNU build-id, read from its ELF header and program
+/// headers in memory (the mapping's start holds the header of every object the
+/// loader maps; anything else is taken for an object without a build-id).
+fn module_of(addr: usize) -> Option<Module> {
+    let o = next::object_of(addr)?;
+    let mut m = Module {
+        base: o.base,
+        build_id: [0; 20],
+        build_id_len: 0,
+        name: o.name,
+    };
+    if let Some(id) = build_id_in_memory(o.map) {
+        let n = id.len().min(20);
+        m.build_id[..n].copy_from_slice(&id[..n]);
+        m.build_id_len = n as u8;
+    }
+    Some(m)
 }
 
-/// `dl_iterate_phdr`'s callback: the module of each address asked.
-///
-/// # Safety
-/// Called by the loader with a valid `info`, and `arg` pointing to a [`Find`].
-unsafe extern "C" fn each_module(info: *mut libc::dl_phdr_info, _size: usize, arg: *mut c_void) -> c_int {
-    // SAFETY: the loader passes a valid `dl_phdr_info` for the call, and `arg`
-    // is the `Find` that `modules_of` passed.
-    let (info, find) = unsafe { (&*info, &mut *arg.cast::<Find<'_>>()) };
-    let base = info.dlpi_addr as usize;
-    // SAFETY: the loader's program headers of this module, `dlpi_phnum` of them.
-    let phdrs = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, usize::from(info.dlpi_phnum)) };
-    let (mut lo, mut hi) = (usize::MAX, 0);
-    for ph in phdrs.iter().filter(|p| p.p_type == libc::PT_LOAD) {
-        lo = lo.min(base + ph.p_vaddr as usize);
-        hi = hi.max(base + (ph.p_vaddr + ph.p_memsz) as usize);
+/// The build-id of the ELF object mapped at `start..end`, from its `PT_NOTE`
+/// segments; every read is checked to lie inside the mapping.
+fn build_id_in_memory((start, end): (usize, usize)) -> Option<&'static [u8]> {
+    let within = |at: usize, len: usize| at >= start && at.checked_add(len).is_some_and(|e| e <= end);
+    if !within(start, 64) {
+        return None;
     }
-    for (i, &a) in find.addrs.iter().enumerate() {
-        if find.found[i].is_none() && a >= lo && a < hi {
-            let mut m = Module {
-                base,
-                build_id: [0; 20],
-                build_id_len: 0,
-                name: info.dlpi_name,
-            };
-            for ph in phdrs.iter().filter(|p| p.p_type == libc::PT_NOTE) {
-                // SAFETY: a loaded PT_NOTE segment of this module: mapped,
-                // readable, `p_memsz` bytes.
-                let notes = unsafe {
-                    std::slice::from_raw_parts((base + ph.p_vaddr as usize) as *const u8, ph.p_memsz as usize)
-                };
-                if let Some(id) = gnu_build_id(notes) {
-                    let n = id.len().min(20);
-                    m.build_id[..n].copy_from_slice(&id[..n]);
-                    m.build_id_len = n as u8;
-                    break;
-                }
-            }
-            find.found[i] = Some(m);
+    // SAFETY: the first 64 bytes of the mapping, checked to lie inside it; the
+    // loader keeps the mapping while the object is loaded (a frame of the
+    // calling thread's stack is in it).
+    let header = unsafe { std::slice::from_raw_parts(start as *const u8, 64) };
+    if &header[..4] != b"\x7fELF" || header[4] != 2 {
+        return None;
+    }
+    let word = |b: &[u8], at: usize, n: usize| -> usize {
+        let mut v = [0u8; 8];
+        v[..n].copy_from_slice(&b[at..at + n]);
+        u64::from_le_bytes(v) as usize
+    };
+    let (phoff, phentsize, phnum) = (word(header, 32, 8), word(header, 54, 2), word(header, 56, 2));
+    if phentsize < 56 || !within(start + phoff, phentsize * phnum) {
+        return None;
+    }
+    // The load bias: the first PT_LOAD's address in the file's own space maps
+    // to `start`.
+    let ph = |i: usize| {
+        // SAFETY: program header `i < phnum`, checked to lie inside the mapping.
+        unsafe { std::slice::from_raw_parts((start + phoff + i * phentsize) as *const u8, 56) }
+    };
+    let first_load = (0..phnum)
+        .map(ph)
+        .find(|p| word(p, 0, 4) as u32 == libc::PT_LOAD)?;
+    let bias = start.wrapping_sub(word(first_load, 16, 8) & !0xfff);
+    for p in (0..phnum)
+        .map(ph)
+        .filter(|p| word(p, 0, 4) as u32 == libc::PT_NOTE)
+    {
+        let (at, len) = (bias.wrapping_add(word(p, 16, 8)), word(p, 40, 8));
+        if !within(at, len) {
+            continue;
+        }
+        // SAFETY: a note segment checked to lie inside the mapping.
+        let notes = unsafe { std::slice::from_raw_parts(at as *const u8, len) };
+        if let Some(id) = gnu_build_id(notes) {
+            return Some(id);
         }
     }
-    0
+    None
 }
 
 /// The GNU build-id note's bytes among `notes` (an ELF note segment).
@@ -160,17 +184,10 @@ fn gnu_build_id(notes: &[u8]) -> Option<&[u8]> {
 /// into the returned list, from 1; 0 where no module holds the address).
 pub fn modules_of(addrs: &[usize]) -> ([Frame; DEPTH], Modules) {
     let n = addrs.len().min(DEPTH);
-    let mut find = Find {
-        addrs: &addrs[..n],
-        found: [None; DEPTH],
-    };
-    // SAFETY: `each_module` only reads what the loader passes and writes `find`,
-    // which outlives the call.
-    unsafe { libc::dl_iterate_phdr(Some(each_module), (&mut find as *mut Find<'_>).cast()) };
     let mut modules = Modules { list: [None; DEPTH] };
     let mut frames = [Frame::default(); DEPTH];
     for i in 0..n {
-        let Some(m) = find.found[i] else { continue };
+        let Some(m) = module_of(addrs[i]) else { continue };
         // One entry per module: frames in the same module share it.
         let slot = match modules
             .list
@@ -186,7 +203,7 @@ pub fn modules_of(addrs: &[usize]) -> ([Frame; DEPTH], Modules) {
         };
         frames[i] = Frame {
             module: slot as u16 + 1,
-            offset: (addrs[i] - m.base) as u64,
+            offset: addrs[i].wrapping_sub(m.base) as u64,
         };
     }
     (frames, modules)

@@ -59,6 +59,10 @@ struct Memo {
     /// known), and the count of that call site in the segment (null: none).
     site: Cell<usize>,
     site_count: Cell<*const AtomicU64>,
+    /// The endpoint's role the row was counted for (the report row's `end`):
+    /// one helper setting an option on both ends of a connection counts each
+    /// end in its own row.
+    end: Cell<u8>,
 }
 
 fn pack(low: i32, high: i32) -> u64 {
@@ -75,6 +79,7 @@ impl Memo {
             row: Cell::new(0),
             site: Cell::new(0),
             site_count: Cell::new(std::ptr::null()),
+            end: Cell::new(0),
         }
     }
 
@@ -139,7 +144,7 @@ impl Memos {
         &self,
         (level, optname, optlen): (c_int, c_int, i32),
         option: OptionId,
-        att: &Attached,
+        (att, end): (&Attached, u8),
         row: u64,
         site: (usize, Option<&AtomicU64>),
     ) {
@@ -164,6 +169,7 @@ impl Memos {
         m.site.set(site.0);
         m.site_count
             .set(site.1.map_or(std::ptr::null(), |c| c as *const AtomicU64));
+        m.end.set(end);
     }
 }
 
@@ -211,7 +217,7 @@ pub fn remember(
     call: Call,
     asked: (c_int, c_int, i32),
     spec: &OptionSpec,
-    att: &Attached,
+    (att, end): (&Attached, u8),
     (row, lane): (u32, u8),
     site: (usize, Option<&AtomicU64>),
 ) {
@@ -220,7 +226,13 @@ pub fn remember(
         Call::Set => &t.set,
         Call::Get => &t.get,
     };
-    memos.remember(asked, spec.id, att, u64::from(row) | u64::from(lane) << 32, site);
+    memos.remember(
+        asked,
+        spec.id,
+        (att, end),
+        u64::from(row) | u64::from(lane) << 32,
+        site,
+    );
 }
 
 /// Forgets this thread's memos: the rows they name are no longer its to count
@@ -254,6 +266,9 @@ pub fn set(
     (|| {
         let (m, att) = t.set.find(level, optname, optlen as i32, site)?;
         let rec = att.seg.endpoint(entry.endpoint()?)?;
+        if rec.raw_role() != m.end.get() {
+            return None;
+        }
         if att.seg.network_down() || rec.connection_state() != Connection::Healthy || rec.debugging() {
             return None;
         }
@@ -291,6 +306,9 @@ pub fn get(
     (|| {
         let (m, att) = t.get.find(level, optname, len, site)?;
         let rec = att.seg.endpoint(entry.endpoint()?)?;
+        if rec.raw_role() != m.end.get() {
+            return None;
+        }
         if att.seg.network_down() || rec.debugging() {
             return None;
         }

@@ -67,6 +67,42 @@ unsafe extern "C" {
     fn _dl_find_object(pc: *mut libc::c_void, result: *mut DlFindObject) -> libc::c_int;
 }
 
+/// The loaded object an address lies in, as the loader knows it: its load bias
+/// (`l_addr`, what `dl_iterate_phdr` calls `dlpi_addr`), the start and end of
+/// its mapping, and its name (empty for the main program).
+#[derive(Clone, Copy)]
+pub struct Object {
+    pub base: usize,
+    pub map: (usize, usize),
+    pub name: *const libc::c_char,
+}
+
+/// The object `pc` lies in, found without a lock (`_dl_find_object`): safe in a
+/// fork child and a signal handler, where `dl_iterate_phdr` could wait forever
+/// on the loader's lock.
+pub fn object_of(pc: usize) -> Option<Object> {
+    let mut found = DlFindObject {
+        dlfo_flags: 0,
+        dlfo_map_start: std::ptr::null_mut(),
+        dlfo_map_end: std::ptr::null_mut(),
+        dlfo_link_map: std::ptr::null(),
+        dlfo_eh_frame: std::ptr::null_mut(),
+        reserved: [0; 7],
+    };
+    // SAFETY: `found` is a valid out-pointer; the address is only looked up.
+    if unsafe { _dl_find_object(pc as *mut libc::c_void, &mut found) } != 0 || found.dlfo_link_map.is_null() {
+        return None;
+    }
+    // SAFETY: a link map the loader handed out; its first fields are the
+    // public `struct link_map` of <link.h>.
+    let map = unsafe { &*found.dlfo_link_map };
+    Some(Object {
+        base: map.l_addr,
+        map: (found.dlfo_map_start as usize, found.dlfo_map_end as usize),
+        name: map.l_name,
+    })
+}
+
 const DT_NULL: i64 = 0;
 const DT_STRTAB: i64 = 5;
 const DT_SYMTAB: i64 = 6;

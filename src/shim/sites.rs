@@ -7,18 +7,29 @@
 //! of the segment; a call from a known pair adds one to that slot's count (a
 //! memo answering the call does the same, from the slot it remembers). Only a
 //! new pair walks the stack (`frames`) and enters its modules and frames in the
-//! segment: a few times per program, never from a signal handler's call.
+//! segment: a few times per program, never from a signal handler's call. A
+//! place the segment has no room for (its site table full) is remembered as
+//! such, and once this process's own table is full no new place is recorded:
+//! either way no call walks the stack twice.
 
 use crate::san::sites::{count_at, frame_word};
 use crate::shim::errno;
 use crate::shim::frames::{self, DEPTH, Module};
 use crate::shim::state::Attached;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 
-/// Pairs this process remembers (a power of two).
-const SEEN: usize = 1024;
+/// Pairs this process remembers (a power of two, `1 << SEEN_BITS`).
+const SEEN_BITS: u32 = 12;
+const SEEN: usize = 1 << SEEN_BITS;
 /// Places looked at per pair.
-const PROBES: usize = 8;
+const PROBES: usize = 16;
+/// The slot word of a pair that could not be entered in the segment (its site
+/// table full): remembered too, so that its calls do not walk the stack again.
+const NO_SLOT: u32 = u32::MAX;
+
+/// Set once this process's table had no room for a pair: from then on new
+/// places are not recorded (each would walk the stack on every call).
+static FULL: AtomicBool = AtomicBool::new(false);
 
 /// The return address of each remembered pair, 0 while empty.
 static SEEN_SITE: [AtomicUsize; SEEN] = [const { AtomicUsize::new(0) }; SEEN];
@@ -27,12 +38,13 @@ static SEEN_SLOT: [AtomicU64; SEEN] = [const { AtomicU64::new(0) }; SEEN];
 
 fn start(row: u32, site: usize) -> usize {
     let h = (site as u64 ^ u64::from(row) << 40).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (h >> 54) as usize
+    (h >> (64 - SEEN_BITS)) as usize
 }
 
-/// The segment slot of (`row`, `site`) if this process recorded it already.
+/// The segment slot of (`row`, `site`) if this process recorded it already
+/// (`Some(None)`: it tried, and the segment had no room).
 #[inline(always)]
-fn known(row: u32, site: usize) -> Option<u32> {
+fn known(row: u32, site: usize) -> Option<Option<u32>> {
     let at = start(row, site);
     for p in 0..PROBES {
         let i = (at + p) % SEEN;
@@ -43,7 +55,7 @@ fn known(row: u32, site: usize) -> Option<u32> {
         if s == site {
             let v = SEEN_SLOT[i].load(Acquire);
             if (v >> 32) as u32 == row && v as u32 != 0 {
-                return Some(v as u32 - 1);
+                return Some((v as u32 != NO_SLOT).then(|| v as u32 - 1));
             }
         }
     }
@@ -56,10 +68,12 @@ fn remember(row: u32, site: usize, slot: u32) {
     for p in 0..PROBES {
         let i = (at + p) % SEEN;
         if SEEN_SITE[i].compare_exchange(0, site, AcqRel, Acquire).is_ok() {
-            SEEN_SLOT[i].store(u64::from(row) << 32 | u64::from(slot + 1), Release);
+            let word = if slot == NO_SLOT { NO_SLOT } else { slot + 1 };
+            SEEN_SLOT[i].store(u64::from(row) << 32 | u64::from(word), Release);
             return;
         }
     }
+    FULL.store(true, Relaxed);
 }
 
 /// A call counted in report row `row` of lane `lane` was made from `site` (a
@@ -72,8 +86,8 @@ pub fn note(att: &Attached, nested: bool, (row, lane): (u32, u8), site: usize) -
         return None;
     }
     let slot = match known(row, site) {
-        Some(slot) => slot,
-        None if nested => return None,
+        Some(slot) => slot?,
+        None if nested || FULL.load(Relaxed) => return None,
         None => record(att, row, site)?,
     };
     let counter = att.seg.site_counter(slot)?;
@@ -99,9 +113,9 @@ fn record(att: &Attached, row: u32, site: usize) -> Option<u32> {
         let module = f.module.checked_sub(1).map_or(0, |i| numbers[usize::from(i)]);
         words[k] = frame_word(module, f.offset);
     }
-    let slot = att.seg.enter_site(row, &words[..n])?;
-    remember(row, site, slot);
-    Some(slot)
+    let slot = att.seg.enter_site(row, &words[..n]);
+    remember(row, site, slot.unwrap_or(NO_SLOT));
+    slot
 }
 
 /// Enters a module in the segment: its build-id and path (the main program's

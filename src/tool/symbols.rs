@@ -128,11 +128,35 @@ impl fmt::Display for Named {
     }
 }
 
+/// The largest file the symbolizer reads (a module or a debug file).
+const MAX_FILE: u64 = 1 << 30;
+
+/// The bytes of the regular file at `path`, if it is one of at most
+/// [`MAX_FILE`] bytes. The path comes from the segment, which another process
+/// may have written: a FIFO, a device or a huge file is not read (opened without
+/// blocking, checked on the descriptor itself, read no further than its size).
+pub(super) fn read_file(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_FILE {
+        return None;
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    file.take(meta.len()).read_to_end(&mut data).ok()?;
+    Some(data)
+}
+
 /// The GNU build-id of the ELF file at `path`, if it is one and has the note
 /// (the tests compare it with what the library recorded).
 #[cfg(test)]
 pub fn build_id(path: &Path) -> Option<Vec<u8>> {
-    let data = std::fs::read(path).ok()?;
+    let data = read_file(path)?;
     let file = object::File::parse(&*data).ok()?;
     file.build_id().ok().flatten().map(<[u8]>::to_vec)
 }
@@ -234,7 +258,7 @@ impl Loaded {
             |n| n.to_string_lossy().into_owned(),
         );
         // The module's file, if it is the one that ran.
-        let data = std::fs::read(path).ok();
+        let data = read_file(path);
         let parsed = data.as_deref().and_then(|d| object::File::parse(d).ok());
         let current = parsed
             .as_ref()

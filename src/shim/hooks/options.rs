@@ -113,7 +113,7 @@ fn memoise(
             call,
             (asked.level, asked.optname, optlen),
             spec,
-            att,
+            (att, rec.raw_role()),
             row,
             site,
         );

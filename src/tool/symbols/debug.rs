@@ -38,7 +38,7 @@ pub(super) fn find_debug_file(
             .join(link),
     ];
     candidates.iter().find_map(|candidate| {
-        let data = std::fs::read(candidate).ok()?;
+        let data = super::read_file(candidate)?;
         (crc32fast::hash(&data) == crc).then_some(data)
     })
 }
@@ -51,7 +51,7 @@ fn by_build_id(id: &[u8], root: &Path) -> Option<Vec<u8>> {
         .join(".build-id")
         .join(format!("{first:02x}"))
         .join(format!("{hex}.debug"));
-    let data = std::fs::read(file).ok()?;
+    let data = super::read_file(&file)?;
     let same = object::File::parse(&*data)
         .ok()
         .and_then(|f| f.build_id().ok().flatten().map(|b| b == id))
@@ -72,7 +72,7 @@ pub(super) fn load_dwarf(
         let sup = by_build_id(id, debug_root).or_else(|| {
             // As named: absolute (Debian's), else beside the module.
             let dir = path.parent().unwrap_or(Path::new(""));
-            let data = std::fs::read(dir.join(alt?)).ok()?;
+            let data = super::read_file(&dir.join(alt?))?;
             let same = object::File::parse(&*data)
                 .ok()
                 .and_then(|f| f.build_id().ok().flatten().map(|b| b == id))
