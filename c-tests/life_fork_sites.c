@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
+
 static int slow(struct dl_phdr_info *i, size_t s, void *d) {
     (void)i;
     (void)s;
@@ -32,15 +34,8 @@ static void *spin(void *p) {
 }
 
 int main(void) {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &len))
-        return 2;
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(c, (struct sockaddr *)&a, sizeof a))
-        return 2;
-    int s = accept(l, NULL, NULL);
+    struct conn conn = loopback_conn();
+    int c = conn.client;
     int one = 1;
     setsockopt(c, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
     pthread_t t;
@@ -59,8 +54,6 @@ int main(void) {
         fprintf(stderr, "the fork child hung in setsockopt (signal %d)\n", WTERMSIG(st));
         return 1;
     }
-    close(s);
-    close(c);
-    close(l);
+    close_conn(conn);
     return WEXITSTATUS(st);
 }

@@ -32,28 +32,40 @@ const B_C: &str = r#"#include <arpa/inet.h>
 #include <unistd.h>
 int set_nodelay(int fd);
 int set_nodelay_again(int fd);
+int loopback_pair(int *accepted);
 static int set_keepalive(int fd) {
     int on = 1;
     return setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on); /* B_LINE */
 }
 int main(void) {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t n = sizeof a;
-    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &n))
+    int s, c = loopback_pair(&s);
+    if (c < 0)
         return 2;
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(c, (struct sockaddr *)&a, sizeof a))
-        return 3;
-    int s = accept(l, NULL, NULL);
     set_nodelay(c);
     set_nodelay(c);
     set_nodelay_again(c);
     set_keepalive(c);
     close(s);
     close(c);
-    close(l);
     return 0;
+}
+"#;
+
+/// A loopback connection for the programs above and below, appended to them
+/// (their line numbers stay): the connected end, the accepted one in `*accepted`.
+const PAIR_C: &str = r#"
+int loopback_pair(int *accepted) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t n = sizeof a;
+    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &n))
+        return -1;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&a, sizeof a))
+        return -1;
+    *accepted = accept(l, NULL, NULL);
+    close(l);
+    return c;
 }
 "#;
 
@@ -68,7 +80,7 @@ fn build() -> (PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!("wsd-sites-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("a.c"), A_C).unwrap();
-    std::fs::write(dir.join("b.c"), B_C).unwrap();
+    std::fs::write(dir.join("b.c"), format!("{B_C}{PAIR_C}")).unwrap();
     let exe = dir.join("twofiles");
     let out = Command::new("cc")
         .current_dir(&dir)
@@ -269,19 +281,14 @@ const ENDS_C: &str = r#"#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+int loopback_pair(int *accepted);
 __attribute__((noinline)) static int set_prio(int fd, int v) {
     return setsockopt(fd, SOL_SOCKET, 0x2002, &v, sizeof v);
 }
 int main(void) {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) || getsockname(l, (struct sockaddr *)&a, &len))
+    int s, c = loopback_pair(&s);
+    if (c < 0)
         return 2;
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(c, (struct sockaddr *)&a, sizeof a))
-        return 2;
-    int s = accept(l, NULL, NULL);
     for (int i = 0; i < 3; i++)
         if (set_prio(c, 1)) return 1;
     for (int i = 0; i < 5; i++)
@@ -296,7 +303,7 @@ fn a_memo_counts_each_end_of_a_connection_in_its_own_row() {
     // made from the connector's place, were counted in the connector's row.
     let dir = std::env::temp_dir().join(format!("wsd-sites-ends-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("ends.c"), ENDS_C).unwrap();
+    std::fs::write(dir.join("ends.c"), format!("{ENDS_C}{PAIR_C}")).unwrap();
     let exe = dir.join("ends");
     let out = Command::new("cc")
         .current_dir(&dir)

@@ -67,6 +67,21 @@ unsafe extern "C" {
     fn _dl_find_object(pc: *mut libc::c_void, result: *mut DlFindObject) -> libc::c_int;
 }
 
+/// `_dl_find_object` of `pc`, if an object with a link map holds it.
+fn find_object(pc: usize) -> Option<DlFindObject> {
+    let mut found = DlFindObject {
+        dlfo_flags: 0,
+        dlfo_map_start: std::ptr::null_mut(),
+        dlfo_map_end: std::ptr::null_mut(),
+        dlfo_link_map: std::ptr::null(),
+        dlfo_eh_frame: std::ptr::null_mut(),
+        reserved: [0; 7],
+    };
+    // SAFETY: `found` is a valid out-pointer; the address is only looked up.
+    let r = unsafe { _dl_find_object(pc as *mut libc::c_void, &mut found) };
+    (r == 0 && !found.dlfo_link_map.is_null()).then_some(found)
+}
+
 /// The loaded object an address lies in, as the loader knows it: its load bias
 /// (`l_addr`, what `dl_iterate_phdr` calls `dlpi_addr`), the start and end of
 /// its mapping, and its name (empty for the main program).
@@ -81,18 +96,7 @@ pub struct Object {
 /// fork child and a signal handler, where `dl_iterate_phdr` could wait forever
 /// on the loader's lock.
 pub fn object_of(pc: usize) -> Option<Object> {
-    let mut found = DlFindObject {
-        dlfo_flags: 0,
-        dlfo_map_start: std::ptr::null_mut(),
-        dlfo_map_end: std::ptr::null_mut(),
-        dlfo_link_map: std::ptr::null(),
-        dlfo_eh_frame: std::ptr::null_mut(),
-        reserved: [0; 7],
-    };
-    // SAFETY: `found` is a valid out-pointer; the address is only looked up.
-    if unsafe { _dl_find_object(pc as *mut libc::c_void, &mut found) } != 0 || found.dlfo_link_map.is_null() {
-        return None;
-    }
+    let found = find_object(pc)?;
     // SAFETY: a link map the loader handed out; its first fields are the
     // public `struct link_map` of <link.h>.
     let map = unsafe { &*found.dlfo_link_map };
@@ -142,20 +146,8 @@ pub fn snapshot() -> Option<usize> {
     if n != NOT_YET {
         return Some(n);
     }
-    let mut found = DlFindObject {
-        dlfo_flags: 0,
-        dlfo_map_start: std::ptr::null_mut(),
-        dlfo_map_end: std::ptr::null_mut(),
-        dlfo_link_map: std::ptr::null(),
-        dlfo_eh_frame: std::ptr::null_mut(),
-        reserved: [0; 7],
-    };
-    // SAFETY: any address inside this library; `found` is a valid out-pointer.
-    if unsafe { _dl_find_object(snapshot as *mut libc::c_void, &mut found) } != 0
-        || found.dlfo_link_map.is_null()
-    {
-        return None;
-    }
+    // Any address inside this library.
+    let found = find_object(snapshot as fn() -> Option<usize> as usize)?;
     let mut n = 0;
     // SAFETY: this library's link map, and the maps that follow it, are the
     // loader's, valid while their objects are loaded (see `lookup` on unloading);
