@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
 use wsd::san::Segment;
-use wsd::san::sites::{self, frame_parts};
+use wsd::san::sites::{self, ModuleInfo, frame_parts};
 
 /// Sites shown per report row.
 pub const PER_ROW: usize = 4;
@@ -27,6 +27,8 @@ pub struct Sites<'a> {
     by_row: HashMap<u32, Vec<sites::Site>>,
     symbolizer: Symbolizer,
     names: HashMap<u64, Named>,
+    /// The segment's modules, read once each.
+    modules: HashMap<u16, Option<ModuleInfo>>,
 }
 
 impl<'a> Sites<'a> {
@@ -40,7 +42,17 @@ impl<'a> Sites<'a> {
             by_row,
             symbolizer: Symbolizer::new(),
             names: HashMap::new(),
+            modules: HashMap::new(),
         }
+    }
+
+    /// Module number `n` of the segment.
+    fn module(&mut self, n: u16) -> Option<&ModuleInfo> {
+        let seg = self.seg;
+        self.modules
+            .entry(n)
+            .or_insert_with(|| seg.module_info(n))
+            .as_ref()
     }
 
     /// The name of one frame word.
@@ -49,7 +61,7 @@ impl<'a> Sites<'a> {
             return Some(n.clone());
         }
         let (module, offset) = frame_parts(word);
-        let info = self.seg.module_info(module)?;
+        let info = self.module(module)?.clone();
         let named = self.symbolizer.name(&Site {
             path: Path::new(&info.path),
             build_id: &info.build_id,
@@ -60,8 +72,8 @@ impl<'a> Sites<'a> {
     }
 
     /// The path of a frame word's module.
-    fn module_path(&self, word: u64) -> Option<String> {
-        self.seg.module_info(frame_parts(word).0).map(|m| m.path)
+    fn module_path(&mut self, word: u64) -> Option<String> {
+        self.module(frame_parts(word).0).map(|m| m.path.clone())
     }
 
     /// The JSON of the sites of a report row made of report rows `rows`, and
@@ -121,8 +133,14 @@ impl<'a> Sites<'a> {
 /// call was made from: (interpreter, what the report can say).
 fn interpreter(module: &str, stack: &[String]) -> Option<(&'static str, &'static str)> {
     let base = Path::new(module).file_name()?.to_string_lossy().into_owned();
-    let python = base.starts_with("_socket.") || base.starts_with("python") || base.starts_with("libpython");
-    (python && stack.iter().any(|f| f.contains("sock_setsockopt") || f.contains("sock_getsockopt") || base.starts_with("_socket."))).then_some((
+    // The socket module built as its own object, or built into the interpreter
+    // (then its functions name it).
+    let socket_module = base.starts_with("_socket.");
+    let interpreter = base.starts_with("python") || base.starts_with("libpython");
+    let socket_call = stack
+        .iter()
+        .any(|f| f.contains("sock_setsockopt") || f.contains("sock_getsockopt"));
+    (socket_module || interpreter && socket_call).then_some((
         "python",
         "called from Python's socket module (socket.setsockopt/getsockopt); the Python file and line are not recorded: the library sees the interpreter's C frames, not the script's",
     ))
