@@ -17,9 +17,7 @@
 //! there, never in a program that links this crate as a Rust library.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-/// The mark `libwsd.so` carries (followed by its version and a NUL), by which
-/// `wsd run` tells it from any other shared object.
-pub const LIBRARY_MARK: &str = "wsd-library-version=";
+pub use wsd_front::LIBRARY_MARK;
 
 pub mod config;
 pub mod model;

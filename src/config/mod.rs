@@ -198,18 +198,7 @@ pub const SAN_NAME_RULE: &str = "a name of 1 to 64 letters, digits, '-', '_' or 
 /// Is `name` usable as a segment name ([`SAN_NAME_RULE`])? It becomes part of a
 /// path under /dev/shm.
 pub fn valid_san_name(name: &str) -> bool {
-    valid_san_name_bytes(name.as_bytes())
-}
-
-/// [`valid_san_name`] on raw bytes (the library's start-up reads them without
-/// allocating).
-pub fn valid_san_name_bytes(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name[0] != b'.'
-        && name
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    wsd_front::segment::valid_name(name.as_bytes())
 }
 
 /// A comma-separated list of CIDRs; empty means no subnet at all.

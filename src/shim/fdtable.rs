@@ -12,11 +12,7 @@
 use crate::model::OptionId;
 use crate::model::routing::Role;
 use crate::san::EndpointRef;
-use crate::shim::sys;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
-
-/// Largest table, in descriptors (32 MiB of address space, nothing more, until used).
-const MAX_SLOTS: usize = 1 << 22;
 
 static TABLE: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 /// 0 until the table is published: every descriptor passes through before that.
@@ -74,9 +70,8 @@ impl Remembered {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry(u64);
 
-const KIND_MASK: u64 = 0b111;
+use wsd_front::table::{KIND_MASK, KIND_SAN};
 const KIND_CANDIDATE: u64 = 1;
-const KIND_SAN: u64 = 2;
 const KIND_PLAIN: u64 = 3;
 const SHARED: u64 = 1 << 6;
 const FORKED: u64 = 1 << 7;
@@ -109,7 +104,7 @@ impl Entry {
     /// Is it a SAN socket's entry? (The data calls' one test.)
     #[inline(always)]
     pub fn is_san(self) -> bool {
-        self.0 & KIND_MASK == KIND_SAN
+        wsd_front::table::is_san(self.0)
     }
 
     pub fn role(self) -> Option<Role> {
@@ -195,18 +190,23 @@ fn pack(r: Remembered) -> u64 {
     w
 }
 
-/// Maps the table for `limit` descriptors and publishes it. Called once, from the
-/// constructor, before any entry is made.
-pub fn publish(limit: usize) -> bool {
-    let slots = limit.clamp(1024, MAX_SLOTS);
-    // A fresh private anonymous mapping, whose zero pages read as empty entries
-    // (the system call itself: start-up need not touch libc's mmap).
-    let Ok(p) = sys::map_anonymous(slots * size_of::<AtomicU64>()) else {
-        return false;
-    };
+/// Takes the table the front mapped before the program ran (the engine's
+/// start-up), before any entry is made.
+pub fn adopt(front: &wsd_front::api::Front) {
+    // SAFETY: the front's statics, alive as long as the process; the table they
+    // describe is a mapping of that many words that is never unmapped.
+    let (table, len) = unsafe { ((*front.table).load(Acquire), (*front.table_len).load(Acquire)) };
+    TABLE.store(table, Relaxed);
+    LEN.store(len, Release);
+}
+
+/// Maps a table of `slots` descriptors and publishes it, where no front does
+/// (the unit tests).
+#[cfg(test)]
+pub fn publish(slots: usize) {
+    let p = wsd_front::sys::map_anonymous(slots * size_of::<AtomicU64>()).expect("map a table");
     TABLE.store(p.cast(), Relaxed);
     LEN.store(slots, Release);
-    true
 }
 
 /// Has the table been mapped?

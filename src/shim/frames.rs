@@ -11,8 +11,8 @@
 //! `dl_iterate_phdr`, whose lock a fork child can find held forever by a thread
 //! of its parent. Never from a signal handler's call. Nothing here allocates.
 
-use crate::shim::next;
 use libc::{c_int, c_void};
+use wsd_front::next;
 
 /// Frames kept per call site.
 pub const DEPTH: usize = crate::san::layout::SITE_FRAMES;

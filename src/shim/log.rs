@@ -14,7 +14,7 @@
 
 use crate::config::LogLevel;
 use crate::model::WsaError;
-use crate::shim::{errno, sys};
+use crate::shim::errno;
 use std::fmt::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
 
@@ -31,16 +31,13 @@ static FILE_FAILED: AtomicBool = AtomicBool::new(false);
 static STDERR_ID: AtomicU64 = AtomicU64::new(0);
 
 fn stderr_id() -> u64 {
-    // The system call itself: start-up need not touch libc's fstat.
-    match sys::fstat(libc::STDERR_FILENO) {
-        Ok(st) => (st.st_dev ^ st.st_ino.rotate_left(32)) | 1,
-        Err(_) => 0,
-    }
+    wsd_front::sys::file_identity(libc::STDERR_FILENO)
 }
 
-/// Notes which file descriptor 2 is (start-up, before the program runs).
-pub fn remember_stderr() {
-    STDERR_ID.store(stderr_id(), Relaxed);
+/// Notes which file descriptor 2 was when the program started (the front
+/// looked, before the program ran).
+pub fn remember_stderr(id: u64) {
+    STDERR_ID.store(id, Relaxed);
 }
 
 /// Sets the level and `WSD_LOG_FILE`. The file is tried once here, without

@@ -10,7 +10,7 @@
 //! `process_vm_writev` on our own process, which checks every byte's mapping and
 //! answers `EFAULT` instead of faulting. The caller's `errno` is preserved.
 
-use crate::shim::{errno, sys};
+use crate::shim::errno;
 use libc::{c_void, iovec};
 
 /// Learns the main thread's stack bounds at start-up, without a system call that
@@ -33,7 +33,7 @@ pub fn main_stack() -> Option<(usize, usize)> {
     if top == 0 {
         return None;
     }
-    let (soft, _) = sys::getrlimit(libc::RLIMIT_STACK).ok()?;
+    let (soft, _) = wsd_front::sys::getrlimit(wsd_front::c::RLIMIT_STACK).ok()?;
     // An unlimited stack still gets at most the largest gap the kernel reserves.
     let size = soft.min(128 << 20) as usize;
     Some((top.saturating_sub(size), top))

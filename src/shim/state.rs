@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::san::layout::{self, DEFAULT_CAPACITY};
 use crate::san::{EndpointRef, Segment, SegmentError, reap};
-use crate::shim::{net, sys};
+use crate::shim::{front, net};
 use crate::wsd_log;
 use once_cell::sync::OnceCell;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
@@ -304,15 +304,14 @@ pub fn identity() -> (u32, u64) {
 /// table and endpoint references we see are the parent's, while our descriptors
 /// are our own: we must not change that state.
 ///
-/// On x86-64 the library's own `vfork` counts the children running in this
-/// memory ([`VFORKS`]): while there are none — always, in nearly every program —
+/// The front's own `vfork` counts the children running in this memory
+/// (`front::vforks`): while there are none — always, in nearly every program —
 /// the answer costs one load and no system call, on every socket's creation and
 /// close. Only while one runs are the pids compared. (A child made by a raw
 /// `clone(CLONE_VM)` system call rather than `vfork` is not seen there; glibc's
 /// own `posix_spawn` makes one, but runs no hook in it.)
 pub fn in_vm_sharing_child() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if VFORKS.load(Acquire) == 0 {
+    if front::vforks() == 0 {
         return false;
     }
     // SAFETY: getpid has no preconditions.
@@ -320,11 +319,6 @@ pub fn in_vm_sharing_child() -> bool {
     let own = OWN_PID.load(Acquire);
     own != 0 && own != pid
 }
-
-/// `vfork` children running in this memory: raised by the library's `vfork`
-/// before the system call, lowered in the parent when it returns (the child has
-/// exec'd or exited by then). See `exports::vfork`.
-pub static VFORKS: AtomicU64 = AtomicU64::new(0);
 
 /// This process's identity once computed, 0 before (and in a fresh fork child).
 static IDENTITY: AtomicU64 = AtomicU64::new(0);
@@ -341,7 +335,7 @@ pub fn own_pid() -> u32 {
 
 /// Records this process's pid as the owner of its memory (start-up, fork child).
 pub fn own_memory() {
-    OWN_PID.store(sys::getpid(), Release);
+    OWN_PID.store(wsd_front::sys::getpid(), Release);
 }
 
 /// The program's short name (the kernel's `comm`), NUL-padded, for endpoint

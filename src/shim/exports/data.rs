@@ -40,7 +40,6 @@ macro_rules! data_exports {
         /// # Safety
         /// Called from C as libc's function of the same name: the pointers are
         /// what it expects; they are passed on unchanged.
-        #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> $ret {
             /// The call on a SAN socket (the entry last: the program's
             /// arguments stay in the registers they came in).
@@ -105,7 +104,6 @@ unsafe fn message_done(msg: *const libc::msghdr, done: bool, received: bool) {
 ///
 /// # Safety
 /// Called from C as libc's `sendmsg`: `msg` is a valid message.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> libc::ssize_t {
     // SAFETY: the program's arguments, passed on unchanged.
     let rc = message_call(fd, data::Call::Sendmsg, || unsafe {
@@ -121,7 +119,6 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_i
 ///
 /// # Safety
 /// Called from C as libc's `recvmsg`: `msg` is a valid, writable message.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> libc::ssize_t {
     // SAFETY: the program's arguments, passed on unchanged.
     let rc = message_call(fd, data::Call::Recvmsg, || unsafe {
@@ -136,7 +133,6 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
 ///
 /// # Safety
 /// Called from C as libc's `sendmmsg`: `v` holds `n` valid messages.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, flags: c_int) -> c_int {
     // SAFETY: the program's arguments, passed on unchanged.
     let sent = message_call(
@@ -154,7 +150,6 @@ pub unsafe extern "C" fn sendmmsg(fd: c_int, v: *mut libc::mmsghdr, n: c_uint, f
 /// # Safety
 /// Called from C as libc's `recvmmsg`: `v` holds `n` valid, writable messages
 /// and `t` is null or a valid timeout.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmmsg(
     fd: c_int,
     v: *mut libc::mmsghdr,

@@ -1,29 +1,33 @@
-//! The exported C symbols, the library's top layer. Each looks the descriptor up
-//! (one atomic load); a descriptor that is not ours goes straight to libc, with
-//! no guard, lock or allocation. For ours it takes the re-entrancy guard and runs
-//! the hook under `catch_unwind`, so that no panic ever crosses into C (a panic
-//! falls back to the real call).
+//! The engine's entry points, the library's top layer: the table the front
+//! calls (`wsd_front::api::Engine`, from `wsd_engine_init`), one C function
+//! for each libc call the front interposes, each making the real call itself.
+//! Each looks the descriptor up (one atomic load); a descriptor that is not ours
+//! goes straight to libc, with no guard, lock or allocation. For ours it takes
+//! the re-entrancy guard and runs the hook under `catch_unwind`, so that no
+//! panic ever crosses into C (a panic falls back to the real call).
 //!
-//! This file holds the socket-life calls (`socket`, `connect`, `listen`,
-//! `accept`, `close`, `dup`, `fcntl`…, for `hooks::life`) and the constructor;
+//! This file holds the table, the start-up and the socket-life calls (`socket`,
+//! `connect`, `listen`, `accept`, `close`, `dup`, `fcntl`…, for `hooks::life`);
 //! [`options`] holds `setsockopt`/`getsockopt` (answered by the thread's memo
 //! when it can, else by `hooks::options`), [`data`] the data calls (SPEC §7),
-//! [`capi`] the provider's C API and the library's own C functions
-//! (`include/wsd.h`), and `vfork` the library's own `vfork`.
+//! and [`capi`] the provider's C API and the library's own C functions
+//! (`include/wsd.h`).
 
 mod capi;
 mod data;
 mod options;
-#[cfg(target_arch = "x86_64")]
-mod vfork;
 
 use crate::shim::fdtable::{self, Entry};
 use crate::shim::hooks::life;
 use crate::shim::state::{self, Shim};
 use crate::shim::thread::{self, Guard};
 use crate::shim::{net, real, startup};
-use libc::{c_int, c_uint, sockaddr, socklen_t};
+use libc::{
+    c_char, c_int, c_uint, c_void, iovec, mmsghdr, msghdr, off_t, off64_t, size_t, sockaddr, socklen_t,
+    ssize_t, timespec,
+};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use wsd_front::api::{Engine, Front};
 
 /// Runs `hook`, or `fallback` if it panics.
 pub(super) fn shield<R>(hook: impl FnOnce() -> R, fallback: impl FnOnce() -> R) -> R {
@@ -58,7 +62,6 @@ fn handed_out(newfd: c_int, old: c_int, source: Entry) {
 ///
 /// # Safety
 /// Integer arguments only; unsafe as every C entry point is.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     // SAFETY: integer arguments.
     let fd = unsafe { real::socket(domain, ty, protocol) };
@@ -79,7 +82,6 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 ///
 /// # Safety
 /// Called from C as libc's `connect`: `addr` points to `len` readable bytes.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let entry = fdtable::get(fd);
     // SAFETY: the program's arguments, passed on unchanged.
@@ -95,7 +97,6 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 ///
 /// # Safety
 /// Integer arguments only; unsafe as every C entry point is.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     let entry = fdtable::get(fd);
     // SAFETY: integer arguments.
@@ -165,7 +166,6 @@ unsafe fn accept_any(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags:
 /// # Safety
 /// Called from C as libc's `accept`: `addr` is null, or points to `*len`
 /// writable bytes with `len` writable.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     // SAFETY: the program's arguments, passed on.
     unsafe { accept_any(fd, addr, len, None) }
@@ -175,7 +175,6 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
 ///
 /// # Safety
 /// As for `accept`.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
     // SAFETY: the program's arguments, passed on.
     unsafe { accept_any(fd, addr, len, Some(flags)) }
@@ -185,7 +184,6 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
 ///
 /// # Safety
 /// Integer arguments only; unsafe as every C entry point is.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     let entry = fdtable::get(fd);
     if let Some((_g, shim)) = ours(entry) {
@@ -199,7 +197,6 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 ///
 /// # Safety
 /// Integer arguments only; unsafe as every C entry point is.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
     // SAFETY: an integer argument.
     let new = unsafe { real::dup(fd) };
@@ -211,7 +208,6 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 ///
 /// # Safety
 /// Integer arguments only; unsafe as every C entry point is.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     // SAFETY: integer arguments.
     let r = unsafe { real::dup2(old, new) };
@@ -225,7 +221,6 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 ///
 /// # Safety
 /// Integer arguments only; unsafe as every C entry point is.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     // SAFETY: integer arguments.
     let r = unsafe { real::dup3(old, new, flags) };
@@ -246,7 +241,6 @@ fn after_fcntl(fd: c_int, cmd: c_int, r: c_int) -> c_int {
 ///
 /// # Safety
 /// Called from C as libc's `fcntl`: `arg` is what `cmd` expects.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     // SAFETY: the program's arguments, passed on unchanged.
     after_fcntl(fd, cmd, unsafe { real::fcntl(fd, cmd, arg) })
@@ -256,7 +250,6 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
 ///
 /// # Safety
 /// As for `fcntl`.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     // SAFETY: the program's arguments, passed on unchanged.
     after_fcntl(fd, cmd, unsafe { real::fcntl64(fd, cmd, arg) })
@@ -276,7 +269,6 @@ fn forget_range(first: c_uint, last: c_uint) {
 ///
 /// # Safety
 /// Integer arguments only; unsafe as every C entry point is.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
     if flags & !(libc::CLOSE_RANGE_CLOEXEC as c_int | libc::CLOSE_RANGE_UNSHARE as c_int) == 0
         && flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0
@@ -291,15 +283,55 @@ pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) 
 ///
 /// # Safety
 /// Integer arguments only; unsafe as every C entry point is.
-#[unsafe(no_mangle)]
 pub unsafe extern "C" fn closefrom(low: c_int) {
     forget_range(low.max(0) as c_uint, c_uint::MAX);
-    // SAFETY: an integer argument.
-    unsafe { real::closefrom(low) }
+    real::closefrom(low)
 }
 
-/// Start-up, for `libwsd.so`'s constructor (`preload/lib.rs`): never unwinds into
-/// the loader.
-pub fn constructor() {
-    shield(life::start, || ());
+/// The engine's start-up, when the front loads it (`wsd_engine_init`): the
+/// table of entry points, or None if the front is of another version. Threads
+/// that load the engine at once each come here; start-up runs in the first,
+/// and the others wait for it to end (a few system calls, no lock, nothing
+/// that blocks), so that none makes a socket the engine would not follow.
+pub fn engine(front: &'static Front) -> Option<&'static Engine> {
+    if front.version != wsd_front::api::VERSION {
+        return None;
+    }
+    if !shield(|| life::start(front), || false) {
+        startup::wait_started();
+    }
+    Some(&ENGINE)
 }
+
+/// The front's constructor asks: take back what this image inherited.
+extern "C" fn inherit() {
+    shield(life::inherit, || ());
+}
+
+/// The entry points by the names `wsd_front::engine_calls!` lists.
+mod calls {
+    pub(super) use super::capi::*;
+    pub(super) use super::data::*;
+    pub(super) use super::options::{getsockopt_at, setsockopt_at};
+    pub(super) use super::{
+        accept, accept4, close, close_range, closefrom, connect, dup, dup2, dup3, fcntl, fcntl64, inherit,
+        listen, socket,
+    };
+}
+
+macro_rules! engine_table {
+    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+        /// The engine's half of each call, for the front.
+        static ENGINE: Engine = Engine {
+            version: wsd_front::api::VERSION,
+            $(
+                // SAFETY: the engine's function of that name, whose C signature
+                // is the one listed, spelled with libc's types where the front
+                // spells its own: the same ABI.
+                $name: unsafe { std::mem::transmute::<unsafe extern "C" fn($($ty),*) -> $ret, _>(calls::$name) },
+            )*
+        };
+    };
+}
+
+wsd_front::engine_calls!(engine_table);

@@ -2,10 +2,9 @@
 //! call (a tail jump); on one of ours, the thread's memo when it answers, else
 //! the whole path (`hooks::options`).
 //!
-//! On x86-64 each export is a two-instruction trampoline that passes the call's
-//! return address — the place in the program that made the call — as a sixth
-//! argument, so that the report can say where options are set (issue 16) at the
-//! cost of one load. Elsewhere the place is not known (0).
+//! Each comes with the place in the program that made the call (its return
+//! address), which the front's two-instruction trampoline passes as a sixth
+//! argument, so that the report can say where options are set (issue 16).
 
 use super::shield;
 use crate::shim::fdtable::{self, Entry};
@@ -15,35 +14,24 @@ use crate::shim::thread::Guard;
 use crate::shim::{memo, real};
 use libc::{c_int, c_void, socklen_t};
 
-/// One option call's export: on x86-64 the trampoline, elsewhere a plain
-/// function passing no place; then the call made from a place (`$at`), whose
-/// path for a descriptor that is not ours is a tail call to the real function,
-/// and its path for ours (`$ours`).
+/// One option call made from a place (`$at`), whose path for a descriptor
+/// that is not ours is a tail call to the real function, and its path for ours
+/// (`$ours`).
 macro_rules! option_export {
-    ($(#[$doc:meta])* $name:ident, $at:ident, $ours:ident, $val:ty, $len:ty, $memo:path, $whole:path) => {
-        $(#[$doc])*
-        #[cfg(target_arch = "x86_64")]
-        #[unsafe(naked)]
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(fd: c_int, level: c_int, name: c_int, val: $val, len: $len) -> c_int {
-            // The return address, on top of the stack at entry, as the sixth argument.
-            std::arch::naked_asm!("movq (%rsp), %r9", "jmp {at}", at = sym $at, options(att_syntax))
-        }
-
-        $(#[$doc])*
-        #[cfg(not(target_arch = "x86_64"))]
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(fd: c_int, level: c_int, name: c_int, val: $val, len: $len) -> c_int {
-            // SAFETY: the program's arguments, passed on; the place is not known.
-            unsafe { $at(fd, level, name, val, len, 0) }
-        }
-
+    ($name:ident, $at:ident, $ours:ident, $val:ty, $len:ty, $memo:path, $whole:path) => {
         /// The call made from `site` (a return address into the program, 0 if
         /// not known).
         ///
         /// # Safety
         /// As for the export.
-        unsafe extern "C" fn $at(fd: c_int, level: c_int, name: c_int, val: $val, len: $len, site: usize) -> c_int {
+        pub unsafe extern "C" fn $at(
+            fd: c_int,
+            level: c_int,
+            name: c_int,
+            val: $val,
+            len: $len,
+            site: usize,
+        ) -> c_int {
             let entry = fdtable::get(fd);
             if entry.is_empty() {
                 // Not ours: a tail call, with none of the hook's frame set up.
@@ -55,7 +43,15 @@ macro_rules! option_export {
 
         #[inline(never)]
         #[allow(clippy::too_many_arguments)]
-        fn $ours(fd: c_int, level: c_int, name: c_int, val: $val, len: $len, entry: Entry, site: usize) -> c_int {
+        fn $ours(
+            fd: c_int,
+            level: c_int,
+            name: c_int,
+            val: $val,
+            len: $len,
+            entry: Entry,
+            site: usize,
+        ) -> c_int {
             answer_ours(
                 move |g| $memo(g, entry, level, name, val, len, site),
                 move |shim, g| $whole(shim, g, fd, entry, level, name, val, len, site),
@@ -67,21 +63,10 @@ macro_rules! option_export {
 }
 
 option_export! {
-    /// `setsockopt(2)`. On a descriptor that is ours, the switch routes the call
-    /// (SPEC §4.3); a bad `val` is answered `EFAULT`, never a fault.
-    ///
-    /// # Safety
-    /// Called from C as libc's `setsockopt`: `val` should point to `len` readable
-    /// bytes (the kernel, or the library's probe, answers `EFAULT` when not).
     setsockopt, setsockopt_at, setsockopt_ours, *const c_void, socklen_t, memo::set, options::setsockopt
 }
 
 option_export! {
-    /// `getsockopt(2)`, routed as `setsockopt`.
-    ///
-    /// # Safety
-    /// Called from C as libc's `getsockopt`: `val` and `len` should point to
-    /// writable memory (a bad pointer is answered `EFAULT`).
     getsockopt, getsockopt_at, getsockopt_ours, *mut c_void, *mut socklen_t, memo::get, options::getsockopt
 }
 

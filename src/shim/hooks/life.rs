@@ -18,12 +18,17 @@ use crate::shim::switch::{self, Fallback};
 use crate::shim::{errno, log, net, startup};
 use libc::{c_int, sockaddr, socklen_t};
 
-/// Start-up (from the constructor): `startup` does what must happen before the
-/// program runs and registers the fork handlers; if there may be SAN sockets
-/// already, the switch takes them back now: the ones this image inherited
-/// across exec from a process that held them, and `WSD_FDS`.
-pub fn start() {
-    if let Some(shim) = startup::start(before_fork, after_fork_in_child) {
+/// The engine's start-up, when the front loads it: `startup` takes the
+/// front's table and registers the fork handlers. False if it ran already.
+pub fn start(front: &'static wsd_front::api::Front) -> bool {
+    startup::start(front, before_fork, after_fork_in_child)
+}
+
+/// Takes back what this image inherited, if the front's constructor found
+/// there may be something: SAN sockets held across exec, descriptors named in
+/// `WSD_FDS`.
+pub fn inherit() {
+    if let Some(shim) = startup::inherited() {
         if shim.attach_existing() {
             switch::readopt_after_exec(shim);
         }

@@ -14,20 +14,20 @@
 //! indirect function, whose resolver is run as the loader runs it) with the
 //! default version or no version counts; a hidden (non-default) version does not.
 //!
-//! `_dl_find_object` (glibc 2.35) is the unwinder's lock-free lookup; the static
-//! unwinder linked into `libwsd.so` imports it already. The loader sets it up
+//! `_dl_find_object` (glibc 2.35) is the unwinder's lock-free lookup. The loader sets it up
 //! before it runs any constructor (`_dl_find_object_init` at start, and
 //! `_dl_find_object_update` in `dlopen` before the new objects' constructors), so
 //! from any code of this library it places this library; should it not,
 //! [`snapshot`] says so and the caller decides (`real` then uses `dlsym`).
 
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
+use crate::c::{c_char, c_int, c_void};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
 
 /// `struct link_map`'s public head (<link.h>).
 #[repr(C)]
 struct LinkMap {
     l_addr: usize,
-    l_name: *const libc::c_char,
+    l_name: *const c_char,
     l_ld: *const Dyn,
     l_next: *const LinkMap,
     l_prev: *const LinkMap,
@@ -55,30 +55,30 @@ struct Sym {
 #[repr(C)]
 struct DlFindObject {
     dlfo_flags: u64,
-    dlfo_map_start: *mut libc::c_void,
-    dlfo_map_end: *mut libc::c_void,
+    dlfo_map_start: *mut c_void,
+    dlfo_map_end: *mut c_void,
     dlfo_link_map: *const LinkMap,
-    dlfo_eh_frame: *mut libc::c_void,
+    dlfo_eh_frame: *mut c_void,
     reserved: [u64; 7],
 }
 
 unsafe extern "C" {
     /// glibc >= 2.35: lock-free and async-signal-safe (the unwinder's lookup).
-    fn _dl_find_object(pc: *mut libc::c_void, result: *mut DlFindObject) -> libc::c_int;
+    fn _dl_find_object(pc: *mut c_void, result: *mut DlFindObject) -> c_int;
 }
 
 /// `_dl_find_object` of `pc`, if an object with a link map holds it.
 fn find_object(pc: usize) -> Option<DlFindObject> {
     let mut found = DlFindObject {
         dlfo_flags: 0,
-        dlfo_map_start: std::ptr::null_mut(),
-        dlfo_map_end: std::ptr::null_mut(),
-        dlfo_link_map: std::ptr::null(),
-        dlfo_eh_frame: std::ptr::null_mut(),
+        dlfo_map_start: core::ptr::null_mut(),
+        dlfo_map_end: core::ptr::null_mut(),
+        dlfo_link_map: core::ptr::null(),
+        dlfo_eh_frame: core::ptr::null_mut(),
         reserved: [0; 7],
     };
     // SAFETY: `found` is a valid out-pointer; the address is only looked up.
-    let r = unsafe { _dl_find_object(pc as *mut libc::c_void, &mut found) };
+    let r = unsafe { _dl_find_object(pc as *mut c_void, &mut found) };
     (r == 0 && !found.dlfo_link_map.is_null()).then_some(found)
 }
 
@@ -89,7 +89,7 @@ fn find_object(pc: usize) -> Option<DlFindObject> {
 pub struct Object {
     pub base: usize,
     pub map: (usize, usize),
-    pub name: *const libc::c_char,
+    pub name: *const c_char,
 }
 
 /// The object `pc` lies in, found without a lock (`_dl_find_object`): safe in a
@@ -120,7 +120,7 @@ const STB_WEAK: u8 = 2;
 const VERSYM_HIDDEN: u16 = 0x8000;
 
 /// The link map of the first object after this one, once noted.
-static FIRST: AtomicPtr<LinkMap> = AtomicPtr::new(std::ptr::null_mut());
+static FIRST: AtomicPtr<LinkMap> = AtomicPtr::new(core::ptr::null_mut());
 /// How many objects followed this one when noted; [`NOT_YET`] before.
 static COUNT: AtomicUsize = AtomicUsize::new(NOT_YET);
 const NOT_YET: usize = usize::MAX;
@@ -163,7 +163,7 @@ pub fn snapshot() -> Option<usize> {
         first
     };
     // SAFETY: the `n` maps just walked.
-    if unsafe { search(first, n, c"getsockname") }? == 0 {
+    if unsafe { search(first, n, c"__errno_location") }? == 0 {
         return None;
     }
     FIRST.store(first.cast_mut(), Relaxed);
@@ -242,7 +242,7 @@ unsafe fn tables(m: &LinkMap) -> Option<Option<Tables>> {
 /// defines would lead on to an object an earlier constructor `dlopen`ed, which
 /// could have been unloaded since: `real` asks only for names glibc 2.35,
 /// the oldest that can load this library, defines.)
-pub fn lookup(name: &std::ffi::CStr) -> Option<usize> {
+pub fn lookup(name: &core::ffi::CStr) -> Option<usize> {
     let n = snapshot()?;
     // SAFETY: the `n` link maps that followed this library's when `snapshot`
     // walked them, as above.
@@ -253,7 +253,7 @@ pub fn lookup(name: &std::ffi::CStr) -> Option<usize> {
 ///
 /// # Safety
 /// `first` and the `n - 1` maps after it are loaded objects' link maps.
-unsafe fn search(first: *const LinkMap, n: usize, name: &std::ffi::CStr) -> Option<usize> {
+unsafe fn search(first: *const LinkMap, n: usize, name: &core::ffi::CStr) -> Option<usize> {
     let bytes = name.to_bytes();
     let h = bytes
         .iter()
@@ -339,7 +339,7 @@ unsafe fn find(h: u32, name: &[u8], t: &Tables) -> Option<usize> {
                     let addr = base + s.st_value as usize;
                     if ty == STT_GNU_IFUNC {
                         // As the loader does on x86-64: the resolver takes no argument.
-                        let resolver: unsafe extern "C" fn() -> usize = std::mem::transmute(addr);
+                        let resolver: unsafe extern "C" fn() -> usize = core::mem::transmute(addr);
                         return Some(resolver());
                     }
                     return Some(addr);

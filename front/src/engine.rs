@@ -1,0 +1,219 @@
+//! The engine, `libwsd_engine.so` beside the front: found, loaded and started
+//! once, the first time a process needs it.
+//!
+//! Loading takes the loader's lock (`dlopen`), so it happens only where that is
+//! safe: after the front's constructor, never in a `vfork` child (whose memory
+//! is its parent's), and never again in a thread already loading it (a signal
+//! handler that interrupted the load passes its call straight to libc). Threads
+//! that need the engine at once each call `dlopen`, which gives them the same
+//! object, and its start-up runs once (the engine's `wsd_engine_init`).
+//!
+//! Should the engine not load (missing, or of another version), that is said
+//! once on standard error and the program runs without the SAN: every call
+//! passes straight to libc.
+
+use crate::api::{self, Engine, Front};
+use crate::c::{c_char, c_int, c_void};
+use crate::{next, start, sys, table};
+use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering::*};
+
+static ENGINE: AtomicPtr<Engine> = AtomicPtr::new(core::ptr::null_mut());
+
+/// [`STATE`] values.
+const NOT_READY: u8 = 0;
+const READY: u8 = 1;
+const FAILED: u8 = 2;
+static STATE: AtomicU8 = AtomicU8::new(NOT_READY);
+
+/// The thread loading the engine (its thread pointer), 0 if none.
+static LOADER: AtomicUsize = AtomicUsize::new(0);
+
+/// The front's own file name as the loader has it (`l_name`).
+static OWN_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
+/// The working directory at start, if the front's name is relative (NUL-terminated).
+static mut START_DIR: [u8; PATH_MAX] = [0; PATH_MAX];
+const PATH_MAX: usize = 4096;
+
+/// `vfork` children running in this memory (the front's `vfork`), and the pid
+/// of the process that called it.
+pub static VFORKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+pub static VFORK_PARENT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+static FRONT: Front = Front {
+    version: api::VERSION,
+    table: &table::TABLE,
+    table_len: &table::LEN,
+    vforks: &VFORKS,
+    stderr_id: &start::STDERR_ID,
+    lookup: crate::real::lookup_c,
+};
+
+#[link(name = "c")]
+unsafe extern "C" {
+    fn dlopen(path: *const c_char, flags: c_int) -> *mut c_void;
+    fn dlsym(handle: *mut c_void, name: *const c_char) -> *mut c_void;
+    fn dlerror() -> *const c_char;
+}
+
+/// The engine, if it is loaded.
+#[inline(always)]
+pub fn loaded() -> Option<&'static Engine> {
+    // SAFETY: set once, to the engine's table, which lives as long as the process
+    // (the engine is never unloaded).
+    unsafe { ENGINE.load(Acquire).as_ref() }
+}
+
+/// Notes the front's own file name (the constructor), and the working
+/// directory if that name is relative.
+pub fn note_own_path() {
+    let Some(o) = next::object_of(note_own_path as fn() as usize) else {
+        return;
+    };
+    OWN_NAME.store(o.name.cast_mut(), Relaxed);
+    // SAFETY: the loader's NUL-terminated name of this object.
+    if !o.name.is_null() && unsafe { *o.name } != b'/' as c_char {
+        // SAFETY: the constructor runs alone; nothing else touches the buffer
+        // until READY is published after this.
+        let _ = sys::getcwd(unsafe { &mut *(&raw mut START_DIR) });
+    }
+}
+
+/// The constructor has run: loading may happen from now on.
+pub fn ready() {
+    STATE.store(READY, Release);
+}
+
+/// The engine, loaded now if it is not yet and may be.
+#[cold]
+#[inline(never)]
+pub fn load() -> Option<&'static Engine> {
+    if let Some(e) = loaded() {
+        return Some(e);
+    }
+    if STATE.load(Acquire) != READY || in_vfork_child() {
+        return None;
+    }
+    let me = thread_pointer();
+    if LOADER.load(Acquire) == me {
+        return None;
+    }
+    let first = LOADER.compare_exchange(0, me, AcqRel, Acquire).is_ok();
+    let e = open();
+    if first {
+        LOADER.store(0, Release);
+    }
+    e
+}
+
+/// Opens and starts the engine.
+fn open() -> Option<&'static Engine> {
+    let mut path = [0u8; PATH_MAX];
+    let Some(len) = engine_path(&mut path) else {
+        return failed(&[
+            b"cannot tell where libwsd.so is, to load ",
+            api::ENGINE_FILE.as_bytes(),
+        ]);
+    };
+    // SAFETY: a NUL-terminated path.
+    let h = unsafe { dlopen(path.as_ptr().cast(), crate::c::RTLD_NOW | crate::c::RTLD_LOCAL) };
+    if h.is_null() {
+        return failed(&[b"cannot load ", &path[..len], b": ", last_dl_error()]);
+    }
+    // SAFETY: a handle dlopen returned, and a NUL-terminated name.
+    let init = unsafe { dlsym(h, api::ENGINE_INIT.as_ptr()) };
+    if init.is_null() {
+        return failed(&[&path[..len], b" is not wsd's engine"]);
+    }
+    // SAFETY: the engine's `wsd_engine_init` has this signature (api::ENGINE_INIT).
+    let init: unsafe extern "C" fn(*const Front) -> *const Engine = unsafe { core::mem::transmute(init) };
+    // SAFETY: FRONT lives as long as the process.
+    let e = unsafe { init(&FRONT) };
+    if e.is_null() {
+        return failed(&[&path[..len], b" is another version's engine than this libwsd.so"]);
+    }
+    ENGINE.store(e.cast_mut(), Release);
+    loaded()
+}
+
+/// Says once, on standard error, why the engine did not load; the program runs
+/// without the SAN.
+#[cold]
+fn failed(parts: &[&[u8]]) -> Option<&'static Engine> {
+    if STATE.compare_exchange(READY, FAILED, AcqRel, Acquire).is_ok() {
+        let mut line = [0u8; 1024];
+        let mut n = 0;
+        for p in [b"wsd: ".as_slice()]
+            .iter()
+            .chain(parts)
+            .chain(&[b"; the program runs without the SAN\n".as_slice()])
+        {
+            let take = p.len().min(line.len() - n);
+            line[n..n + take].copy_from_slice(&p[..take]);
+            n += take;
+        }
+        sys::write(2, &line[..n]);
+    }
+    None
+}
+
+/// `dlerror()`'s message, as bytes.
+fn last_dl_error() -> &'static [u8] {
+    // SAFETY: dlerror returns null or a NUL-terminated message that stays valid
+    // until the next dl call on this thread.
+    unsafe {
+        let e = dlerror();
+        if e.is_null() {
+            return b"unknown error";
+        }
+        core::ffi::CStr::from_ptr(e).to_bytes()
+    }
+}
+
+/// The engine's path in `buf`, NUL-terminated: the directory of the front's
+/// own file (made absolute with the working directory at start), and the
+/// engine's file name. Its length without the NUL.
+fn engine_path(buf: &mut [u8; PATH_MAX]) -> Option<usize> {
+    let name = OWN_NAME.load(Relaxed);
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: the loader's NUL-terminated name of this object.
+    let name = unsafe { core::ffi::CStr::from_ptr(name) }.to_bytes();
+    let dir = &name[..name.iter().rposition(|&b| b == b'/').unwrap_or(0)];
+    let mut n = 0;
+    let mut put = |bytes: &[u8]| -> Option<()> {
+        let end = n + bytes.len();
+        buf.get_mut(n..end)?.copy_from_slice(bytes);
+        n = end;
+        Some(())
+    };
+    if name.first() != Some(&b'/') {
+        // SAFETY: written once by the constructor before READY, read only after.
+        let cwd = unsafe { &*(&raw const START_DIR) };
+        put(&cwd[..cwd.iter().position(|&b| b == 0)?])?;
+        put(b"/")?;
+    }
+    if !dir.is_empty() {
+        put(dir)?;
+        put(b"/")?;
+    }
+    put(api::ENGINE_FILE.as_bytes())?;
+    put(b"\0")?;
+    Some(n - 1)
+}
+
+/// Are we a `vfork` child, running in our parent's memory?
+fn in_vfork_child() -> bool {
+    VFORKS.load(Acquire) != 0 && sys::getpid() != VFORK_PARENT.load(Acquire)
+}
+
+/// This thread's thread pointer (its `pthread_self`), without a call.
+#[inline(always)]
+fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: on x86-64 glibc, %fs:0 holds the thread control block's own address.
+    unsafe {
+        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags))
+    };
+    tp
+}
