@@ -17,7 +17,12 @@ fn an_installed_wsd_finds_its_library_and_runs_a_program() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for f in ["bin/wsd", "lib/libwsd.so", "include/wsd.h"] {
+    for f in [
+        "bin/wsd",
+        "lib/libwsd.so",
+        "lib/libwsd_engine.so",
+        "include/wsd.h",
+    ] {
         assert!(prefix.join(f).is_file(), "{f}");
     }
     let san = support::San::new("installed");

@@ -32,3 +32,52 @@ pub fn path<'a>(
     buf[PATH_PREFIX.len()..PATH_PREFIX.len() + name.len()].copy_from_slice(name);
     core::ffi::CStr::from_bytes_until_nul(buf).ok()
 }
+
+/// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
+/// Bumped whenever anything in a segment changes meaning or place (the
+/// engine's `san::layout`, which takes it from here).
+pub const LAYOUT_VERSION: u32 = 9;
+/// Where the header keeps the layout version (a u32) and the holder map's
+/// offset (a u64): `san::layout::Header`, whose field offsets are asserted to
+/// be these.
+pub const VERSION_AT: u64 = 8;
+pub const HOLDER_MAP_AT: u64 = 104;
+/// The holder map: one bit per pid below 2^22 (Linux's largest `pid_max`),
+/// set when a process becomes a holder of an endpoint (it made the socket, a
+/// fork gave it one, it took one over), so that a new image of that pid knows
+/// in two reads whether it may have SAN sockets to take back. A bit is cleared
+/// only by its own pid's start-up after it found nothing; a stale bit (a
+/// holder that exited and whose pid came back) costs that process a look.
+pub const HOLDER_MAP_BYTES: usize = 1 << 19;
+
+/// The byte of the holder map that holds `pid`'s bit, and the bit.
+pub const fn holder_bit(pid: u32) -> (usize, u8) {
+    ((pid as usize >> 3) % HOLDER_MAP_BYTES, 1 << (pid & 7))
+}
+
+/// May the process `pid` hold SAN sockets listed in the segment open at `fd`?
+/// Yes if its bit in the holder map is set, and also if the file is not a
+/// segment of this layout (the engine's start-up then reports it): two reads,
+/// no mapping.
+pub fn may_hold(fd: crate::c::c_int, pid: u32) -> bool {
+    let mut head = [0u8; 112];
+    if crate::sys::pread(fd, &mut head, 0) != Ok(head.len()) {
+        return true;
+    }
+    let word = |at: u64, n: usize| {
+        head[at as usize..at as usize + n]
+            .iter()
+            .rev()
+            .fold(0u64, |w, &b| w << 8 | u64::from(b))
+    };
+    if word(0, 8) != MAGIC || word(VERSION_AT, 4) != u64::from(LAYOUT_VERSION) {
+        return true;
+    }
+    let (byte, bit) = holder_bit(pid);
+    let mut b = [0u8];
+    match crate::sys::pread(fd, &mut b, word(HOLDER_MAP_AT, 8) + byte as u64) {
+        Ok(1) => b[0] & bit != 0,
+        _ => true,
+    }
+}

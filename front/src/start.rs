@@ -11,8 +11,10 @@
 //! - The descriptor table, mapped (two system calls).
 //! - The engine, loaded and told to take back what this image inherited — only
 //!   if there may be something: descriptors named in `WSD_FDS`, or a segment
-//!   (`WSD_SAN`'s, or the default one) whose file exists. A segment that is not
-//!   there costs one `openat` answered `ENOENT`.
+//!   (`WSD_SAN`'s, or the default one) whose holder map has this pid's bit set
+//!   (a process of this pid held an endpoint: it inherited it across exec, or
+//!   it is a stale bit, which the engine's look clears). A segment that is not
+//!   there costs one `openat` answered `ENOENT`; one that is, two `pread`s more.
 //!
 //! All of it by system calls made here and plain loads: no libc function whose
 //! page the program would not touch anyway, no allocation, no lock.
@@ -44,7 +46,7 @@ unsafe extern "C" fn start(_argc: c_int, _argv: *const *const c_char, envp: *con
     engine::ready();
     // SAFETY: the loader's environment, as the caller promises.
     let (fds, san) = unsafe { (env(envp, b"WSD_FDS="), env(envp, b"WSD_SAN=")) };
-    let inherited = !mapped || fds.is_some() || segment_present(san.unwrap_or(b"default"));
+    let inherited = !mapped || fds.is_some() || may_hold_san_sockets(san.unwrap_or(b"default"));
     if inherited && let Some(e) = engine::load() {
         // SAFETY: the engine's entry point, with no arguments.
         unsafe { (e.inherit)() };
@@ -83,9 +85,10 @@ unsafe fn env(envp: *const *const u8, key: &[u8]) -> Option<&'static [u8]> {
 const ENV_MAX: usize = 4096;
 
 /// Could this process hold SAN sockets already, inherited across exec? Only if
-/// segment `name`'s file exists; a name that is not valid answers yes: the
-/// engine's start-up reports it.
-fn segment_present(name: &[u8]) -> bool {
+/// segment `name` exists and its holder map has this pid's bit set
+/// ([`segment::may_hold`]); a name that is not valid, or a file that is not a
+/// segment of this layout, answers yes: the engine's start-up reports it.
+fn may_hold_san_sockets(name: &[u8]) -> bool {
     let mut buf = [0u8; segment::PATH_PREFIX.len() + segment::NAME_MAX + 1];
     let Some(path) = segment::path(name, &mut buf) else {
         return true;
@@ -94,8 +97,9 @@ fn segment_present(name: &[u8]) -> bool {
         Err(c::ENOENT) => false,
         Err(_) => true,
         Ok(fd) => {
+            let may = segment::may_hold(fd, sys::getpid());
             sys::close(fd);
-            true
+            may
         }
     }
 }

@@ -155,6 +155,7 @@ impl Segment {
         let id = h.next_id.fetch_add(1, Relaxed);
         rec.extra_holders.store(0, Relaxed);
         rec.holders[0].store(new.holder, Relaxed);
+        self.note_holder(super::layout::identity_pid(new.holder));
         for slot in &rec.holders[1..] {
             slot.store(0, Relaxed);
         }
@@ -308,6 +309,7 @@ impl Segment {
                 if !rec.holder_identities().any(|h| h == identity) {
                     rec.add_holder(identity);
                 }
+                self.note_holder(super::layout::identity_pid(identity));
                 rec.flags.fetch_and(!super::layout::FLAG_HOLDERS_DIED, Relaxed);
                 true
             }
@@ -332,6 +334,7 @@ impl Segment {
         match self.endpoint(ep) {
             Some(rec) => {
                 rec.add_holder(identity);
+                self.note_holder(super::layout::identity_pid(identity));
                 let _ = rec
                     .extra_holders
                     .fetch_update(AcqRel, Acquire, |n| n.checked_sub(1));

@@ -21,10 +21,10 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64};
 
-/// "WSD-SAN" and a format byte: the first 8 bytes of every segment.
-pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
-/// Bumped whenever anything in this file changes meaning or place.
-pub const LAYOUT_VERSION: u32 = 8;
+/// "WSD-SAN" and a format byte, and the layout's version, bumped whenever
+/// anything in this file changes meaning or place: declared with what the
+/// front's constructor reads of a segment (`wsd_front::segment`).
+pub use wsd_front::segment::{HOLDER_MAP_BYTES, LAYOUT_VERSION, MAGIC};
 pub const HEADER_SIZE: usize = 512;
 pub const RECORD_SIZE: usize = 256;
 pub const ROW_SIZE: usize = 64;
@@ -141,7 +141,10 @@ pub struct Header {
     pub fault_seq: AtomicU32,
     /// Entries ever written to the fault story (see [`StoryEntry`]).
     pub story_next: AtomicU64,
-    pub _reserved: [AtomicU64; 35],
+    /// Where the holder map starts ([`holder_map_offset`]; see
+    /// `wsd_front::segment::HOLDER_MAP_BYTES`).
+    pub holder_map: AtomicU64,
+    pub _reserved: [AtomicU64; 34],
     pub stats: Stats,
 }
 
@@ -527,13 +530,24 @@ pub struct ModuleSlot {
 const _: () = assert!(size_of::<SiteSlot>() == 64 && size_of::<ModuleSlot>() == 256);
 const _: () = assert!(size_of::<ReportRow>() == ROW_SIZE);
 const _: () = assert!(size_of::<Header>() == HEADER_SIZE);
+const _: () = assert!(
+    std::mem::offset_of!(Header, layout_version) == wsd_front::segment::VERSION_AT as usize
+        && std::mem::offset_of!(Header, holder_map) == wsd_front::segment::HOLDER_MAP_AT as usize,
+    "the front reads these two fields where wsd_front::segment says they are"
+);
 const _: () = assert!(size_of::<AddrSlot>() == 24);
 const _: () = assert!(size_of::<Record>() == RECORD_SIZE);
 const _: () = assert!(align_of::<Record>() == 8 && align_of::<Header>() == 8);
 
 /// Bytes of a segment with `capacity` records.
 pub const fn segment_size(capacity: u32) -> usize {
-    buckets_offset(capacity) + (key_buckets(capacity) + addr_buckets(capacity)) as usize * 4
+    holder_map_offset(capacity) + HOLDER_MAP_BYTES
+}
+
+/// Where the holder map starts (after the index buckets, 8-aligned).
+pub const fn holder_map_offset(capacity: u32) -> usize {
+    (buckets_offset(capacity) + (key_buckets(capacity) + addr_buckets(capacity)) as usize * 4)
+        .next_multiple_of(8)
 }
 
 /// Where the fault log starts.

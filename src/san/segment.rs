@@ -23,7 +23,7 @@ pub use error::SegmentError;
 
 use super::layout::{
     HEADER_SIZE, Header, LANES, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, RECORD_SIZE, REPORT_ROWS, ROW_SIZE,
-    Record, ReportRow, addr_buckets, key_buckets, lanes_offset, rows_offset, segment_size,
+    Record, ReportRow, addr_buckets, holder_map_offset, key_buckets, lanes_offset, rows_offset, segment_size,
 };
 use access::{check_access, no_access};
 use std::ffi::{CStr, CString};
@@ -163,6 +163,7 @@ impl Segment {
         }
         if h.key_buckets.load(Relaxed) != key_buckets(capacity)
             || h.addr_buckets.load(Relaxed) != addr_buckets(capacity)
+            || h.holder_map.load(Relaxed) != holder_map_offset(capacity) as u64
         {
             return Err(SegmentError::BadGeometry);
         }
@@ -250,6 +251,7 @@ impl Segment {
         h.key_buckets.store(key_buckets(capacity), Relaxed);
         h.addr_buckets.store(addr_buckets(capacity), Relaxed);
         h.total_size.store(size as u64, Relaxed);
+        h.holder_map.store(holder_map_offset(capacity) as u64, Relaxed);
         h.next_id.store(1, Relaxed);
         h.magic.store(MAGIC, Release);
         let mut seg = seg;
@@ -372,6 +374,44 @@ impl Segment {
         let at = (rec as *const Record as usize).checked_sub(self.base as usize + HEADER_SIZE)?;
         let index = u32::try_from(at / RECORD_SIZE).ok()?;
         (at % RECORD_SIZE == 0 && index < self.capacity).then_some(index)
+    }
+
+    /// The byte of the holder map that holds `pid`'s bit, and the bit
+    /// (`wsd_front::segment::holder_bit`).
+    fn holder_byte(&self, pid: u32) -> (&std::sync::atomic::AtomicU8, u8) {
+        let (byte, bit) = wsd_front::segment::holder_bit(pid);
+        let offset = holder_map_offset(self.capacity) + byte;
+        debug_assert!(offset < self.len);
+        // SAFETY: the geometry check made `len` cover the whole holder map; a
+        // byte-sized atomic, valid for any bit pattern.
+        (
+            unsafe { &*(self.base.add(offset) as *const std::sync::atomic::AtomicU8) },
+            bit,
+        )
+    }
+
+    /// Notes that process `pid` holds an endpoint (its bit in the holder map,
+    /// which the front's constructor of a new image of that pid reads).
+    pub fn note_holder(&self, pid: u32) {
+        let (byte, bit) = self.holder_byte(pid);
+        if byte.load(Relaxed) & bit == 0 {
+            byte.fetch_or(bit, Relaxed);
+        }
+    }
+
+    /// Clears `pid`'s bit in the holder map: that process's start-up found
+    /// nothing of its own in the segment.
+    pub fn forget_holder(&self, pid: u32) {
+        let (byte, bit) = self.holder_byte(pid);
+        if byte.load(Relaxed) & bit != 0 {
+            byte.fetch_and(!bit, Relaxed);
+        }
+    }
+
+    /// Is `pid`'s bit set in the holder map?
+    pub fn may_hold(&self, pid: u32) -> bool {
+        let (byte, bit) = self.holder_byte(pid);
+        byte.load(Relaxed) & bit != 0
     }
 
     /// The 4-byte word at `offset` (an index bucket).

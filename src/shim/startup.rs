@@ -119,7 +119,7 @@ pub fn inherited() -> Option<&'static Shim> {
 
 /// Could this process hold SAN sockets already, inherited across exec? Only if
 /// the segment `WSD_SAN` names lists its pid among an endpoint's holders (a fork
-/// child becomes a holder before it execs). A name that is not valid, or a
+/// child becomes a holder before it execs), which its holder map says first. A name that is not valid, or a
 /// segment that cannot be used, answers yes: the full start-up reports it.
 fn inherited_san_sockets() -> bool {
     let name = std::env::var_os("WSD_SAN");
@@ -140,9 +140,17 @@ fn inherited_san_sockets() -> bool {
     match seg {
         Err(_) => true,
         Ok(seg) => {
+            // The holder map says whether to look (the front read it too);
+            // a bit set for nothing (a holder of that pid exited) is cleared.
             let pid = state::own_pid();
-            seg.live()
-                .any(|(_, rec)| rec.holder_identities().any(|h| layout::identity_pid(h) == pid))
+            let holds = seg.may_hold(pid)
+                && seg
+                    .live()
+                    .any(|(_, rec)| rec.holder_identities().any(|h| layout::identity_pid(h) == pid));
+            if !holds {
+                seg.forget_holder(pid);
+            }
+            holds
         }
     }
 }

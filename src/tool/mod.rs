@@ -345,8 +345,31 @@ pub fn find_library(flag: Option<&std::path::Path>) -> Result<PathBuf, String> {
             lib.display(),
             env!("CARGO_PKG_VERSION")
         )),
-        Some(_) => Ok(std::fs::canonicalize(&lib).unwrap_or(lib)),
+        Some(_) => {
+            let lib = std::fs::canonicalize(&lib).unwrap_or(lib);
+            engine_beside(&lib).map_err(|e| format!("{from} {}: {e}", lib.display()))?;
+            Ok(lib)
+        }
     }
+}
+
+/// The engine that `lib` (the front) loads from beside itself: there, and a
+/// shared object with the engine's entry point, or why not.
+fn engine_beside(lib: &std::path::Path) -> Result<(), String> {
+    let file = wsd_front::api::ENGINE_FILE;
+    let engine = lib.with_file_name(file);
+    let bytes = std::fs::read(&engine).map_err(|e| {
+        format!(
+            "its engine {} cannot be read ({e}); the two are built and installed together",
+            engine.display()
+        )
+    })?;
+    let name = wsd_front::api::ENGINE_INIT.to_bytes();
+    let is_engine = bytes.starts_with(b"\x7fELF") && bytes.windows(name.len()).any(|w| w == name);
+    if !is_engine {
+        return Err(format!("{} beside it is not wsd's engine", engine.display()));
+    }
+    Ok(())
 }
 
 /// `wsd report`: the report of a segment shared by earlier runs.

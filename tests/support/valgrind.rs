@@ -46,9 +46,11 @@ fn frames(lines: &[&str]) -> Vec<String> {
 /// C programs contain no other Rust)?
 fn frame_is_ours(frame: &str) -> bool {
     let src = format!("{}/src/", super::root().display());
+    let front = format!("{}/front/src/", super::root().display());
     frame.contains("libwsd")
         || frame.starts_with("wsd::")
         || frame.contains(&src)
+        || frame.contains(&front)
         || frame.contains("/rustc/")
         || ["(library/std/", "(library/core/", "(library/alloc/"]
             .iter()
@@ -78,8 +80,8 @@ fn is_export_of(frame: &str, name: &str) -> bool {
 
 /// A system call that libwsd passed the program's own arguments to, unchanged: the
 /// first of our frames is `wsd::shim::real::NAME`, called by the hook or export of
-/// the same NAME, or the export NAME itself with the real call inlined into it
-/// (`NAME (…/real.rs:…)`, the pass-through path). A bad pointer there is the
+/// the same NAME, or the real function NAME inlined (`NAME (…/real.rs:…)`, the
+/// front's or the engine's expansion of `wsd_front::real_functions!`). A bad pointer there is the
 /// program's, as it is without the library (bad_memory.c hands the kernel such
 /// pointers on purpose).
 fn passed_on_unchanged(headline: &str, frames: &[String]) -> bool {
@@ -91,7 +93,7 @@ fn passed_on_unchanged(headline: &str, frames: &[String]) -> bool {
     };
     if let Some((name, place)) = frames[i].split_once(" (")
         && !name.contains("::")
-        && place.contains("src/shim/real.rs:")
+        && (place.contains("src/shim/real.rs:") || place.contains("front/src/real.rs:"))
     {
         return true;
     }

@@ -27,7 +27,7 @@ fn provider_call(lp_errno: *mut c_int, call: impl FnOnce(Memory) -> Result<(), W
 
 /// `WSPSetSockOpt` (SPEC §2).
 #[allow(non_snake_case)]
-pub unsafe extern "C" fn WSPSetSockOpt(
+pub extern "C" fn WSPSetSockOpt(
     s: c_int,
     level: c_int,
     name: c_int,
@@ -40,7 +40,7 @@ pub unsafe extern "C" fn WSPSetSockOpt(
 
 /// `WSPGetSockOpt` (SPEC §3).
 #[allow(non_snake_case)]
-pub unsafe extern "C" fn WSPGetSockOpt(
+pub extern "C" fn WSPGetSockOpt(
     s: c_int,
     level: c_int,
     name: c_int,
@@ -54,17 +54,17 @@ pub unsafe extern "C" fn WSPGetSockOpt(
 }
 
 /// The Linux errno for a `WSAE*` code, 0 if it is not one of the provider's.
-pub unsafe extern "C" fn wsd_errno_from_wsa(wsa: c_int) -> c_int {
+pub extern "C" fn wsd_errno_from_wsa(wsa: c_int) -> c_int {
     WsaError::from_code(wsa).map_or(0, WsaError::errno)
 }
 
 /// The `WSAE*` code for a Linux errno, 0 if none of the provider's maps to it.
-pub unsafe extern "C" fn wsd_wsa_from_errno(errno: c_int) -> c_int {
+pub extern "C" fn wsd_wsa_from_errno(errno: c_int) -> c_int {
     WsaError::from_errno(errno).map_or(0, WsaError::code)
 }
 
 /// The seed page's description of a `WSAE*` code (a static string).
-pub unsafe extern "C" fn wsd_strerror(wsa: c_int) -> *const c_char {
+pub extern "C" fn wsd_strerror(wsa: c_int) -> *const c_char {
     static TEXTS: once_cell::sync::Lazy<Vec<std::ffi::CString>> = once_cell::sync::Lazy::new(|| {
         CODES
             .iter()
@@ -80,12 +80,12 @@ pub unsafe extern "C" fn wsd_strerror(wsa: c_int) -> *const c_char {
 /// The library's own check of what no socket shows: a failure inside a hook is
 /// recovered from (the unwinder that `shield` relies on is linked in and finds the
 /// library's frames). 0 when it holds.
-pub unsafe extern "C" fn wsd_self_test() -> c_int {
+pub extern "C" fn wsd_self_test() -> c_int {
     // `resume_unwind` unwinds like a panic but without the panic message.
     shield(|| std::panic::resume_unwind(Box::new(1)), || 0)
 }
 
 /// How many of this thread's calls a memo answered (`shim::memo`).
-pub unsafe extern "C" fn wsd_memo_hits() -> u64 {
+pub extern "C" fn wsd_memo_hits() -> u64 {
     memo::hits()
 }
