@@ -52,6 +52,7 @@ pub const EINVAL: c_int = 22;
 pub const ENOSYS: c_int = 38;
 
 pub const O_RDONLY: c_int = 0;
+pub const O_NONBLOCK: c_int = 0o4000;
 pub const O_NOFOLLOW: c_int = 0o400000;
 pub const O_CLOEXEC: c_int = 0o2000000;
 
@@ -83,6 +84,7 @@ mod tests {
         assert_eq!(EINVAL, libc::EINVAL);
         assert_eq!(ENOSYS, libc::ENOSYS);
         assert_eq!(O_RDONLY, libc::O_RDONLY);
+        assert_eq!(O_NONBLOCK, libc::O_NONBLOCK);
         assert_eq!(O_NOFOLLOW, libc::O_NOFOLLOW);
         assert_eq!(O_CLOEXEC, libc::O_CLOEXEC);
         assert_eq!(RLIMIT_NOFILE, libc::RLIMIT_NOFILE);

@@ -93,7 +93,8 @@ fn may_hold_san_sockets(name: &[u8]) -> bool {
     let Some(path) = segment::path(name, &mut buf) else {
         return true;
     };
-    match sys::open(path, c::O_RDONLY | c::O_NOFOLLOW | c::O_CLOEXEC) {
+    // Without blocking: a FIFO planted there must not hold the program up.
+    match sys::open(path, c::O_RDONLY | c::O_NONBLOCK | c::O_NOFOLLOW | c::O_CLOEXEC) {
         Err(c::ENOENT) => false,
         Err(_) => true,
         Ok(fd) => {
