@@ -30,8 +30,14 @@ static LOADER: AtomicUsize = AtomicUsize::new(0);
 
 /// The front's own file name as the loader has it (`l_name`).
 static OWN_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
-/// The working directory at start, if the front's name is relative (NUL-terminated).
-static mut START_DIR: [u8; PATH_MAX] = [0; PATH_MAX];
+/// The working directory at start, if the front's name is relative
+/// (NUL-terminated): written by the constructor alone, before [`READY`], and
+/// only read after.
+static START_DIR: StartDir = StartDir(core::cell::UnsafeCell::new([0; PATH_MAX]));
+struct StartDir(core::cell::UnsafeCell<[u8; PATH_MAX]>);
+// SAFETY: written once before READY is published (Release), read only after it
+// is seen (Acquire).
+unsafe impl Sync for StartDir {}
 const PATH_MAX: usize = 4096;
 
 /// `vfork` children running in this memory (the front's `vfork`), and the pid
@@ -74,7 +80,7 @@ pub fn note_own_path() {
     if !o.name.is_null() && unsafe { *o.name } != b'/' as c_char {
         // SAFETY: the constructor runs alone; nothing else touches the buffer
         // until READY is published after this.
-        let _ = sys::getcwd(unsafe { &mut *(&raw mut START_DIR) });
+        let _ = sys::getcwd(unsafe { &mut *START_DIR.0.get() });
     }
 }
 
@@ -189,7 +195,7 @@ fn engine_path(buf: &mut [u8; PATH_MAX]) -> Option<usize> {
     };
     if name.first() != Some(&b'/') {
         // SAFETY: written once by the constructor before READY, read only after.
-        let cwd = unsafe { &*(&raw const START_DIR) };
+        let cwd = unsafe { &*START_DIR.0.get() };
         put(&cwd[..cwd.iter().position(|&b| b == 0)?])?;
         put(b"/")?;
     }

@@ -93,7 +93,8 @@ macro_rules! once_running {
                 // SAFETY: the program's arguments, passed on unchanged.
                 return unsafe { (e.$name)($($arg),*) };
             }
-            // SAFETY: as above.
+            // SAFETY: as above (`closefrom` is safe: the block is allowed).
+            #[allow(unused_unsafe)]
             unsafe { $real($($arg),*) }
         }
     )*};

@@ -200,15 +200,6 @@ pub fn adopt(front: &wsd_front::api::Front) {
     LEN.store(len, Release);
 }
 
-/// Maps a table of `slots` descriptors and publishes it, where no front does
-/// (the unit tests).
-#[cfg(test)]
-pub fn publish(slots: usize) {
-    let p = wsd_front::sys::map_anonymous(slots * size_of::<AtomicU64>()).expect("map a table");
-    TABLE.store(p.cast(), Relaxed);
-    LEN.store(slots, Release);
-}
-
 /// Has the table been mapped?
 pub fn published() -> bool {
     LEN.load(Acquire) != 0

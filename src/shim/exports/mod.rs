@@ -321,7 +321,11 @@ mod calls {
 
 macro_rules! engine_table {
     ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
-        /// The engine's half of each call, for the front.
+        /// The engine's half of each call, for the front. Each function goes in
+        /// with a transmute from its own type to the field's, which differ only
+        /// where a pointer's pointee is libc's type here and the front's own
+        /// there (for calls with integer arguments only they are the same type).
+        #[allow(clippy::useless_transmute, clippy::missing_transmute_annotations)]
         static ENGINE: Engine = Engine {
             version: wsd_front::api::VERSION,
             $(
