@@ -30,14 +30,11 @@ static LOADER: AtomicUsize = AtomicUsize::new(0);
 
 /// The front's own file name as the loader has it (`l_name`).
 static OWN_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
-/// The working directory at start, if the front's name is relative
-/// (NUL-terminated): written by the constructor alone, before [`READY`], and
-/// only read after.
-static START_DIR: StartDir = StartDir(core::cell::UnsafeCell::new([0; PATH_MAX]));
-struct StartDir(core::cell::UnsafeCell<[u8; PATH_MAX]>);
-// SAFETY: written once before READY is published (Release), read only after it
-// is seen (Acquire).
-unsafe impl Sync for StartDir {}
+/// The working directory at start (NUL-terminated, in a page mapped for it), if
+/// the front's name is relative: written by the constructor alone, before
+/// [`READY`], and only read after. (Not a static buffer: a page of `.bss`
+/// would cost every process a mapping and a page fault at load.)
+static START_DIR: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
 const PATH_MAX: usize = 4096;
 
 /// `vfork` children running in this memory (the front's `vfork`), and the pid
@@ -54,12 +51,24 @@ static FRONT: Front = Front {
     lookup: crate::real::lookup_c,
 };
 
-#[link(name = "c")]
-unsafe extern "C" {
-    fn dlopen(path: *const c_char, flags: c_int) -> *mut c_void;
-    fn dlsym(handle: *mut c_void, name: *const c_char) -> *mut c_void;
-    fn dlerror() -> *const c_char;
+/// libc's `dlopen`, `dlsym` and `dlerror`, found on first use like the real
+/// functions (`real::resolve`), not bound by the loader at start: every
+/// process would pay for the lookups, and few load the engine.
+fn dl<F: Copy>(slot: &AtomicUsize, name: &core::ffi::CStr) -> Option<F> {
+    const { assert!(size_of::<F>() == size_of::<usize>()) };
+    match crate::real::resolve(slot, name) {
+        crate::real::ABSENT => None,
+        // SAFETY: `p` is libc's function of that name, of type F (a function
+        // pointer of its C signature, as the callers spell it).
+        p => Some(unsafe { core::mem::transmute_copy::<usize, F>(&p) }),
+    }
 }
+static DLOPEN: AtomicUsize = AtomicUsize::new(0);
+static DLSYM: AtomicUsize = AtomicUsize::new(0);
+static DLERROR: AtomicUsize = AtomicUsize::new(0);
+type Dlopen = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
+type Dlsym = unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void;
+type Dlerror = unsafe extern "C" fn() -> *const c_char;
 
 /// The engine, if it is loaded.
 #[inline(always)]
@@ -77,10 +86,14 @@ pub fn note_own_path() {
     };
     OWN_NAME.store(o.name.cast_mut(), Relaxed);
     // SAFETY: the loader's NUL-terminated name of this object.
-    if !o.name.is_null() && unsafe { *o.name } != b'/' as c_char {
-        // SAFETY: the constructor runs alone; nothing else touches the buffer
-        // until READY is published after this.
-        let _ = sys::getcwd(unsafe { &mut *START_DIR.0.get() });
+    if !o.name.is_null() && unsafe { *o.name } != b'/' as c_char
+        && let Ok(page) = sys::map_anonymous(PATH_MAX)
+    {
+        // SAFETY: a fresh mapping of PATH_MAX bytes, ours alone.
+        let buf = unsafe { core::slice::from_raw_parts_mut(page.cast::<u8>(), PATH_MAX) };
+        if sys::getcwd(buf).is_ok() {
+            START_DIR.store(buf.as_mut_ptr(), Release);
+        }
     }
 }
 
@@ -119,6 +132,9 @@ fn open() -> Option<&'static Engine> {
             b"cannot tell where libwsd.so is, to load ",
             api::ENGINE_FILE.as_bytes(),
         ]);
+    };
+    let (Some(dlopen), Some(dlsym)) = (dl::<Dlopen>(&DLOPEN, c"dlopen"), dl::<Dlsym>(&DLSYM, c"dlsym")) else {
+        return failed(&[b"this libc has no dlopen"]);
     };
     // SAFETY: a NUL-terminated path.
     let h = unsafe { dlopen(path.as_ptr().cast(), crate::c::RTLD_NOW | crate::c::RTLD_LOCAL) };
@@ -164,6 +180,9 @@ fn failed(parts: &[&[u8]]) -> Option<&'static Engine> {
 
 /// `dlerror()`'s message, as bytes.
 fn last_dl_error() -> &'static [u8] {
+    let Some(dlerror) = dl::<Dlerror>(&DLERROR, c"dlerror") else {
+        return b"unknown error";
+    };
     // SAFETY: dlerror returns null or a NUL-terminated message that stays valid
     // until the next dl call on this thread.
     unsafe {
@@ -194,8 +213,12 @@ fn engine_path(buf: &mut [u8; PATH_MAX]) -> Option<usize> {
         Some(())
     };
     if name.first() != Some(&b'/') {
-        // SAFETY: written once by the constructor before READY, read only after.
-        let cwd = unsafe { &*START_DIR.0.get() };
+        let cwd = START_DIR.load(Acquire);
+        if cwd.is_null() {
+            return None;
+        }
+        // SAFETY: PATH_MAX bytes written once by the constructor, before READY.
+        let cwd = unsafe { core::slice::from_raw_parts(cwd, PATH_MAX) };
         put(&cwd[..cwd.iter().position(|&b| b == 0)?])?;
         put(b"/")?;
     }

@@ -1,20 +1,27 @@
 //! `errno`, this thread's.
 
 use crate::c::c_int;
+use core::sync::atomic::AtomicUsize;
 
-#[link(name = "c")]
-unsafe extern "C" {
-    fn __errno_location() -> *mut c_int;
+/// libc's `__errno_location`, found on first use (`real::resolve`) rather than
+/// bound by the loader at start: only failures set errno here.
+fn location() -> *mut c_int {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    let p = crate::real::resolve(&SLOT, c"__errno_location");
+    // SAFETY: libc's `int *__errno_location(void)` (every libc has it).
+    let f: unsafe extern "C" fn() -> *mut c_int = unsafe { core::mem::transmute(p) };
+    // SAFETY: no arguments.
+    unsafe { f() }
 }
 
 /// This thread's `errno`.
 pub fn get() -> c_int {
-    // SAFETY: __errno_location returns a valid pointer to this thread's errno.
-    unsafe { *__errno_location() }
+    // SAFETY: a valid pointer to this thread's errno.
+    unsafe { *location() }
 }
 
 /// Sets this thread's `errno`.
 pub fn set(e: c_int) {
     // SAFETY: as above.
-    unsafe { *__errno_location() = e };
+    unsafe { *location() = e };
 }

@@ -1,6 +1,6 @@
 //! The descriptor table's memory, which the front maps before `main` and the
-//! engine fills: a flat array of `AtomicU64`, indexed by descriptor, sized from
-//! the descriptor limit and mapped lazily (untouched pages cost nothing). For a
+//! engine fills: a flat array of `AtomicU64`, indexed by descriptor, sized for
+//! the largest descriptor limit and mapped lazily (untouched pages cost nothing). For a
 //! descriptor that is not ours an export pays one bounds check and one atomic
 //! load of a zero. What a word means is the engine's (`shim::fdtable::Entry`);
 //! the front knows two things of it, declared here: 0 is "not ours", and the
@@ -8,8 +8,6 @@
 
 /// Largest table, in descriptors (32 MiB of address space, nothing more, until used).
 pub const MAX_SLOTS: usize = 1 << 22;
-/// Smallest table, in descriptors.
-pub const MIN_SLOTS: usize = 1024;
 
 /// An entry's kind bits, and the kind of a SAN socket's entry.
 pub const KIND_MASK: u64 = 0b111;
@@ -26,7 +24,7 @@ pub use mapped::*;
 
 #[cfg(wsd_front)]
 mod mapped {
-    use super::{MAX_SLOTS, MIN_SLOTS};
+    use super::MAX_SLOTS;
     use crate::{c, sys};
     use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::*};
 
@@ -34,11 +32,12 @@ mod mapped {
     /// 0 until the table is published: every descriptor passes through before that.
     pub static LEN: AtomicUsize = AtomicUsize::new(0);
 
-    /// Maps the table for the descriptor limit and publishes it (the
-    /// constructor, before the program runs).
+    /// Maps the table and publishes it (the constructor, before the program
+    /// runs): for [`MAX_SLOTS`] descriptors whatever the limit (address space
+    /// only: a page is backed once an entry is written in it), which saves
+    /// asking for the limit.
     pub fn publish() -> bool {
-        let (soft, hard) = sys::getrlimit(c::RLIMIT_NOFILE).unwrap_or((0, 0));
-        let slots = (hard.max(soft).min(usize::MAX as u64) as usize).clamp(MIN_SLOTS, MAX_SLOTS);
+        let slots = MAX_SLOTS;
         // A fresh private anonymous mapping, whose zero pages read as empty entries.
         let Ok(p) = sys::map_anonymous(slots * size_of::<AtomicU64>()) else {
             return false;
