@@ -86,7 +86,8 @@ pub fn note_own_path() {
     };
     OWN_NAME.store(o.name.cast_mut(), Relaxed);
     // SAFETY: the loader's NUL-terminated name of this object.
-    if !o.name.is_null() && unsafe { *o.name } != b'/' as c_char
+    if !o.name.is_null()
+        && unsafe { *o.name } != b'/' as c_char
         && let Ok(page) = sys::map_anonymous(PATH_MAX)
     {
         // SAFETY: a fresh mapping of PATH_MAX bytes, ours alone.
@@ -133,7 +134,8 @@ fn open() -> Option<&'static Engine> {
             api::ENGINE_FILE.as_bytes(),
         ]);
     };
-    let (Some(dlopen), Some(dlsym)) = (dl::<Dlopen>(&DLOPEN, c"dlopen"), dl::<Dlsym>(&DLSYM, c"dlsym")) else {
+    let (Some(dlopen), Some(dlsym)) = (dl::<Dlopen>(&DLOPEN, c"dlopen"), dl::<Dlsym>(&DLSYM, c"dlsym"))
+    else {
         return failed(&[b"this libc has no dlopen"]);
     };
     // SAFETY: a NUL-terminated path.
