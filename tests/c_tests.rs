@@ -143,6 +143,21 @@ fn untouched_with_library() {
 }
 
 #[test]
+fn front_recv_with_library() {
+    Case::new("front_recv")
+        .args(&["with"])
+        .run("front_recv_with_library");
+}
+
+#[test]
+fn front_recv_without_library() {
+    Case::new("front_recv")
+        .args(&["without"])
+        .without_library()
+        .run("front_recv_without_library");
+}
+
+#[test]
 fn untouched_without_library() {
     Case::new("untouched")
         .args(&["without"])

@@ -42,18 +42,19 @@ fn the_engine_is_loaded_only_by_a_process_that_needs_it() {
         engine_after(&san, "a, b = socket.socketpair(); a.send(b'x'); b.recv(1)"),
         "front only"
     );
-    // A message without room for descriptors needs no engine; one with room does.
+    // A message received without control data needs no engine, room for it
+    // or not; one that carried a descriptor does.
     assert_eq!(
         engine_after(
             &san,
-            "a, b = socket.socketpair(); a.sendmsg([b'x']); b.recvmsg(1)"
+            "a, b = socket.socketpair(); a.sendmsg([b'x']); b.recvmsg(1, 64)"
         ),
         "front only"
     );
     assert_eq!(
         engine_after(
             &san,
-            "a, b = socket.socketpair(); a.sendmsg([b'x']); b.recvmsg(1, 64)"
+            "import array\na, b = socket.socketpair()\na.sendmsg([b'x'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [0]))])\nb.recvmsg(1, 64)"
         ),
         "engine"
     );
@@ -97,14 +98,15 @@ fn a_missing_engine_is_said_once_and_the_program_runs_without_the_san() {
     cmd.env("LD_PRELOAD", &front).args([
         "-c",
         &format!(
-            "import socket\n{}\nfor i in range(3):\n    s = socket.socket(); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\nprint('ran')",
+            "import ctypes, socket\n{}\nfor i in range(3):\n    s = socket.socket(); s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\ne = ctypes.c_int(12345); v = ctypes.c_int(1)\nrc = ctypes.CDLL(None).WSPSetSockOpt(s.fileno(), 0xffff, 1, ctypes.byref(v), 4, ctypes.byref(e))\nprint('ran', rc, e.value)",
             support::ONE_CONNECTION
         ),
     ]);
     cmd.env("WSD_MODE", "provider");
     let (status, hung, out, err) = process::run_guarded(cmd, Duration::from_secs(60));
     assert!(!hung && status.success(), "{status:?}\n{out}\n{err}");
-    assert_eq!(out.trim(), "ran");
+    // A provider call without the engine: SOCKET_ERROR and WSAENETDOWN.
+    assert_eq!(out.trim(), "ran -1 10050");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(
@@ -144,6 +146,17 @@ fn the_holder_map_answers_the_fronts_two_reads() {
     assert!(!wsd_front::segment::may_hold(fd, pid - 8));
     seg.forget_holder(pid);
     assert!(!wsd_front::segment::may_hold(fd, pid));
+    // A holder map that is not at the segment's end: yes, so that the engine
+    // looks and says why.
+    let saved = seg.header().holder_map.load(std::sync::atomic::Ordering::Relaxed);
+    seg.header()
+        .holder_map
+        .store(saved + 8, std::sync::atomic::Ordering::Relaxed);
+    assert!(wsd_front::segment::may_hold(fd, pid));
+    seg.header()
+        .holder_map
+        .store(saved, std::sync::atomic::Ordering::Relaxed);
+    assert!(!wsd_front::segment::may_hold(fd, pid));
     // Not a segment of this layout: yes, so that the engine looks and says why.
     let other = support::TempFile::new("front-map-foreign");
     std::fs::write(&other.0, vec![7u8; 4096]).expect("write a foreign file");
@@ -170,8 +183,11 @@ fn a_stale_holder_bit_loads_the_engine_once_and_is_cleared() {
     let mut cmd = preloaded("sh", &san);
     cmd.args([
         "-c",
-        "echo $$; read go; exec \"$0\" -c \"print('engine' if 'libwsd_engine.so' in open('/proc/self/maps').read() else 'front only')\"",
+        "echo $$; read go; exec \"$0\" -c \"$1\"",
         &python3(),
+        // Says whether the engine is loaded, then execs itself once more (the
+        // same pid, whose bit is clear by now) to say it again.
+        "import os, sys\nprint('engine' if 'libwsd_engine.so' in open('/proc/self/maps').read() else 'front only', flush=True)\nif len(sys.argv) < 2: os.execv(sys.executable, sys.orig_argv + ['again'])",
     ])
     .stdin(Stdio::piped())
     .stdout(Stdio::piped());
@@ -186,6 +202,7 @@ fn a_stale_holder_bit_loads_the_engine_once_and_is_cleared() {
     let mut stdin = child.child.stdin.take().expect("stdin");
     writeln!(stdin, "go").expect("tell the shell to exec");
     assert_eq!(next_line(&lines, "python's answer").trim(), "engine");
+    assert_eq!(next_line(&lines, "its next image's answer").trim(), "front only");
     assert!(child.wait().success());
     assert!(!seg.may_hold(pid), "the engine found nothing and cleared the bit");
 }

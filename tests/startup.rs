@@ -95,6 +95,17 @@ fn an_existing_segment_that_does_not_list_the_program_costs_two_reads() {
         &san.name,
         &[&allowed[..], &[("getpid", 1), ("pread64", 2)]].concat(),
     );
+    // The two reads are made (the header, and this pid's byte of the holder map).
+    let header = text
+        .lines()
+        .any(|l| l.starts_with("pread64(") && l.contains("\"WSD-SAN"));
+    let bit = text
+        .lines()
+        .any(|l| l.starts_with("pread64(") && l.contains("\", 1, "));
+    assert!(
+        header && bit,
+        "the front did not read the header and the holder map:\n{text}"
+    );
     assert!(
         !text.contains("libwsd_engine.so"),
         "the engine was loaded:\n{text}"

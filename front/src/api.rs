@@ -15,6 +15,10 @@ pub const VERSION: u32 = 1;
 /// `fn(&'static Front) -> Option<&'static Engine>`.
 pub const ENGINE_INIT: &core::ffi::CStr = c"wsd_engine_init";
 
+/// `WSAENETDOWN`, the provider calls' code when there is no engine (the
+/// engine asserts it is the model's).
+pub const WSAENETDOWN: i32 = 10050;
+
 /// The engine's file, beside the front's.
 pub const ENGINE_FILE: &str = "libwsd_engine.so";
 
@@ -39,61 +43,70 @@ pub struct Front {
 // process, reached only atomically.
 unsafe impl Sync for Front {}
 
-/// The engine's entry points, in the order of [`engine_calls!`], handed to
-/// `$then!`: each interposed libc function (whose real call the engine makes),
-/// the option calls with their call site, the provider's C API and the library's
-/// own C functions, and `inherit` (the constructor's: take back SAN sockets
-/// inherited across exec).
+/// The engine's entry points, handed to `$then!`: each interposed libc
+/// function (whose real call the engine makes), the option calls with their
+/// call site, the provider's C API and the library's own C functions, and
+/// `inherit` (the constructor's: take back SAN sockets inherited across exec).
+/// Each comes with what the front's export does (`exports`):
+/// - `[keyed]`: the engine's for a descriptor with an entry, else the real call;
+/// - `[data]`: the engine's for a SAN socket's entry, else the real call;
+/// - `[running]`: the engine's once it is loaded, else the real call;
+/// - `[capi(ANSWER)]`: the engine's, loaded now if need be, else ANSWER;
+/// - `[own]`: written out in `exports` (`socket`, the option trampolines,
+///   `recvmsg`, `recvmmsg`);
+/// - `[engine]`: not an export (`received`: the descriptors a message carried,
+///   which the front's `recvmsg` received before the engine ran).
 #[macro_export]
 macro_rules! engine_calls {
     ($then:path) => {
         $then! {
-            socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
-            connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
-            listen(fd: c_int, backlog: c_int) -> c_int;
-            accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
-            accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
-            close(fd: c_int) -> c_int;
-            dup(fd: c_int) -> c_int;
-            dup2(old: c_int, new: c_int) -> c_int;
-            dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
-            fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
-            fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
-            close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
-            closefrom(low: c_int) -> ();
-            setsockopt_at(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t, site: usize) -> c_int;
-            getsockopt_at(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t, site: usize) -> c_int;
-            read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
-            __read_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t) -> ssize_t;
-            readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
-            recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t;
-            __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t, flags: c_int) -> ssize_t;
-            recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
-            __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
-            write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t;
-            writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
-            send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t;
-            sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> ssize_t;
-            sendfile(fd: c_int, from: c_int, offset: *mut off_t, n: size_t) -> ssize_t;
-            sendfile64(fd: c_int, from: c_int, offset: *mut off64_t, n: size_t) -> ssize_t;
-            sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t;
-            recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t;
-            sendmmsg(fd: c_int, v: *mut mmsghdr, n: c_uint, flags: c_int) -> c_int;
-            recvmmsg(fd: c_int, v: *mut mmsghdr, n: c_uint, flags: c_int, t: *mut timespec) -> c_int;
-            WSPSetSockOpt(s: c_int, level: c_int, name: c_int, val: *const c_char, len: c_int, lp_errno: *mut c_int) -> c_int;
-            WSPGetSockOpt(s: c_int, level: c_int, name: c_int, val: *mut c_char, len: *mut c_int, lp_errno: *mut c_int) -> c_int;
-            wsd_errno_from_wsa(wsa: c_int) -> c_int;
-            wsd_wsa_from_errno(errno: c_int) -> c_int;
-            wsd_strerror(wsa: c_int) -> *const c_char;
-            wsd_self_test() -> c_int;
-            wsd_memo_hits() -> u64;
-            inherit() -> ();
+            [own] socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
+            [keyed] connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
+            [keyed] listen(fd: c_int, backlog: c_int) -> c_int;
+            [running] accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+            [running] accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
+            [keyed] close(fd: c_int) -> c_int;
+            [running] dup(fd: c_int) -> c_int;
+            [running] dup2(old: c_int, new: c_int) -> c_int;
+            [running] dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+            [running] fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+            [running] fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int;
+            [running] close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
+            [running] closefrom(low: c_int) -> ();
+            [own] setsockopt_at(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t, site: usize) -> c_int;
+            [own] getsockopt_at(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t, site: usize) -> c_int;
+            [data] read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
+            [data] __read_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t) -> ssize_t;
+            [data] readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
+            [data] recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t;
+            [data] __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t, flags: c_int) -> ssize_t;
+            [data] recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
+            [data] __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
+            [data] write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t;
+            [data] writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
+            [data] send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t;
+            [data] sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> ssize_t;
+            [data] sendfile(fd: c_int, from: c_int, offset: *mut off_t, n: size_t) -> ssize_t;
+            [data] sendfile64(fd: c_int, from: c_int, offset: *mut off64_t, n: size_t) -> ssize_t;
+            [running] sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t;
+            [own] recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t;
+            [running] sendmmsg(fd: c_int, v: *mut mmsghdr, n: c_uint, flags: c_int) -> c_int;
+            [own] recvmmsg(fd: c_int, v: *mut mmsghdr, n: c_uint, flags: c_int, t: *mut timespec) -> c_int;
+            [capi(no_provider(lp_errno))] WSPSetSockOpt(s: c_int, level: c_int, name: c_int, val: *const c_char, len: c_int, lp_errno: *mut c_int) -> c_int;
+            [capi(no_provider(lp_errno))] WSPGetSockOpt(s: c_int, level: c_int, name: c_int, val: *mut c_char, len: *mut c_int, lp_errno: *mut c_int) -> c_int;
+            [capi(0)] wsd_errno_from_wsa(wsa: c_int) -> c_int;
+            [capi(0)] wsd_wsa_from_errno(errno: c_int) -> c_int;
+            [capi(c"Unknown error code.".as_ptr())] wsd_strerror(wsa: c_int) -> *const c_char;
+            [capi(1)] wsd_self_test() -> c_int;
+            [capi(0)] wsd_memo_hits() -> u64;
+            [engine] inherit() -> ();
+            [engine] received(msg: *const msghdr) -> ();
         }
     };
 }
 
 macro_rules! engine_table {
-    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+    ($( [$($kind:tt)*] $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
         /// The engine's half of each call, which makes the real call itself.
         #[repr(C)]
         #[allow(non_snake_case)]

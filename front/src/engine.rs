@@ -3,10 +3,11 @@
 //!
 //! Loading takes the loader's lock (`dlopen`), so it happens only where that is
 //! safe: after the front's constructor, never in a `vfork` child (whose memory
-//! is its parent's), and never again in a thread already loading it (a signal
-//! handler that interrupted the load passes its call straight to libc). Threads
-//! that need the engine at once each call `dlopen`, which gives them the same
-//! object, and its start-up runs once (the engine's `wsd_engine_init`).
+//! is its parent's), and with every signal blocked in the loading thread, so
+//! that no handler runs inside the load and calls in again. Threads that need
+//! the engine at once each call `dlopen`, which gives them the same object, and
+//! its start-up runs once (the engine's `wsd_engine_init`). The caller's
+//! `errno` is left as it was.
 //!
 //! Should the engine not load (missing, or of another version), that is said
 //! once on standard error and the program runs without the SAN: every call
@@ -24,9 +25,6 @@ const NOT_READY: u8 = 0;
 const READY: u8 = 1;
 const FAILED: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(NOT_READY);
-
-/// The thread loading the engine (its thread pointer), 0 if none.
-static LOADER: AtomicUsize = AtomicUsize::new(0);
 
 /// The front's own file name as the loader has it (`l_name`).
 static OWN_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
@@ -113,15 +111,11 @@ pub fn load() -> Option<&'static Engine> {
     if STATE.load(Acquire) != READY || in_vfork_child() {
         return None;
     }
-    let me = thread_pointer();
-    if LOADER.load(Acquire) == me {
-        return None;
-    }
-    let first = LOADER.compare_exchange(0, me, AcqRel, Acquire).is_ok();
+    let errno = crate::errno::get();
+    let mask = sys::block_signals();
     let e = open();
-    if first {
-        LOADER.store(0, Release);
-    }
+    sys::restore_signals(mask);
+    crate::errno::set(errno);
     e
 }
 
@@ -160,9 +154,13 @@ fn open() -> Option<&'static Engine> {
 }
 
 /// Says once, on standard error, why the engine did not load; the program runs
-/// without the SAN.
+/// without the SAN. (Unless another thread loaded it meanwhile: then this
+/// thread's failure, say for want of a descriptor, costs nothing.)
 #[cold]
 fn failed(parts: &[&[u8]]) -> Option<&'static Engine> {
+    if let Some(e) = loaded() {
+        return Some(e);
+    }
     if STATE.compare_exchange(READY, FAILED, AcqRel, Acquire).is_ok() {
         let mut line = [0u8; 1024];
         let mut n = 0;
@@ -206,7 +204,8 @@ fn engine_path(buf: &mut [u8; PATH_MAX]) -> Option<usize> {
     }
     // SAFETY: the loader's NUL-terminated name of this object.
     let name = unsafe { core::ffi::CStr::from_ptr(name) }.to_bytes();
-    let dir = &name[..name.iter().rposition(|&b| b == b'/').unwrap_or(0)];
+    // The directory, with its final slash ("/" for a front at the root).
+    let dir = &name[..name.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)];
     let mut n = 0;
     let mut put = |bytes: &[u8]| -> Option<()> {
         let end = n + bytes.len();
@@ -224,10 +223,7 @@ fn engine_path(buf: &mut [u8; PATH_MAX]) -> Option<usize> {
         put(&cwd[..cwd.iter().position(|&b| b == 0)?])?;
         put(b"/")?;
     }
-    if !dir.is_empty() {
-        put(dir)?;
-        put(b"/")?;
-    }
+    put(dir)?;
     put(api::ENGINE_FILE.as_bytes())?;
     put(b"\0")?;
     Some(n - 1)
@@ -238,13 +234,10 @@ fn in_vfork_child() -> bool {
     VFORKS.load(Acquire) != 0 && sys::getpid() != VFORK_PARENT.load(Acquire)
 }
 
-/// This thread's thread pointer (its `pthread_self`), without a call.
-#[inline(always)]
-fn thread_pointer() -> usize {
-    let tp: usize;
-    // SAFETY: on x86-64 glibc, %fs:0 holds the thread control block's own address.
-    unsafe {
-        core::arch::asm!("mov {}, qword ptr fs:[0]", out(reg) tp, options(nostack, readonly, preserves_flags))
-    };
-    tp
+/// Resolves the loader's functions now (the constructor, when the front was
+/// `dlopen`ed and the lock-free lookup cannot serve: see `real`).
+pub fn resolve_own() {
+    crate::real::resolve(&DLOPEN, c"dlopen");
+    crate::real::resolve(&DLSYM, c"dlsym");
+    crate::real::resolve(&DLERROR, c"dlerror");
 }

@@ -14,18 +14,26 @@
 use crate::c::*;
 use crate::engine::{self, VFORK_PARENT, VFORKS};
 use crate::own_real as real;
-use crate::{errno, table};
+use crate::{errno, sys, table};
 
-/// Calls keyed by a descriptor whose engine half does nothing for a
-/// descriptor that is not ours: the real call unless the table has an entry.
-macro_rules! keyed {
-    ($( $name:ident ( $fd:ident : c_int $(, $arg:ident : $ty:ty)* ) -> $ret:ty; )*) => {$(
+/// The exports [`engine_calls!`](crate::engine_calls) lists, each as its
+/// kind says (the `[own]` ones are written out below).
+macro_rules! front_exports {
+    ($( [$($kind:tt)*] $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+        $( front_export!([$($kind)*] $name($($arg: $ty),*) -> $ret); )*
+    };
+}
+
+macro_rules! front_export {
+    // A call keyed by a descriptor whose engine half does nothing for a
+    // descriptor that is not ours: the real call unless the table has an entry.
+    ([keyed] $name:ident ($fd:ident : $fty:ty $(, $arg:ident : $ty:ty)*) -> $ret:ty) => {
         #[doc = concat!("`", stringify!($name), "`: the engine's for a descriptor of ours, else libc's.")]
         ///
         /// # Safety
         /// As for libc's function of the same name.
         #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> $ret {
+        pub unsafe extern "C" fn $name($fd: $fty $(, $arg: $ty)*) -> $ret {
             if table::get($fd) != 0 && let Some(e) = engine::loaded() {
                 // SAFETY: the program's arguments, passed on unchanged.
                 return unsafe { (e.$name)($fd $(, $arg)*) };
@@ -33,25 +41,16 @@ macro_rules! keyed {
             // SAFETY: as above.
             unsafe { real::$name($fd $(, $arg)*) }
         }
-    )*};
-}
-
-keyed! {
-    connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
-    listen(fd: c_int, backlog: c_int) -> c_int;
-    close(fd: c_int) -> c_int;
-}
-
-/// The data calls (SPEC §7): the engine's on a SAN socket, else the real call
-/// and nothing else.
-macro_rules! data {
-    ($( $name:ident ( $fd:ident : c_int $(, $arg:ident : $ty:ty)* ) -> $ret:ty; )*) => {$(
+    };
+    // A data call (SPEC §7): the engine's on a SAN socket, else the real call
+    // and nothing else.
+    ([data] $name:ident ($fd:ident : $fty:ty $(, $arg:ident : $ty:ty)*) -> $ret:ty) => {
         #[doc = concat!("`", stringify!($name), "`: on a SAN socket, the engine answers a fault on its connection (SPEC §7).")]
         ///
         /// # Safety
         /// As for libc's function of the same name.
         #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> $ret {
+        pub unsafe extern "C" fn $name($fd: $fty $(, $arg: $ty)*) -> $ret {
             if table::is_san(table::get($fd)) && let Some(e) = engine::loaded() {
                 // SAFETY: the program's arguments, passed on unchanged.
                 return unsafe { (e.$name)($fd $(, $arg)*) };
@@ -59,30 +58,11 @@ macro_rules! data {
             // SAFETY: as above.
             unsafe { real::$name($fd $(, $arg)*) }
         }
-    )*};
-}
-
-data! {
-    read(fd: c_int, buf: *mut c_void, n: size_t) -> ssize_t;
-    __read_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t) -> ssize_t;
-    readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
-    recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> ssize_t;
-    __recv_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t, flags: c_int) -> ssize_t;
-    recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
-    __recvfrom_chk(fd: c_int, buf: *mut c_void, n: size_t, room: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> ssize_t;
-    write(fd: c_int, buf: *const c_void, n: size_t) -> ssize_t;
-    writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize_t;
-    send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> ssize_t;
-    sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> ssize_t;
-    sendfile(fd: c_int, from: c_int, offset: *mut off_t, n: size_t) -> ssize_t;
-    sendfile64(fd: c_int, from: c_int, offset: *mut off64_t, n: size_t) -> ssize_t;
-}
-
-/// Calls the engine follows whatever the descriptor once it runs (a new
-/// descriptor may replace an old entry, a duplicate may copy one, a message
-/// may carry SAN sockets): before it runs there is nothing to follow.
-macro_rules! once_running {
-    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty = $real:expr; )*) => {$(
+    };
+    // A call the engine follows whatever the descriptor once it runs (a new
+    // descriptor may replace an old entry, a duplicate may copy one, a message
+    // may carry SAN sockets): before it runs there is nothing to follow.
+    ([running] $name:ident ($($arg:ident : $ty:ty),*) -> $ret:ty) => {
         #[doc = concat!("`", stringify!($name), "`: the engine's once it runs, else libc's.")]
         ///
         /// # Safety
@@ -95,24 +75,41 @@ macro_rules! once_running {
             }
             // SAFETY: as above (`closefrom` is safe: the block is allowed).
             #[allow(unused_unsafe)]
-            unsafe { $real($($arg),*) }
+            unsafe { real::$name($($arg),*) }
         }
-    )*};
+    };
+    // The provider's C API and the library's own C functions
+    // (`include/wsd.h`): the engine's, loaded now if need be; without it, the
+    // answer given.
+    ([capi($without:expr)] $name:ident ($($arg:ident : $ty:ty),*) -> $ret:ty) => {
+        #[doc = concat!("`", stringify!($name), "` (`include/wsd.h`): the engine's.")]
+        ///
+        /// # Safety
+        /// As `include/wsd.h` says: pointers are what the function expects (a bad
+        /// one is answered `WSAEFAULT`).
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
+            match engine::loaded().or_else(engine::load) {
+                // SAFETY: the caller's arguments, passed on unchanged.
+                Some(e) => unsafe { (e.$name)($($arg),*) },
+                None => $without,
+            }
+        }
+    };
+    ([own] $($rest:tt)*) => {};
+    ([engine] $($rest:tt)*) => {};
 }
 
-once_running! {
-    accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int = real::accept;
-    accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int = real::accept4;
-    dup(fd: c_int) -> c_int = real::dup;
-    dup2(old: c_int, new: c_int) -> c_int = real::dup2;
-    dup3(old: c_int, new: c_int, flags: c_int) -> c_int = real::dup3;
-    fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int = crate::real::fcntl;
-    fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int = crate::real::fcntl64;
-    close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int = real::close_range;
-    closefrom(low: c_int) -> () = crate::real::closefrom;
-    sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t = real::sendmsg;
-    sendmmsg(fd: c_int, v: *mut mmsghdr, n: c_uint, flags: c_int) -> c_int = real::sendmmsg;
+/// A provider call without an engine: `SOCKET_ERROR`, and `WSAENETDOWN` at
+/// `lp_errno` if that is writable (a bad pointer is not written, never faulted
+/// on).
+fn no_provider(lp_errno: *mut c_int) -> c_int {
+    const SOCKET_ERROR: c_int = -1;
+    sys::write_memory(lp_errno as usize, &crate::api::WSAENETDOWN.to_ne_bytes());
+    SOCKET_ERROR
 }
+
+crate::engine_calls!(front_exports);
 
 /// `socket(2)`: a TCP socket may be a SAN candidate (SPEC §4.1): the engine
 /// makes it, loaded now if need be.
@@ -134,33 +131,44 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     }
 }
 
-/// Does `msg` have room for control data (descriptors a peer may send)?
+/// Did the message the kernel just filled in come with control data (which
+/// may be descriptors: SPEC §5)?
 ///
 /// # Safety
-/// `msg` is null or readable.
-unsafe fn has_control_room(msg: *const msghdr) -> bool {
-    // SAFETY: as the caller promises.
+/// `msg` is null or a message a successful receive just filled in.
+unsafe fn carried_control(msg: *const msghdr) -> bool {
+    // SAFETY: as the caller promises: the kernel wrote `msg_controllen`.
     !msg.is_null() && unsafe { (*msg).msg_controllen } != 0
 }
 
 /// `recvmsg(2)`: descriptors received that are SAN sockets elsewhere are SAN
-/// sockets here (SPEC §5), so a message with room for them needs the engine.
+/// sockets here (SPEC §5). Before the engine runs, the real call, then — only
+/// if the message came with control data — the engine, loaded now, looks at
+/// what it carried. (Nothing of the program's message is read before the call:
+/// a bad pointer is the kernel's to answer, `EFAULT`.)
 ///
 /// # Safety
 /// As for libc's `recvmsg`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    // SAFETY: the program's message, readable as recvmsg requires.
-    let e = engine::loaded().or_else(|| unsafe { has_control_room(msg) }.then(engine::load).flatten());
-    match e {
+    if let Some(e) = engine::loaded() {
         // SAFETY: the program's arguments, passed on unchanged.
-        Some(e) => unsafe { (e.recvmsg)(fd, msg, flags) },
-        // SAFETY: as above.
-        None => unsafe { real::recvmsg(fd, msg, flags) },
+        return unsafe { (e.recvmsg)(fd, msg, flags) };
     }
+    // SAFETY: as above.
+    let got = unsafe { real::recvmsg(fd, msg, flags) };
+    // SAFETY: the call succeeded: the kernel filled `msg` in.
+    if got >= 0
+        && unsafe { carried_control(msg) }
+        && let Some(e) = engine::load()
+    {
+        // SAFETY: as above.
+        unsafe { (e.received)(msg) };
+    }
+    got
 }
 
-/// `recvmmsg(2)`, as `recvmsg` for each message.
+/// `recvmmsg(2)`, as `recvmsg` for each message received.
 ///
 /// # Safety
 /// As for libc's `recvmmsg`.
@@ -172,17 +180,24 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     t: *mut timespec,
 ) -> c_int {
-    let room = || {
-        // SAFETY: `v` holds `n` readable messages, as recvmmsg requires.
-        !v.is_null() && (0..n as usize).any(|i| unsafe { has_control_room(&raw const (*v.add(i)).msg_hdr) })
-    };
-    let e = engine::loaded().or_else(|| room().then(engine::load).flatten());
-    match e {
+    if let Some(e) = engine::loaded() {
         // SAFETY: the program's arguments, passed on unchanged.
-        Some(e) => unsafe { (e.recvmmsg)(fd, v, n, flags, t) },
-        // SAFETY: as above.
-        None => unsafe { real::recvmmsg(fd, v, n, flags, t) },
+        return unsafe { (e.recvmmsg)(fd, v, n, flags, t) };
     }
+    // SAFETY: as above.
+    let got = unsafe { real::recvmmsg(fd, v, n, flags, t) };
+    // SAFETY: the kernel filled the first `got` messages in.
+    let msg = |i: usize| unsafe { &raw const (*v.add(i)).msg_hdr };
+    // SAFETY: as above.
+    if (0..got.max(0) as usize).any(|i| unsafe { carried_control(msg(i)) })
+        && let Some(e) = engine::load()
+    {
+        for i in 0..got as usize {
+            // SAFETY: as above.
+            unsafe { (e.received)(msg(i)) };
+        }
+    }
+    got
 }
 
 /// One option call's export: a two-instruction trampoline that passes the
@@ -234,39 +249,6 @@ option_export! {
     /// Called from C as libc's `getsockopt`: `val` and `len` should point to
     /// writable memory (a bad pointer is answered `EFAULT`).
     getsockopt, getsockopt_at, *mut c_void, *mut socklen_t
-}
-
-/// The provider's C API and the library's own C functions (`include/wsd.h`):
-/// the engine's, loaded now if need be; without it, the answer given.
-macro_rules! c_api {
-    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty = $without:expr; )*) => {$(
-        #[doc = concat!("`", stringify!($name), "` (`include/wsd.h`): the engine's.")]
-        ///
-        /// # Safety
-        /// As `include/wsd.h` says: pointers are what the function expects (a bad
-        /// one is answered `WSAEFAULT`).
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
-            match engine::loaded().or_else(engine::load) {
-                // SAFETY: the caller's arguments, passed on unchanged.
-                Some(e) => unsafe { (e.$name)($($arg),*) },
-                None => $without,
-            }
-        }
-    )*};
-}
-
-/// `SOCKET_ERROR`.
-const SOCKET_ERROR: c_int = -1;
-
-c_api! {
-    WSPSetSockOpt(s: c_int, level: c_int, name: c_int, val: *const c_char, len: c_int, lp_errno: *mut c_int) -> c_int = SOCKET_ERROR;
-    WSPGetSockOpt(s: c_int, level: c_int, name: c_int, val: *mut c_char, len: *mut c_int, lp_errno: *mut c_int) -> c_int = SOCKET_ERROR;
-    wsd_errno_from_wsa(wsa: c_int) -> c_int = 0;
-    wsd_wsa_from_errno(errno: c_int) -> c_int = 0;
-    wsd_strerror(wsa: c_int) -> *const c_char = c"Unknown error code.".as_ptr();
-    wsd_self_test() -> c_int = 1;
-    wsd_memo_hits() -> u64 = 0;
 }
 
 /// `vfork`, as glibc makes it, counting the children that run in this memory

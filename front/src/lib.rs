@@ -58,6 +58,7 @@ mod own_real {
     #![allow(clippy::missing_safety_doc)]
     use crate::c::*;
     crate::libc_functions!(crate::real_functions);
+    pub use crate::real::{closefrom, fcntl, fcntl64};
 }
 
 /// A panic in the front stops the process: there is no unwinding without std,

@@ -38,10 +38,11 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"WSD-SAN\x01");
 /// Bumped whenever anything in a segment changes meaning or place (the
 /// engine's `san::layout`, which takes it from here).
 pub const LAYOUT_VERSION: u32 = 9;
-/// Where the header keeps the layout version (a u32) and the holder map's
-/// offset (a u64): `san::layout::Header`, whose field offsets are asserted to
-/// be these.
+/// Where the header keeps the layout version (a u32), the segment's size and
+/// the holder map's offset (u64s): `san::layout::Header`, whose field offsets
+/// are asserted to be these.
 pub const VERSION_AT: u64 = 8;
+pub const TOTAL_SIZE_AT: u64 = 24;
 pub const HOLDER_MAP_AT: u64 = 104;
 /// The holder map: one bit per pid below 2^22 (Linux's largest `pid_max`),
 /// set when a process becomes a holder of an endpoint (it made the socket, a
@@ -58,8 +59,9 @@ pub const fn holder_bit(pid: u32) -> (usize, u8) {
 
 /// May the process `pid` hold SAN sockets listed in the segment open at `fd`?
 /// Yes if its bit in the holder map is set, and also if the file is not a
-/// segment of this layout (the engine's start-up then reports it): two reads,
-/// no mapping.
+/// segment of this layout, or one whose holder map is not where the layout
+/// puts it, at its end (the engine's start-up then reports it): two reads, no
+/// mapping.
 pub fn may_hold(fd: crate::c::c_int, pid: u32) -> bool {
     let mut head = [0u8; 112];
     if crate::sys::pread(fd, &mut head, 0) != Ok(head.len()) {
@@ -71,12 +73,16 @@ pub fn may_hold(fd: crate::c::c_int, pid: u32) -> bool {
             .rev()
             .fold(0u64, |w, &b| w << 8 | u64::from(b))
     };
-    if word(0, 8) != MAGIC || word(VERSION_AT, 4) != u64::from(LAYOUT_VERSION) {
+    let map = word(HOLDER_MAP_AT, 8);
+    if word(0, 8) != MAGIC
+        || word(VERSION_AT, 4) != u64::from(LAYOUT_VERSION)
+        || map.checked_add(HOLDER_MAP_BYTES as u64) != Some(word(TOTAL_SIZE_AT, 8))
+    {
         return true;
     }
     let (byte, bit) = holder_bit(pid);
     let mut b = [0u8];
-    match crate::sys::pread(fd, &mut b, word(HOLDER_MAP_AT, 8) + byte as u64) {
+    match crate::sys::pread(fd, &mut b, map + byte as u64) {
         Ok(1) => b[0] & bit != 0,
         _ => true,
     }

@@ -39,6 +39,8 @@ unsafe extern "C" fn start(_argc: c_int, _argv: *const *const c_char, envp: *con
     if next::snapshot().is_none() {
         own_real::resolve_listed();
         real::resolve_own();
+        engine::resolve_own();
+        crate::errno::resolve();
     }
     STDERR_ID.store(sys::file_identity(2), Relaxed);
     let mapped = table::publish();

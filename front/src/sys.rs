@@ -71,6 +71,8 @@ mod nr {
     pub const PRLIMIT64: c_long = 302;
     pub const KILL: c_long = 62;
     pub const EXIT_GROUP: c_long = 231;
+    pub const RT_SIGPROCMASK: c_long = 14;
+    pub const PROCESS_VM_WRITEV: c_long = 311;
 }
 
 /// This process's pid.
@@ -217,6 +219,76 @@ pub fn getcwd(buf: &mut [u8]) -> Result<usize, c_int> {
 pub fn close(fd: c_int) {
     // SAFETY: an integer argument.
     unsafe { syscall6(nr::CLOSE, fd as usize, 0, 0, 0, 0, 0) };
+}
+
+/// Blocks every signal in this thread (but those the kernel never blocks):
+/// the mask it had, for [`restore_signals`].
+pub fn block_signals() -> u64 {
+    const SIG_SETMASK: usize = 2;
+    let all: u64 = !0;
+    let mut old: u64 = 0;
+    // SAFETY: valid pointers to 8-byte signal sets, and their size.
+    unsafe {
+        syscall6(
+            nr::RT_SIGPROCMASK,
+            SIG_SETMASK,
+            &raw const all as usize,
+            &raw mut old as usize,
+            8,
+            0,
+            0,
+        )
+    };
+    old
+}
+
+/// Gives this thread back the signal mask [`block_signals`] returned.
+pub fn restore_signals(old: u64) {
+    const SIG_SETMASK: usize = 2;
+    // SAFETY: a valid pointer to an 8-byte signal set, and its size.
+    unsafe {
+        syscall6(
+            nr::RT_SIGPROCMASK,
+            SIG_SETMASK,
+            &raw const old as usize,
+            0,
+            8,
+            0,
+            0,
+        )
+    };
+}
+
+/// Writes `bytes` at `to` in this process's memory if it is writable there,
+/// without faulting if it is not (the kernel copies, or answers `EFAULT`).
+pub fn write_memory(to: usize, bytes: &[u8]) -> bool {
+    #[repr(C)]
+    struct Iovec {
+        base: usize,
+        len: usize,
+    }
+    let local = Iovec {
+        base: bytes.as_ptr() as usize,
+        len: bytes.len(),
+    };
+    let remote = Iovec {
+        base: to,
+        len: bytes.len(),
+    };
+    // SAFETY: one local vector over `bytes`, readable; the remote one is the
+    // kernel's to check, which answers EFAULT rather than fault.
+    let r = unsafe {
+        syscall6(
+            nr::PROCESS_VM_WRITEV,
+            getpid() as usize,
+            &raw const local as usize,
+            1,
+            &raw const remote as usize,
+            1,
+            0,
+        )
+    };
+    r == bytes.len() as isize
 }
 
 /// Ends the process as `abort` does (`SIGABRT`), without libc.

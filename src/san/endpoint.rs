@@ -155,7 +155,6 @@ impl Segment {
         let id = h.next_id.fetch_add(1, Relaxed);
         rec.extra_holders.store(0, Relaxed);
         rec.holders[0].store(new.holder, Relaxed);
-        self.note_holder(super::layout::identity_pid(new.holder));
         for slot in &rec.holders[1..] {
             slot.store(0, Relaxed);
         }
@@ -193,6 +192,9 @@ impl Segment {
         // claim whose peer knows it, and whoever undoes the claim resets that peer.
         self.pair(&lock, index, rec);
         rec.state.store(live_state(id), Release);
+        // Its holder's bit in the holder map, once the record is live (see
+        // `shim::startup`'s look at start).
+        self.note_holder(super::layout::identity_pid(new.holder));
         h.stats.endpoints_created.fetch_add(1, Relaxed);
         Some(Claimed::New(EndpointRef {
             index,

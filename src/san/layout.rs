@@ -532,6 +532,7 @@ const _: () = assert!(size_of::<ReportRow>() == ROW_SIZE);
 const _: () = assert!(size_of::<Header>() == HEADER_SIZE);
 const _: () = assert!(
     std::mem::offset_of!(Header, layout_version) == wsd_front::segment::VERSION_AT as usize
+        && std::mem::offset_of!(Header, total_size) == wsd_front::segment::TOTAL_SIZE_AT as usize
         && std::mem::offset_of!(Header, holder_map) == wsd_front::segment::HOLDER_MAP_AT as usize,
     "the front reads these two fields where wsd_front::segment says they are"
 );

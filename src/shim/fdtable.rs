@@ -1,8 +1,8 @@
 //! The descriptor table: what the switch knows about each descriptor number.
 //!
 //! A flat array of `AtomicU64`, indexed by descriptor, which the front maps
-//! before the program runs (`wsd_front::table`, for 2^22 descriptors, mapped
-//! lazily: untouched pages cost nothing) and hands over when it loads the
+//! before the program runs (`wsd_front::table`, sized from the descriptor limit
+//! and mapped lazily: untouched pages cost nothing) and hands over when it loads the
 //! engine. For a descriptor that is not ours a hook pays one bounds check and
 //! one atomic load of a zero. Descriptors beyond the table are never ours.
 //!

@@ -33,6 +33,15 @@ pub fn vforks() -> u64 {
     get().map_or(0, |f| unsafe { &*f.vforks }.load(Acquire))
 }
 
+/// In a fork child: no `vfork` child runs in this memory, whatever the count
+/// copied from the parent said (a vfork of another of its threads).
+pub fn forget_vforks() {
+    if let Some(f) = get() {
+        // SAFETY: the front's static, as above.
+        unsafe { &*f.vforks }.store(0, Release);
+    }
+}
+
 /// Which file descriptor 2 was when the front started (0 if not open, or no front).
 pub fn stderr_at_start() -> u64 {
     // SAFETY: the front's static, as above.

@@ -9,9 +9,9 @@ use crate::config::{Config, LogLevel};
 use crate::san::Segment;
 use crate::san::layout;
 use crate::shim::state::{self, Shim};
-use crate::shim::{fdtable, front, log, memory, thread};
+use crate::shim::{fdtable, front, log, memory, real, thread};
 use crate::wsd_log;
-use std::sync::atomic::{AtomicU8, Ordering::*};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering::*};
 use wsd_front::api::Front;
 use wsd_front::{segment, sys};
 
@@ -76,11 +76,22 @@ pub fn start(
     {
         return false;
     }
+    START_PID.store(wsd_front::sys::getpid(), Release);
     front::adopt(front);
+    // Every real function now, through the front's lookup: no later first call
+    // looks one up — lock-free where the front could note the objects after it,
+    // with `dlsym` (the loader's lock) where it could not (a `dlopen`ed front).
+    real::resolve_listed();
+    wsd_front::real::resolve_own();
     fdtable::adopt(front);
     state::own_memory();
     log::remember_stderr(front::stderr_at_start());
-    if let Some(bounds) = memory::main_stack() {
+    // The main thread's stack, if this is the main thread (the engine loads in
+    // whichever thread first needs it; others learn their own bounds).
+    // SAFETY: gettid has no preconditions.
+    if unsafe { libc::gettid() } as u32 == wsd_front::sys::getpid()
+        && let Some(bounds) = memory::main_stack()
+    {
         thread::set_stack(bounds);
     }
     // SAFETY: the handlers only touch this library's state and the segment; the
@@ -91,13 +102,23 @@ pub fn start(
     true
 }
 
-/// Waits while another thread runs [`start`] (a few system calls, nothing that
-/// blocks).
+/// Waits while another thread of this process runs [`start`] (a few system
+/// calls, nothing that blocks), yielding the processor meanwhile. Not in a fork
+/// child whose parent was inside `start` when it forked: that thread is not
+/// here to finish, so the child runs without the SAN.
 pub fn wait_started() {
-    while START.load(Acquire) == START_RUNNING {
-        std::hint::spin_loop();
+    while START.load(Acquire) == START_RUNNING && START_PID.load(Acquire) == wsd_front::sys::getpid() {
+        std::thread::yield_now();
     }
 }
+
+/// Start-up panicked: the engine's hooks pass every call straight to libc.
+pub fn start_failed() {
+    START.store(START_FAILED, Release);
+}
+
+/// The process that ran [`start`].
+static START_PID: AtomicU32 = AtomicU32::new(0);
 
 /// The front's constructor found that there may be SAN sockets already:
 /// descriptors named in `WSD_FDS`, or a segment that may list this process as
@@ -140,15 +161,20 @@ fn inherited_san_sockets() -> bool {
     match seg {
         Err(_) => true,
         Ok(seg) => {
-            // The holder map says whether to look (the front read it too);
-            // a bit set for nothing (a holder of that pid exited) is cleared.
+            // The holder map says whether to look (the front read it too).
+            // The bit is cleared first, then set again if a record lists this
+            // pid: a record this process makes meanwhile (a thread of an
+            // earlier constructor) sets it once live, after the clear.
             let pid = state::own_pid();
-            let holds = seg.may_hold(pid)
-                && seg
-                    .live()
-                    .any(|(_, rec)| rec.holder_identities().any(|h| layout::identity_pid(h) == pid));
-            if !holds {
-                seg.forget_holder(pid);
+            if !seg.may_hold(pid) {
+                return false;
+            }
+            seg.forget_holder(pid);
+            let holds = seg
+                .live()
+                .any(|(_, rec)| rec.holder_identities().any(|h| layout::identity_pid(h) == pid));
+            if holds {
+                seg.note_holder(pid);
             }
             holds
         }

@@ -246,6 +246,7 @@ pub fn before_fork(att: &Attached) {
 pub fn after_fork_in_child() {
     IDENTITY.store(0, Release);
     own_memory();
+    front::forget_vforks();
     crate::san::lanes::note_fork_child();
     if let Some(att) = shim().and_then(Shim::san_if_attached) {
         let (_, me) = identity();

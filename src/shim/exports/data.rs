@@ -129,6 +129,16 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
     rc
 }
 
+/// The descriptors a message received before the engine ran carried: the
+/// front's `recvmsg` made the call, found control data, and loaded the engine.
+///
+/// # Safety
+/// `msg` is a message a successful receive just filled in.
+pub unsafe extern "C" fn received(msg: *const libc::msghdr) {
+    // SAFETY: as the caller promises.
+    unsafe { message_done(msg, true, true) };
+}
+
 /// `sendmmsg(2)`, as `sendmsg` for each message sent.
 ///
 /// # Safety

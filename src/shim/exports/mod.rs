@@ -297,11 +297,23 @@ pub fn engine(front: &'static Front) -> Option<&'static Engine> {
     if front.version != wsd_front::api::VERSION {
         return None;
     }
-    if !shield(|| life::start(front), || false) {
+    let started = shield(
+        || life::start(front),
+        || {
+            startup::start_failed();
+            false
+        },
+    );
+    if !started {
         startup::wait_started();
     }
     Some(&ENGINE)
 }
+
+const _: () = assert!(
+    wsd_front::api::WSAENETDOWN == crate::model::WsaError::ENETDOWN.code(),
+    "the front answers provider calls without an engine with the model's WSAENETDOWN"
+);
 
 /// The front's constructor asks: take back what this image inherited.
 extern "C" fn inherit() {
@@ -320,7 +332,7 @@ mod calls {
 }
 
 macro_rules! engine_table {
-    ($( $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+    ($( [$($kind:tt)*] $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
         /// The engine's half of each call, for the front. Each function goes in
         /// with a transmute from its own type to the field's, which differ only
         /// where a pointer's pointee is libc's type here and the front's own
