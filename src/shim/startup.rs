@@ -11,18 +11,24 @@ use crate::san::layout;
 use crate::shim::state::{self, Shim};
 use crate::shim::{fdtable, front, log, memory, real, thread};
 use crate::wsd_log;
-use std::sync::atomic::{AtomicU8, AtomicU32, Ordering::*};
+use std::sync::atomic::{AtomicU64, Ordering::*};
 use wsd_front::api::Front;
 use wsd_front::{segment, sys};
 
 /// [`START`] values: how far start-up has gone.
-const START_NOT_RUN: u8 = 0;
-const START_ARMED: u8 = 1;
-const START_FAILED: u8 = 2;
-const START_RUNNING: u8 = 3;
-/// Set by the constructor (running, then armed), or failed for good when the
-/// environment or the descriptor table cannot be used (said once in the log).
-static START: AtomicU8 = AtomicU8::new(START_NOT_RUN);
+const START_NOT_RUN: u64 = 0;
+const START_ARMED: u64 = 1;
+const START_FAILED: u64 = 2;
+/// Running, in the process whose pid is in the bits above the low byte (a
+/// fork child that finds its parent's start-up running knows it is not its
+/// own, and does not wait for it).
+const START_RUNNING: u64 = 3;
+const fn running(pid: u32) -> u64 {
+    (pid as u64) << 8 | START_RUNNING
+}
+/// Set by the engine's start-up (running, then armed), or failed for good when
+/// the environment or the descriptor table cannot be used (said once in the log).
+static START: AtomicU64 = AtomicU64::new(START_NOT_RUN);
 
 /// The state, set up now if this is the first need of it: the first TCP socket,
 /// or the first direct provider call. Never blocks: threads that race here each
@@ -71,12 +77,11 @@ pub fn start(
     after_fork_in_child: extern "C" fn(),
 ) -> bool {
     if START
-        .compare_exchange(START_NOT_RUN, START_RUNNING, AcqRel, Acquire)
+        .compare_exchange(START_NOT_RUN, running(wsd_front::sys::getpid()), AcqRel, Acquire)
         .is_err()
     {
         return false;
     }
-    START_PID.store(wsd_front::sys::getpid(), Release);
     front::adopt(front);
     // Every real function now, through the front's lookup: no later first call
     // looks one up — lock-free where the front could note the objects after it,
@@ -107,7 +112,7 @@ pub fn start(
 /// child whose parent was inside `start` when it forked: that thread is not
 /// here to finish, so the child runs without the SAN.
 pub fn wait_started() {
-    while START.load(Acquire) == START_RUNNING && START_PID.load(Acquire) == wsd_front::sys::getpid() {
+    while START.load(Acquire) == running(wsd_front::sys::getpid()) {
         std::thread::yield_now();
     }
 }
@@ -116,9 +121,6 @@ pub fn wait_started() {
 pub fn start_failed() {
     START.store(START_FAILED, Release);
 }
-
-/// The process that ran [`start`].
-static START_PID: AtomicU32 = AtomicU32::new(0);
 
 /// The front's constructor found that there may be SAN sockets already:
 /// descriptors named in `WSD_FDS`, or a segment that may list this process as
