@@ -158,6 +158,21 @@ fn front_recv_without_library() {
 }
 
 #[test]
+fn front_vfork_with_library() {
+    Case::new("front_vfork")
+        .args(&["with"])
+        .run("front_vfork_with_library");
+}
+
+#[test]
+fn front_vfork_without_library() {
+    Case::new("front_vfork")
+        .args(&["without"])
+        .without_library()
+        .run("front_vfork_without_library");
+}
+
+#[test]
 fn untouched_without_library() {
     Case::new("untouched")
         .args(&["without"])

@@ -43,7 +43,15 @@ fn the_engine_is_loaded_only_by_a_process_that_needs_it() {
         "front only"
     );
     // A message received without control data needs no engine, room for it
-    // or not; one that carried a descriptor does.
+    // or not, nor one whose control data is not descriptors (credentials);
+    // one that carried a descriptor does.
+    assert_eq!(
+        engine_after(
+            &san,
+            "a, b = socket.socketpair(); b.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1); a.send(b'x')\n_, anc, _, _ = b.recvmsg(1, 64); assert anc and anc[0][1] == socket.SCM_CREDENTIALS, anc"
+        ),
+        "front only"
+    );
     assert_eq!(
         engine_after(
             &san,
@@ -146,32 +154,29 @@ fn the_holder_map_answers_the_fronts_two_reads() {
     assert!(!wsd_front::segment::may_hold(fd, pid - 8));
     seg.forget_holder(pid);
     assert!(!wsd_front::segment::may_hold(fd, pid));
-    // A holder map that is not at the segment's end: yes, so that the engine
-    // looks and says why.
-    let saved = seg.header().holder_map.load(std::sync::atomic::Ordering::Relaxed);
-    seg.header()
-        .holder_map
-        .store(saved + 8, std::sync::atomic::Ordering::Relaxed);
-    assert!(wsd_front::segment::may_hold(fd, pid));
-    seg.header()
-        .holder_map
-        .store(saved, std::sync::atomic::Ordering::Relaxed);
+    // A holder map that is not at the segment's end: nothing to take back from
+    // a segment the engine will refuse (and report, when the SAN is needed).
+    seg.note_holder(pid);
+    let map = &seg.header().holder_map;
+    let saved = map.load(std::sync::atomic::Ordering::Relaxed);
+    map.store(saved + 8, std::sync::atomic::Ordering::Relaxed);
     assert!(!wsd_front::segment::may_hold(fd, pid));
-    // Not a segment of this layout: yes, so that the engine looks and says why.
-    let other = support::TempFile::new("front-map-foreign");
-    std::fs::write(&other.0, vec![7u8; 4096]).expect("write a foreign file");
-    let foreign = std::fs::File::open(&other.0).expect("open it");
-    assert!(wsd_front::segment::may_hold(
-        std::os::fd::AsRawFd::as_raw_fd(&foreign),
-        1
-    ));
-    let short = support::TempFile::new("front-map-short");
-    std::fs::write(&short.0, b"WSD").expect("write a short file");
-    let short_file = std::fs::File::open(&short.0).expect("open it");
-    assert!(wsd_front::segment::may_hold(
-        std::os::fd::AsRawFd::as_raw_fd(&short_file),
-        1
-    ));
+    map.store(saved, std::sync::atomic::Ordering::Relaxed);
+    assert!(wsd_front::segment::may_hold(fd, pid));
+    // Another layout's, not a segment at all, too short to be one: no.
+    seg.header()
+        .layout_version
+        .store(8, std::sync::atomic::Ordering::Relaxed);
+    assert!(!wsd_front::segment::may_hold(fd, pid));
+    for (tag, bytes) in [("foreign", vec![7u8; 4096]), ("short", b"WSD".to_vec())] {
+        let other = support::TempFile::new(&format!("front-map-{tag}"));
+        std::fs::write(&other.0, bytes).expect("write the file");
+        let file = std::fs::File::open(&other.0).expect("open it");
+        assert!(
+            !wsd_front::segment::may_hold(std::os::fd::AsRawFd::as_raw_fd(&file), 1),
+            "{tag}"
+        );
+    }
 }
 
 #[test]

@@ -26,6 +26,9 @@ const READY: u8 = 1;
 const FAILED: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(NOT_READY);
 
+/// Threads loading the engine now.
+static LOADING: AtomicUsize = AtomicUsize::new(0);
+
 /// The front's own file name as the loader has it (`l_name`).
 static OWN_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 /// The working directory at start (NUL-terminated, in a page mapped for it), if
@@ -113,7 +116,9 @@ pub fn load() -> Option<&'static Engine> {
     }
     let errno = crate::errno::get();
     let mask = sys::block_signals();
+    LOADING.fetch_add(1, AcqRel);
     let e = open();
+    LOADING.fetch_sub(1, AcqRel);
     sys::restore_signals(mask);
     crate::errno::set(errno);
     e
@@ -155,11 +160,17 @@ fn open() -> Option<&'static Engine> {
 
 /// Says once, on standard error, why the engine did not load; the program runs
 /// without the SAN. (Unless another thread loaded it meanwhile: then this
-/// thread's failure, say for want of a descriptor, costs nothing.)
+/// thread's failure, say for want of a descriptor, costs nothing; nor while
+/// another thread is still loading it.)
 #[cold]
 fn failed(parts: &[&[u8]]) -> Option<&'static Engine> {
     if let Some(e) = loaded() {
         return Some(e);
+    }
+    // Another thread may yet succeed: this call goes to libc, and nothing is
+    // said or given up.
+    if LOADING.load(Acquire) > 1 {
+        return None;
     }
     if STATE.compare_exchange(READY, FAILED, AcqRel, Acquire).is_ok() {
         let mut line = [0u8; 1024];
@@ -229,9 +240,15 @@ fn engine_path(buf: &mut [u8; PATH_MAX]) -> Option<usize> {
     Some(n - 1)
 }
 
-/// Are we a `vfork` child, running in our parent's memory?
+/// Are we a `vfork` child, running in our parent's memory? Only asked while
+/// a `vfork` child runs (or a fork copied a count from a parent one ran in:
+/// the kernel then says the memory is not shared; if it will not say, no).
 fn in_vfork_child() -> bool {
-    VFORKS.load(Acquire) != 0 && sys::getpid() != VFORK_PARENT.load(Acquire)
+    if VFORKS.load(Acquire) == 0 {
+        return false;
+    }
+    let (me, parent) = (sys::getpid(), VFORK_PARENT.load(Acquire));
+    me != parent && sys::same_memory(me, parent) != Some(false)
 }
 
 /// Resolves the loader's functions now (the constructor, when the front was

@@ -9,7 +9,7 @@
 //!
 //! Until the engine is loaded no descriptor is ours (the engine makes every
 //! entry), so the front loads it only at the calls that can make one: a TCP
-//! `socket`, a `recvmsg` with room for descriptors, a direct provider call.
+//! `socket`, a `recvmsg` that received descriptors, a direct provider call.
 
 use crate::c::*;
 use crate::engine::{self, VFORK_PARENT, VFORKS};
@@ -131,20 +131,49 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     }
 }
 
-/// Did the message the kernel just filled in come with control data (which
-/// may be descriptors: SPEC §5)?
+/// Did the message the kernel just filled in carry descriptors (an
+/// `SCM_RIGHTS` control message: SPEC §5)? Other control data — timestamps,
+/// `IP_PKTINFO`, errors queued — loads no engine.
 ///
 /// # Safety
-/// `msg` is null or a message a successful receive just filled in.
-unsafe fn carried_control(msg: *const msghdr) -> bool {
-    // SAFETY: as the caller promises: the kernel wrote `msg_controllen`.
-    !msg.is_null() && unsafe { (*msg).msg_controllen } != 0
+/// `msg` is null or a message a successful receive just filled in: the kernel
+/// wrote `msg_controllen` bytes of control messages at `msg_control`.
+unsafe fn carried_descriptors(msg: *const msghdr) -> bool {
+    /// `struct cmsghdr`'s size (length, level, type), and `SOL_SOCKET`/`SCM_RIGHTS`.
+    const HEADER: usize = 16;
+    const SOL_SOCKET: i32 = 1;
+    const SCM_RIGHTS: i32 = 1;
+    if msg.is_null() {
+        return false;
+    }
+    // SAFETY: as the caller promises.
+    let (base, len) = unsafe { ((*msg).msg_control as usize, (*msg).msg_controllen) };
+    let mut at = 0;
+    while base != 0 && at + HEADER <= len {
+        let h = (base + at) as *const u8;
+        // SAFETY: a header the kernel wrote, inside the `len` bytes it filled
+        // (read unaligned: the program's buffer need not be).
+        let (cmsg_len, level, ty) = unsafe {
+            (
+                h.cast::<usize>().read_unaligned(),
+                h.add(8).cast::<i32>().read_unaligned(),
+                h.add(12).cast::<i32>().read_unaligned(),
+            )
+        };
+        if level == SOL_SOCKET && ty == SCM_RIGHTS {
+            return true;
+        }
+        if cmsg_len < HEADER {
+            break;
+        }
+        at += cmsg_len.next_multiple_of(8);
+    }
+    false
 }
 
 /// `recvmsg(2)`: descriptors received that are SAN sockets elsewhere are SAN
 /// sockets here (SPEC §5). Before the engine runs, the real call, then — only
-/// if the message came with control data — the engine, loaded now, looks at
-/// what it carried. (Nothing of the program's message is read before the call:
+/// if the message carried descriptors — the engine, loaded now, looks at them. (Nothing of the program's message is read before the call:
 /// a bad pointer is the kernel's to answer, `EFAULT`.)
 ///
 /// # Safety
@@ -159,7 +188,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     let got = unsafe { real::recvmsg(fd, msg, flags) };
     // SAFETY: the call succeeded: the kernel filled `msg` in.
     if got >= 0
-        && unsafe { carried_control(msg) }
+        && unsafe { carried_descriptors(msg) }
         && let Some(e) = engine::load()
     {
         // SAFETY: as above.
@@ -189,7 +218,7 @@ pub unsafe extern "C" fn recvmmsg(
     // SAFETY: the kernel filled the first `got` messages in.
     let msg = |i: usize| unsafe { &raw const (*v.add(i)).msg_hdr };
     // SAFETY: as above.
-    if (0..got.max(0) as usize).any(|i| unsafe { carried_control(msg(i)) })
+    if (0..got.max(0) as usize).any(|i| unsafe { carried_descriptors(msg(i)) })
         && let Some(e) = engine::load()
     {
         for i in 0..got as usize {

@@ -58,14 +58,15 @@ pub const fn holder_bit(pid: u32) -> (usize, u8) {
 }
 
 /// May the process `pid` hold SAN sockets listed in the segment open at `fd`?
-/// Yes if its bit in the holder map is set, and also if the file is not a
-/// segment of this layout, or one whose holder map is not where the layout
-/// puts it, at its end (the engine's start-up then reports it): two reads, no
-/// mapping.
+/// Only if the file is a segment of this layout, its holder map where the
+/// layout puts it (at its end), and `pid`'s bit set there: two reads, no
+/// mapping. Nothing can be taken back from a segment this library cannot use
+/// (another version's, a corrupt one, not a segment at all): it is refused and
+/// reported when the program first needs the SAN, not at every start.
 pub fn may_hold(fd: crate::c::c_int, pid: u32) -> bool {
     let mut head = [0u8; 112];
     if crate::sys::pread(fd, &mut head, 0) != Ok(head.len()) {
-        return true;
+        return false;
     }
     let word = |at: u64, n: usize| {
         head[at as usize..at as usize + n]
@@ -78,12 +79,12 @@ pub fn may_hold(fd: crate::c::c_int, pid: u32) -> bool {
         || word(VERSION_AT, 4) != u64::from(LAYOUT_VERSION)
         || map.checked_add(HOLDER_MAP_BYTES as u64) != Some(word(TOTAL_SIZE_AT, 8))
     {
-        return true;
+        return false;
     }
     let (byte, bit) = holder_bit(pid);
     let mut b = [0u8];
     match crate::sys::pread(fd, &mut b, map + byte as u64) {
         Ok(1) => b[0] & bit != 0,
-        _ => true,
+        _ => false,
     }
 }

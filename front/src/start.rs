@@ -15,6 +15,7 @@
 //!   (a process of this pid held an endpoint: it inherited it across exec, or
 //!   it is a stale bit, which the engine's look clears). A segment that is not
 //!   there costs one `openat` answered `ENOENT`; one that is, two `pread`s more.
+//!   One that cannot be read or used holds nothing to take back.
 //!
 //! All of it by system calls made here and plain loads: no libc function whose
 //! page the program would not touch anyway, no allocation, no lock.
@@ -87,18 +88,18 @@ unsafe fn env(envp: *const *const u8, key: &[u8]) -> Option<&'static [u8]> {
 const ENV_MAX: usize = 4096;
 
 /// Could this process hold SAN sockets already, inherited across exec? Only if
-/// segment `name` exists and its holder map has this pid's bit set
-/// ([`segment::may_hold`]); a name that is not valid, or a file that is not a
-/// segment of this layout, answers yes: the engine's start-up reports it.
+/// segment `name` exists, can be read, and its holder map has this pid's bit
+/// set ([`segment::may_hold`]). A name that is not valid, or a segment that
+/// cannot be used, holds nothing to take back: the engine reports them when
+/// the program first needs the SAN.
 fn may_hold_san_sockets(name: &[u8]) -> bool {
     let mut buf = [0u8; segment::PATH_PREFIX.len() + segment::NAME_MAX + 1];
     let Some(path) = segment::path(name, &mut buf) else {
-        return true;
+        return false;
     };
     // Without blocking: a FIFO planted there must not hold the program up.
     match sys::open(path, c::O_RDONLY | c::O_NONBLOCK | c::O_NOFOLLOW | c::O_CLOEXEC) {
-        Err(c::ENOENT) => false,
-        Err(_) => true,
+        Err(_) => false,
         Ok(fd) => {
             let may = segment::may_hold(fd, sys::getpid());
             sys::close(fd);

@@ -73,6 +73,7 @@ mod nr {
     pub const EXIT_GROUP: c_long = 231;
     pub const RT_SIGPROCMASK: c_long = 14;
     pub const PROCESS_VM_WRITEV: c_long = 311;
+    pub const KCMP: c_long = 312;
 }
 
 /// This process's pid.
@@ -221,11 +222,18 @@ pub fn close(fd: c_int) {
     unsafe { syscall6(nr::CLOSE, fd as usize, 0, 0, 0, 0, 0) };
 }
 
-/// Blocks every signal in this thread (but those the kernel never blocks):
-/// the mask it had, for [`restore_signals`].
+/// Blocks the signals a handler could run on in this thread: all but glibc's
+/// own two (32 and 33, which `pthread_cancel` and `setuid` in another thread
+/// wait on), the faults this thread itself would raise (`SIGILL`, `SIGTRAP`,
+/// `SIGBUS`, `SIGFPE`, `SIGSEGV`, `SIGSYS`: blocked, the kernel would kill the
+/// process rather than run the program's handler), and those the kernel never
+/// blocks. The mask it had, for [`restore_signals`].
 pub fn block_signals() -> u64 {
     const SIG_SETMASK: usize = 2;
-    let all: u64 = !0;
+    let keep = [4u32, 5, 7, 8, 11, 31, 32, 33]
+        .iter()
+        .fold(0u64, |m, &s| m | 1 << (s - 1));
+    let all: u64 = !keep;
     let mut old: u64 = 0;
     // SAFETY: valid pointers to 8-byte signal sets, and their size.
     unsafe {
@@ -289,6 +297,17 @@ pub fn write_memory(to: usize, bytes: &[u8]) -> bool {
         )
     };
     r == bytes.len() as isize
+}
+
+/// Do processes `a` and `b` share their memory (`kcmp(KCMP_VM)`)? None if the
+/// kernel would not say.
+pub fn same_memory(a: u32, b: u32) -> Option<bool> {
+    const KCMP_VM: usize = 1;
+    // SAFETY: integer arguments.
+    match answer(unsafe { syscall6(nr::KCMP, a as usize, b as usize, KCMP_VM, 0, 0, 0) }) {
+        Ok(r) => Some(r == 0),
+        Err(_) => None,
+    }
 }
 
 /// Ends the process as `abort` does (`SIGABRT`), without libc.

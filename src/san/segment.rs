@@ -28,7 +28,7 @@ use super::layout::{
 use access::{check_access, no_access};
 use std::ffi::{CStr, CString};
 use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 /// Where POSIX shared-memory objects live on Linux (what `shm_open` uses).
 const SHM_DIR: &str = "/dev/shm";
@@ -392,20 +392,20 @@ impl Segment {
 
     /// Notes that process `pid` holds an endpoint (its bit in the holder map,
     /// which the front's constructor of a new image of that pid reads).
+    ///
+    /// Always a read-modify-write, ordered with everything around it: the
+    /// record it follows is live first, and a start-up that clears the bit
+    /// and then scans sees one or the other.
     pub fn note_holder(&self, pid: u32) {
         let (byte, bit) = self.holder_byte(pid);
-        if byte.load(Relaxed) & bit == 0 {
-            byte.fetch_or(bit, Relaxed);
-        }
+        byte.fetch_or(bit, SeqCst);
     }
 
     /// Clears `pid`'s bit in the holder map: that process's start-up found
     /// nothing of its own in the segment.
     pub fn forget_holder(&self, pid: u32) {
         let (byte, bit) = self.holder_byte(pid);
-        if byte.load(Relaxed) & bit != 0 {
-            byte.fetch_and(!bit, Relaxed);
-        }
+        byte.fetch_and(!bit, SeqCst);
     }
 
     /// Is `pid`'s bit set in the holder map?

@@ -88,6 +88,7 @@ pub fn start(
     // with `dlsym` (the loader's lock) where it could not (a `dlopen`ed front).
     real::resolve_listed();
     wsd_front::real::resolve_own();
+    wsd_front::errno::resolve();
     fdtable::adopt(front);
     state::own_memory();
     log::remember_stderr(front::stderr_at_start());
