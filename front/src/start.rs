@@ -89,13 +89,14 @@ const ENV_MAX: usize = 4096;
 
 /// Could this process hold SAN sockets already, inherited across exec? Only if
 /// segment `name` exists, can be read, and its holder map has this pid's bit
-/// set ([`segment::may_hold`]). A name that is not valid, or a segment that
-/// cannot be used, holds nothing to take back: the engine reports them when
-/// the program first needs the SAN.
+/// set ([`segment::may_hold`]). A segment that cannot be used holds nothing to
+/// take back: the engine reports it when the program first needs the SAN. A
+/// name that is not valid answers yes: the engine's start-up says so before
+/// the program runs (a setting to fix, not a state to live with).
 fn may_hold_san_sockets(name: &[u8]) -> bool {
     let mut buf = [0u8; segment::PATH_PREFIX.len() + segment::NAME_MAX + 1];
     let Some(path) = segment::path(name, &mut buf) else {
-        return false;
+        return true;
     };
     // Without blocking: a FIFO planted there must not hold the program up.
     match sys::open(path, c::O_RDONLY | c::O_NONBLOCK | c::O_NOFOLLOW | c::O_CLOEXEC) {
