@@ -142,34 +142,26 @@ fn untouched_with_library() {
         .run("untouched_with_library");
 }
 
-#[test]
-fn front_recv_with_library() {
-    Case::new("front_recv")
+/// A program that checks the same answers with the library (`with`) and
+/// without it (`without`, the kernel's baseline), as both.
+fn with_and_without(program: &'static str) {
+    Case::new(program)
         .args(&["with"])
-        .run("front_recv_with_library");
-}
-
-#[test]
-fn front_recv_without_library() {
-    Case::new("front_recv")
+        .run(&format!("{program}_with_library"));
+    Case::new(program)
         .args(&["without"])
         .without_library()
-        .run("front_recv_without_library");
+        .run(&format!("{program}_without_library"));
 }
 
 #[test]
-fn front_vfork_with_library() {
-    Case::new("front_vfork")
-        .args(&["with"])
-        .run("front_vfork_with_library");
+fn front_recv() {
+    with_and_without("front_recv");
 }
 
 #[test]
-fn front_vfork_without_library() {
-    Case::new("front_vfork")
-        .args(&["without"])
-        .without_library()
-        .run("front_vfork_without_library");
+fn front_vfork() {
+    with_and_without("front_vfork");
 }
 
 #[test]
