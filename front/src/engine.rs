@@ -29,8 +29,6 @@ static STATE: AtomicU8 = AtomicU8::new(NOT_READY);
 /// Threads loading the engine now.
 static LOADING: AtomicUsize = AtomicUsize::new(0);
 
-/// The front's own file name as the loader has it (`l_name`).
-static OWN_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
 /// The working directory at start (NUL-terminated, in a page mapped for it), if
 /// the front's name is relative: written by the constructor alone, before
 /// [`READY`], and only read after. (Not a static buffer: a page of `.bss`
@@ -79,16 +77,14 @@ pub fn loaded() -> Option<&'static Engine> {
     unsafe { ENGINE.load(Acquire).as_ref() }
 }
 
-/// Notes the front's own file name (the constructor), and the working
-/// directory if that name is relative.
+/// Notes the working directory if the front's own file name (`next::own_name`,
+/// which the constructor's snapshot found) is relative (the constructor).
 pub fn note_own_path() {
-    let Some(o) = next::object_of(note_own_path as fn() as usize) else {
+    let Some(name) = next::own_name() else {
         return;
     };
-    OWN_NAME.store(o.name.cast_mut(), Relaxed);
     // SAFETY: the loader's NUL-terminated name of this object.
-    if !o.name.is_null()
-        && unsafe { *o.name } != b'/' as c_char
+    if unsafe { *name } != b'/' as c_char
         && let Ok(page) = sys::map_anonymous(PATH_MAX)
     {
         // SAFETY: a fresh mapping of PATH_MAX bytes, ours alone.
@@ -209,10 +205,7 @@ fn last_dl_error() -> &'static [u8] {
 /// own file (made absolute with the working directory at start), and the
 /// engine's file name. Its length without the NUL.
 fn engine_path(buf: &mut [u8; PATH_MAX]) -> Option<usize> {
-    let name = OWN_NAME.load(Relaxed);
-    if name.is_null() {
-        return None;
-    }
+    let name = next::own_name()?;
     // SAFETY: the loader's NUL-terminated name of this object.
     let name = unsafe { core::ffi::CStr::from_ptr(name) }.to_bytes();
     // The directory, with its final slash ("/" for a front at the root).

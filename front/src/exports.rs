@@ -139,36 +139,17 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 /// `msg` is null or a message a successful receive just filled in: the kernel
 /// wrote `msg_controllen` bytes of control messages at `msg_control`.
 unsafe fn carried_descriptors(msg: *const msghdr) -> bool {
-    /// `struct cmsghdr`'s size (length, level, type), and `SOL_SOCKET`/`SCM_RIGHTS`.
-    const HEADER: usize = 16;
-    const SOL_SOCKET: i32 = 1;
-    const SCM_RIGHTS: i32 = 1;
     if msg.is_null() {
         return false;
     }
+    let mut carried = false;
     // SAFETY: as the caller promises.
-    let (base, len) = unsafe { ((*msg).msg_control as usize, (*msg).msg_controllen) };
-    let mut at = 0;
-    while base != 0 && at + HEADER <= len {
-        let h = (base + at) as *const u8;
-        // SAFETY: a header the kernel wrote, inside the `len` bytes it filled
-        // (read unaligned: the program's buffer need not be).
-        let (cmsg_len, level, ty) = unsafe {
-            (
-                h.cast::<usize>().read_unaligned(),
-                h.add(8).cast::<i32>().read_unaligned(),
-                h.add(12).cast::<i32>().read_unaligned(),
-            )
-        };
-        if level == SOL_SOCKET && ty == SCM_RIGHTS {
-            return true;
-        }
-        if cmsg_len < HEADER {
-            break;
-        }
-        at += cmsg_len.next_multiple_of(8);
-    }
-    false
+    unsafe {
+        crate::cmsg::scm_rights((*msg).msg_control as usize, (*msg).msg_controllen, |_| {
+            carried = true
+        })
+    };
+    carried
 }
 
 /// `recvmsg(2)`: descriptors received that are SAN sockets elsewhere are SAN

@@ -21,7 +21,7 @@
 //! - `engine`: finding, loading and starting the engine, once.
 //!
 //! What it shares with the engine (this crate as an rlib): [`c`] (the C types
-//! and constants), [`sys`] (system calls without libc), [`next`] (`RTLD_NEXT`
+//! and constants), [`cmsg`] (the descriptors a message carries), [`sys`] (system calls without libc), [`next`] (`RTLD_NEXT`
 //! without the loader's lock), [`real`] (the real functions' slots), [`errno`],
 //! [`table`] (the descriptor table's memory and the words the front reads),
 //! [`segment`] (what the constructor reads of a segment) and [`api`] (the
@@ -38,6 +38,7 @@ pub const LIBRARY_MARK: &str = "wsd-library-version=";
 
 pub mod api;
 pub mod c;
+pub mod cmsg;
 pub mod errno;
 pub mod next;
 pub mod real;

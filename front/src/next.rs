@@ -148,6 +148,8 @@ pub fn snapshot() -> Option<usize> {
     }
     // Any address inside this library.
     let found = find_object(snapshot as fn() -> Option<usize> as usize)?;
+    // SAFETY: the loader's link map of this library.
+    OWN_NAME.store(unsafe { (*found.dlfo_link_map).l_name }.cast_mut(), Relaxed);
     let mut n = 0;
     // SAFETY: this library's link map, and the maps that follow it, are the
     // loader's, valid while their objects are loaded (see `lookup` on unloading);
@@ -169,6 +171,22 @@ pub fn snapshot() -> Option<usize> {
     FIRST.store(first.cast_mut(), Relaxed);
     COUNT.store(n, Release);
     Some(n)
+}
+
+/// This library's file name as the loader has it (`l_name`), noted by
+/// [`snapshot`]; null before.
+static OWN_NAME: AtomicPtr<c_char> = AtomicPtr::new(core::ptr::null_mut());
+
+/// This library's file name as the loader has it (`l_name`, NUL-terminated),
+/// if the loader can place it: as [`snapshot`] noted it, else looked up now.
+pub fn own_name() -> Option<*const c_char> {
+    let p = OWN_NAME.load(Relaxed);
+    if !p.is_null() {
+        return Some(p);
+    }
+    object_of(own_name as fn() -> Option<*const c_char> as usize)
+        .map(|o| o.name)
+        .filter(|n| !n.is_null())
 }
 
 /// An object's tables: its base and the addresses of its symbol, string, GNU

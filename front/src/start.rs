@@ -48,7 +48,7 @@ unsafe extern "C" fn start(_argc: c_int, _argv: *const *const c_char, envp: *con
     engine::note_own_path();
     engine::ready();
     // SAFETY: the loader's environment, as the caller promises.
-    let (fds, san) = unsafe { (env(envp, b"WSD_FDS="), env(envp, b"WSD_SAN=")) };
+    let [fds, san] = unsafe { env(envp, [b"WSD_FDS=", b"WSD_SAN="]) };
     let inherited = !mapped || fds.is_some() || may_hold_san_sockets(san.unwrap_or(b"default"));
     if inherited && let Some(e) = engine::load() {
         // SAFETY: the engine's entry point, with no arguments.
@@ -56,16 +56,17 @@ unsafe extern "C" fn start(_argc: c_int, _argv: *const *const c_char, envp: *con
     }
 }
 
-/// The value of an environment variable, `key` being its name and `=`: no
-/// allocation and no call into libc. A value is at most [`ENV_MAX`] bytes (a
-/// longer one is cut there).
+/// The values of environment variables, each key being a name and `=`, in one
+/// pass over the environment: no allocation and no call into libc. A value is
+/// at most [`ENV_MAX`] bytes (a longer one is cut there).
 ///
 /// # Safety
 /// `envp` is null or a null-terminated array of NUL-terminated strings that
 /// nothing changes meanwhile.
-unsafe fn env(envp: *const *const u8, key: &[u8]) -> Option<&'static [u8]> {
+unsafe fn env<const N: usize>(envp: *const *const u8, keys: [&[u8]; N]) -> [Option<&'static [u8]>; N] {
+    let mut found = [None; N];
     if envp.is_null() {
-        return None;
+        return found;
     }
     // SAFETY: each string is read byte by byte up to its NUL at the latest, and
     // the array up to its null, as the caller promises.
@@ -73,15 +74,17 @@ unsafe fn env(envp: *const *const u8, key: &[u8]) -> Option<&'static [u8]> {
         let mut e = envp;
         while !(*e).is_null() {
             let s = *e;
-            if key.iter().enumerate().all(|(i, &c)| *s.add(i) == c) {
-                let value = s.add(key.len());
-                let len = (0..ENV_MAX).find(|&i| *value.add(i) == 0).unwrap_or(ENV_MAX);
-                return Some(core::slice::from_raw_parts(value, len));
+            for (key, value) in keys.iter().zip(&mut found) {
+                if value.is_none() && key.iter().enumerate().all(|(i, &c)| *s.add(i) == c) {
+                    let v = s.add(key.len());
+                    let len = (0..ENV_MAX).find(|&i| *v.add(i) == 0).unwrap_or(ENV_MAX);
+                    *value = Some(core::slice::from_raw_parts(v, len));
+                }
             }
             e = e.add(1);
         }
     }
-    None
+    found
 }
 
 /// The longest environment value [`env`] reads.

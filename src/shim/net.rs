@@ -162,26 +162,10 @@ const SO_NETNS_COOKIE: c_int = 71;
 /// # Safety
 /// `msg` must point to a `msghdr` whose control buffer the kernel has just
 /// accepted (`sendmsg`) or filled in (`recvmsg`): readable, well formed.
-pub unsafe fn scm_rights(msg: *const libc::msghdr, mut f: impl FnMut(c_int)) {
-    // SAFETY: as the caller promises; the CMSG_* walk stays inside
-    // `msg_control .. msg_control + msg_controllen`.
-    unsafe {
-        let end = ((*msg).msg_control as usize).saturating_add((*msg).msg_controllen);
-        let mut c = libc::CMSG_FIRSTHDR(msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let data = libc::CMSG_DATA(c);
-                // As many descriptors as the header says, and no more than the
-                // buffer holds (the program may change it after the call).
-                let said = (c as usize).saturating_add((*c).cmsg_len as usize).min(end);
-                let n = said.saturating_sub(data as usize) / size_of::<c_int>();
-                for i in 0..n {
-                    f(std::ptr::read_unaligned(data.cast::<c_int>().add(i)));
-                }
-            }
-            c = libc::CMSG_NXTHDR(msg, c);
-        }
-    }
+pub unsafe fn scm_rights(msg: *const libc::msghdr, f: impl FnMut(c_int)) {
+    // SAFETY: as the caller promises: the control buffer is the kernel's
+    // just-accepted or just-filled one.
+    unsafe { wsd_front::cmsg::scm_rights((*msg).msg_control as usize, (*msg).msg_controllen, f) }
 }
 
 /// Is `fd` an open TCP stream socket? (SPEC §2.2 row 1.) Preserves `errno`.
