@@ -3,7 +3,8 @@
 //! this too, so the two cannot disagree).
 
 /// A segment's file is this prefix and its name.
-pub const PATH_PREFIX: &[u8] = b"/dev/shm/wsd.";
+pub const PATH_PREFIX_STR: &str = "/dev/shm/wsd.";
+pub const PATH_PREFIX: &[u8] = PATH_PREFIX_STR.as_bytes();
 
 /// The longest valid name.
 pub const NAME_MAX: usize = 64;

@@ -22,6 +22,12 @@ pub struct PortAdvice {
     pub port: &'static str,
 }
 
+/// What a port does, said of more than one option.
+const KEEPALIVE_TUNING: &str =
+    "As SO_KEEPALIVE: keep-alive tuning has no meaning on the SAN; ignore the refusal.";
+const BUFFERS: &str = "Buffer sizes are the provider's own on a SAN: drop the call, or treat the refusal as harmless and size buffers in the application.";
+const TIMEOUTS: &str = "Use poll/select with a timeout (or non-blocking calls) instead of socket timeouts.";
+
 /// What ports do, for the options programs commonly set (each entry is checked
 /// to be an option the provider refuses).
 pub const PORT_ADVICE: &[PortAdvice] = &[
@@ -38,17 +44,17 @@ pub const PORT_ADVICE: &[PortAdvice] = &[
     PortAdvice {
         level: libc::IPPROTO_TCP,
         optname: libc::TCP_KEEPIDLE,
-        port: "As SO_KEEPALIVE: keep-alive tuning has no meaning on the SAN; ignore the refusal.",
+        port: KEEPALIVE_TUNING,
     },
     PortAdvice {
         level: libc::IPPROTO_TCP,
         optname: libc::TCP_KEEPINTVL,
-        port: "As SO_KEEPALIVE: keep-alive tuning has no meaning on the SAN; ignore the refusal.",
+        port: KEEPALIVE_TUNING,
     },
     PortAdvice {
         level: libc::IPPROTO_TCP,
         optname: libc::TCP_KEEPCNT,
-        port: "As SO_KEEPALIVE: keep-alive tuning has no meaning on the SAN; ignore the refusal.",
+        port: KEEPALIVE_TUNING,
     },
     PortAdvice {
         level: libc::SOL_SOCKET,
@@ -63,12 +69,12 @@ pub const PORT_ADVICE: &[PortAdvice] = &[
     PortAdvice {
         level: libc::SOL_SOCKET,
         optname: libc::SO_SNDBUF,
-        port: "Buffer sizes are the provider's own on a SAN: drop the call, or treat the refusal as harmless and size buffers in the application.",
+        port: BUFFERS,
     },
     PortAdvice {
         level: libc::SOL_SOCKET,
         optname: libc::SO_RCVBUF,
-        port: "Buffer sizes are the provider's own on a SAN: drop the call, or treat the refusal as harmless and size buffers in the application.",
+        port: BUFFERS,
     },
     PortAdvice {
         level: libc::SOL_SOCKET,
@@ -78,12 +84,12 @@ pub const PORT_ADVICE: &[PortAdvice] = &[
     PortAdvice {
         level: libc::SOL_SOCKET,
         optname: libc::SO_RCVTIMEO,
-        port: "Use poll/select with a timeout (or non-blocking calls) instead of socket timeouts.",
+        port: TIMEOUTS,
     },
     PortAdvice {
         level: libc::SOL_SOCKET,
         optname: libc::SO_SNDTIMEO,
-        port: "Use poll/select with a timeout (or non-blocking calls) instead of socket timeouts.",
+        port: TIMEOUTS,
     },
     PortAdvice {
         level: libc::SOL_SOCKET,

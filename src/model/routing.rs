@@ -108,12 +108,22 @@ mod tests {
 
     const KEEPALIVE: i32 = libc::SO_KEEPALIVE;
 
+    /// The route of a `setsockopt` of (`l`, `o`).
+    fn set(m: Mode, r: Role, g: bool, l: i32, o: i32) -> Route {
+        route_set(m, r, g, &Asked::new(l, o))
+    }
+
+    /// The route of a `getsockopt` of (`l`, `o`).
+    fn get(m: Mode, r: Role, g: bool, l: i32, o: i32) -> Route {
+        route_get(m, r, g, &Asked::new(l, o))
+    }
+
     #[test]
     fn observe_sends_everything_to_the_kernel() {
         for role in [Role::Candidate, Role::San, Role::PlainRemembering] {
             for (l, o) in [(0xffff, 1), (1, 0x2002), (1, KEEPALIVE), (6, 1)] {
-                assert_eq!(route_set(Mode::Observe, role, true, &Asked::new(l, o)), Kernel);
-                assert_eq!(route_get(Mode::Observe, role, true, &Asked::new(l, o)), Kernel);
+                assert_eq!(set(Mode::Observe, role, true, l, o), Kernel);
+                assert_eq!(get(Mode::Observe, role, true, l, o), Kernel);
             }
         }
     }
@@ -122,87 +132,36 @@ mod tests {
     fn candidates_keep_provider_and_group_options_in_the_switch() {
         for mode in [Mode::Switch, Mode::Provider] {
             for groups in [true, false] {
-                assert_eq!(
-                    route_set(mode, Role::Candidate, groups, &Asked::new(1, 1)),
-                    Switch
-                );
-                assert_eq!(
-                    route_set(mode, Role::Candidate, groups, &Asked::new(0xffff, 0x2002)),
-                    Switch
-                );
-                assert_eq!(
-                    route_get(mode, Role::Candidate, groups, &Asked::new(1, 0x2001)),
-                    Switch
-                );
-                assert_eq!(
-                    route_set(mode, Role::Candidate, groups, &Asked::new(1, KEEPALIVE)),
-                    Kernel
-                );
-                assert_eq!(
-                    route_set(mode, Role::Candidate, groups, &Asked::new(6, 1)),
-                    Kernel
-                );
+                assert_eq!(set(mode, Role::Candidate, groups, 1, 1), Switch);
+                assert_eq!(set(mode, Role::Candidate, groups, 0xffff, 0x2002), Switch);
+                assert_eq!(get(mode, Role::Candidate, groups, 1, 0x2001), Switch);
+                assert_eq!(set(mode, Role::Candidate, groups, 1, KEEPALIVE), Kernel);
+                assert_eq!(set(mode, Role::Candidate, groups, 6, 1), Kernel);
             }
         }
         // SO_GROUP_ID is not settable: the kernel says what it says.
-        assert_eq!(
-            route_set(Mode::Switch, Role::Candidate, true, &Asked::new(1, 0x2001)),
-            Kernel
-        );
+        assert_eq!(set(Mode::Switch, Role::Candidate, true, 1, 0x2001), Kernel);
     }
 
     #[test]
     fn san_socket_in_switch_mode() {
-        assert_eq!(
-            route_set(Mode::Switch, Role::San, true, &Asked::new(0xffff, 1)),
-            Provider
-        );
-        assert_eq!(
-            route_set(Mode::Switch, Role::San, true, &Asked::new(1, 0x2002)),
-            Provider
-        );
-        assert_eq!(
-            route_set(Mode::Switch, Role::San, false, &Asked::new(1, 0x2002)),
-            Switch
-        );
-        assert_eq!(
-            route_get(Mode::Switch, Role::San, false, &Asked::new(1, 0x2001)),
-            Switch
-        );
-        assert_eq!(
-            route_set(Mode::Switch, Role::San, true, &Asked::new(1, KEEPALIVE)),
-            Kernel
-        );
-        assert_eq!(
-            route_set(Mode::Switch, Role::San, true, &Asked::new(6, 1)),
-            Kernel
-        );
+        assert_eq!(set(Mode::Switch, Role::San, true, 0xffff, 1), Provider);
+        assert_eq!(set(Mode::Switch, Role::San, true, 1, 0x2002), Provider);
+        assert_eq!(set(Mode::Switch, Role::San, false, 1, 0x2002), Switch);
+        assert_eq!(get(Mode::Switch, Role::San, false, 1, 0x2001), Switch);
+        assert_eq!(set(Mode::Switch, Role::San, true, 1, KEEPALIVE), Kernel);
+        assert_eq!(set(Mode::Switch, Role::San, true, 6, 1), Kernel);
     }
 
     #[test]
     fn san_socket_in_provider_mode() {
         for groups in [true, false] {
-            assert_eq!(
-                route_set(Mode::Provider, Role::San, groups, &Asked::new(1, KEEPALIVE)),
-                Provider
-            );
-            assert_eq!(
-                route_set(Mode::Provider, Role::San, groups, &Asked::new(6, 1)),
-                Provider
-            );
-            assert_eq!(
-                route_set(Mode::Provider, Role::San, groups, &Asked::new(1, 0x2002)),
-                Provider
-            );
-            assert_eq!(
-                route_get(Mode::Provider, Role::San, groups, &Asked::new(1, 0x2001)),
-                Provider
-            );
+            assert_eq!(set(Mode::Provider, Role::San, groups, 1, KEEPALIVE), Provider);
+            assert_eq!(set(Mode::Provider, Role::San, groups, 6, 1), Provider);
+            assert_eq!(set(Mode::Provider, Role::San, groups, 1, 0x2002), Provider);
+            assert_eq!(get(Mode::Provider, Role::San, groups, 1, 0x2001), Provider);
             // Other options are read from the kernel (SPEC §4.3).
-            assert_eq!(
-                route_get(Mode::Provider, Role::San, groups, &Asked::new(1, KEEPALIVE)),
-                Kernel
-            );
+            assert_eq!(get(Mode::Provider, Role::San, groups, 1, KEEPALIVE), Kernel);
         }
     }
 

@@ -373,13 +373,27 @@ pub struct Record {
 /// Text (a program name, a fault's target) as the words of a record, story
 /// entry or fault log entry: little-endian bytes, NUL-padded, cut to fit.
 pub fn store_text(words: &[AtomicU64], text: &[u8]) {
-    for (i, w) in words.iter().enumerate() {
-        let mut b = [0u8; 8];
-        let chunk = text.get(i * 8..).unwrap_or(&[]);
-        let n = chunk.len().min(8);
-        b[..n].copy_from_slice(&chunk[..n]);
-        w.store(u64::from_le_bytes(b), Relaxed);
+    for (k, w) in words.iter().enumerate() {
+        w.store(text_word(text, k), Relaxed);
     }
+}
+
+/// Word `k` of `text` as [`store_text`] stores it (zero past the end; a text
+/// longer than the words is cut).
+pub fn text_word(text: &[u8], k: usize) -> u64 {
+    let mut b = [0u8; 8];
+    let chunk = text.get(k * 8..).unwrap_or(&[]);
+    let n = chunk.len().min(8);
+    b[..n].copy_from_slice(&chunk[..n]);
+    u64::from_le_bytes(b)
+}
+
+/// Do `words` hold `text` as [`store_text`] stores it?
+pub fn holds_text(words: &[AtomicU64], text: &[u8]) -> bool {
+    words
+        .iter()
+        .enumerate()
+        .all(|(k, w)| w.load(Relaxed) == text_word(text, k))
 }
 
 /// The 16 bytes of a name two words hold.
@@ -534,7 +548,7 @@ const _: () = assert!(
     std::mem::offset_of!(Header, layout_version) == wsd_front::segment::VERSION_AT as usize
         && std::mem::offset_of!(Header, total_size) == wsd_front::segment::TOTAL_SIZE_AT as usize
         && std::mem::offset_of!(Header, holder_map) == wsd_front::segment::HOLDER_MAP_AT as usize,
-    "the front reads these two fields where wsd_front::segment says they are"
+    "the front reads these fields where wsd_front::segment says they are"
 );
 const _: () = assert!(size_of::<AddrSlot>() == 24);
 const _: () = assert!(size_of::<Record>() == RECORD_SIZE);

@@ -43,10 +43,11 @@ pub struct CallKey {
     pub end: u8,
 }
 
-/// One more in a row's count: its lane's owner is the only writer of a lane's
-/// rows, so it adds without a locked instruction; lane 0 is shared.
+/// One more in a row's (or a call site's) count: its lane's owner is the only
+/// writer of a lane's rows, so it adds without a locked instruction; lane 0 is
+/// shared.
 #[inline(always)]
-fn bump(count: &AtomicU64, lane: u8) {
+pub fn bump(count: &AtomicU64, lane: u8) {
     if lane == 0 {
         count.fetch_add(1, Relaxed);
     } else {

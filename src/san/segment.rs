@@ -44,7 +44,7 @@ fn last_errno() -> i32 {
 
 /// The file path of segment `name` (validated by [`crate::config::valid_san_name`]).
 pub fn path_of(name: &str) -> String {
-    format!("{SHM_DIR}/wsd.{name}")
+    format!("{}{name}", wsd_front::segment::PATH_PREFIX_STR)
 }
 
 fn cpath(path: &str) -> Result<CString, SegmentError> {
@@ -321,6 +321,19 @@ impl Segment {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The `T` at `offset` in the mapping, for the tables the layout places
+    /// there (the fault log, the story, the call sites and their modules).
+    ///
+    /// # Safety
+    /// `offset .. offset + size_of::<T>()` lies inside the mapping (the
+    /// geometry check covers the whole segment size), `offset` is aligned for
+    /// `T`, and `T` is made of atomics, valid for any bit pattern.
+    pub(super) unsafe fn at<T>(&self, offset: usize) -> &T {
+        debug_assert!(offset + size_of::<T>() <= self.len && offset.is_multiple_of(align_of::<T>()));
+        // SAFETY: as the caller promises.
+        unsafe { &*self.base.add(offset).cast::<T>() }
     }
 
     pub fn header(&self) -> &Header {

@@ -11,7 +11,9 @@
 //! lane: added to with a plain store by the lane's one thread, atomically in the
 //! shared lane 0.
 
-use super::layout::{MODULE_SLOTS, ModuleSlot, SITE_FRAMES, SITE_SLOTS, SiteSlot, load_text, store_text};
+use super::layout::{
+    MODULE_SLOTS, ModuleSlot, SITE_FRAMES, SITE_SLOTS, SiteSlot, holds_text, load_text, store_text,
+};
 use super::segment::Segment;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -30,17 +32,6 @@ pub fn frame_word(module: u16, offset: u64) -> u64 {
 /// A frame word's (module number, offset); module 0 is unknown.
 pub fn frame_parts(word: u64) -> (u16, u64) {
     ((word >> 48) as u16, word & ((1 << 48) - 1))
-}
-
-/// One more call from a site whose counter is `c`, by a thread counting in
-/// `lane` (see the module's docs).
-#[inline(always)]
-pub fn count_at(c: &AtomicU64, lane: u8) {
-    if lane == 0 {
-        c.fetch_add(1, Relaxed);
-    } else {
-        c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
-    }
 }
 
 /// A site as the tool reads it.
@@ -65,48 +56,41 @@ fn mix(row: u32, first: u64) -> u32 {
 }
 
 impl Segment {
-    /// The mapping's first byte.
-    fn bytes(&self) -> *const u8 {
-        self.header() as *const super::layout::Header as *const u8
-    }
-
     fn module_slot(&self, i: u32) -> &ModuleSlot {
         let base = super::layout::modules_offset(self.capacity());
         // SAFETY: slot `i < MODULE_SLOTS` lies inside the mapping (the geometry
         // check covers the whole segment size); slots are 8-aligned atomics,
         // valid for any bit pattern.
-        unsafe { &*(self.bytes().add(base + i as usize * size_of::<ModuleSlot>()) as *const ModuleSlot) }
+        unsafe { self.at(base + i as usize * size_of::<ModuleSlot>()) }
     }
 
     fn site_slot(&self, i: u32) -> &SiteSlot {
         let base = super::layout::sites_offset(self.capacity());
         // SAFETY: as in `module_slot`, for `i < SITE_SLOTS`.
-        unsafe { &*(self.bytes().add(base + i as usize * size_of::<SiteSlot>()) as *const SiteSlot) }
+        unsafe { self.at(base + i as usize * size_of::<SiteSlot>()) }
     }
 
     /// The number (from 1) of the module with this build-id and path, entered
     /// now if it is new; None when the table is full. Looks through the whole
     /// table: a module is entered once per process and call site, not per call.
     pub fn enter_module(&self, build_id: &[u8], path: &[u8]) -> Option<u16> {
-        let id_words = pack(build_id);
         for i in 0..MODULE_SLOTS {
             let m = self.module_slot(i);
             match m.state.load(Acquire) {
-                LIVE if m.matches(&id_words, build_id.len(), path) => return Some(i as u16 + 1),
+                LIVE if m.matches(build_id, path) => return Some(i as u16 + 1),
                 LIVE | CLAIMED => continue,
                 _ => {}
             }
             if m.state.compare_exchange(EMPTY, CLAIMED, AcqRel, Relaxed).is_ok() {
-                for (w, v) in m.build_id.iter().zip(id_words) {
-                    w.store(v, Relaxed);
-                }
-                m.build_id_len.store(build_id.len().min(24) as u32, Relaxed);
+                store_text(&m.build_id, build_id);
+                m.build_id_len
+                    .store(build_id.len().min(BUILD_ID_MAX) as u32, Relaxed);
                 store_text(&m.path, path);
                 m.state.store(LIVE, Release);
                 return Some(i as u16 + 1);
             }
             // Another process took this slot meanwhile: it may be this module.
-            if m.state.load(Acquire) == LIVE && m.matches(&id_words, build_id.len(), path) {
+            if m.state.load(Acquire) == LIVE && m.matches(build_id, path) {
                 return Some(i as u16 + 1);
             }
         }
@@ -168,7 +152,7 @@ impl Segment {
         if m.state.load(Acquire) != LIVE {
             return None;
         }
-        let len = (m.build_id_len.load(Relaxed) as usize).min(24);
+        let len = (m.build_id_len.load(Relaxed) as usize).min(BUILD_ID_MAX);
         let bytes: Vec<u8> = m
             .build_id
             .iter()
@@ -181,38 +165,15 @@ impl Segment {
     }
 }
 
-/// A build-id as the slot's words.
-fn pack(id: &[u8]) -> [u64; 3] {
-    let mut bytes = [0u8; 24];
-    let n = id.len().min(24);
-    bytes[..n].copy_from_slice(&id[..n]);
-    let mut w = [0u64; 3];
-    for (k, chunk) in bytes.chunks(8).enumerate() {
-        w[k] = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-    }
-    w
-}
+/// The longest build-id a module slot keeps (its three words).
+const BUILD_ID_MAX: usize = 24;
 
 impl ModuleSlot {
-    fn matches(&self, id: &[u64; 3], len: usize, path: &[u8]) -> bool {
-        self.build_id_len.load(Relaxed) as usize == len.min(24)
-            && self.build_id.iter().zip(id).all(|(w, v)| w.load(Relaxed) == *v)
-            && self
-                .path
-                .iter()
-                .enumerate()
-                .all(|(k, w)| w.load(Relaxed) == text_word(path, k))
+    fn matches(&self, build_id: &[u8], path: &[u8]) -> bool {
+        self.build_id_len.load(Relaxed) as usize == build_id.len().min(BUILD_ID_MAX)
+            && holds_text(&self.build_id, build_id)
+            && holds_text(&self.path, path)
     }
-}
-
-/// Word `k` of `text` as `store_text` stores it (zero past the end; a text
-/// longer than the words is cut).
-fn text_word(text: &[u8], k: usize) -> u64 {
-    let mut b = [0u8; 8];
-    let chunk = text.get(k * 8..).unwrap_or(&[]);
-    let n = chunk.len().min(8);
-    b[..n].copy_from_slice(&chunk[..n]);
-    u64::from_le_bytes(b)
 }
 
 impl SiteSlot {

@@ -33,7 +33,7 @@
 use crate::model::checks::{Connection, normalise};
 use crate::model::{OptionId, OptionSpec, options};
 use crate::san::endpoint::tally;
-use crate::san::sites::count_at;
+use crate::san::report::bump;
 use crate::shim::fdtable::Entry;
 use crate::shim::state::Attached;
 use crate::shim::thread::{Guard, slot};
@@ -102,7 +102,7 @@ impl Memo {
         // SAFETY: null, or a counter in the attached segment, which is never
         // unmapped (set by `remember`).
         if let Some(c) = unsafe { self.site_count.get().as_ref() } {
-            count_at(c, (row >> 32) as u8);
+            bump(c, (row >> 32) as u8);
         }
     }
 }

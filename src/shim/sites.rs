@@ -12,7 +12,8 @@
 //! such, and once this process's own table is full no new place is recorded:
 //! either way no call walks the stack twice.
 
-use crate::san::sites::{count_at, frame_word};
+use crate::san::report::bump;
+use crate::san::sites::frame_word;
 use crate::shim::errno;
 use crate::shim::frames::{self, DEPTH, Module};
 use crate::shim::state::Attached;
@@ -91,7 +92,7 @@ pub fn note(att: &Attached, nested: bool, (row, lane): (u32, u8), site: usize) -
         None => record(att, row, site)?,
     };
     let counter = att.seg.site_counter(slot)?;
-    count_at(counter, lane);
+    bump(counter, lane);
     Some(counter)
 }
 

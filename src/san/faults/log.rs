@@ -5,8 +5,8 @@
 
 use super::{DataCall, clock};
 use crate::san::layout::{
-    FAULT_EVENT_SIZE, FAULT_LOG, FaultEvent, Header, Record, STORY_ENTRY_SIZE, STORY_HIT, STORY_LOG,
-    STORY_SIGHT, StoryEntry, faults_offset, load_text, store_text, story_offset,
+    FAULT_EVENT_SIZE, FAULT_LOG, FaultEvent, Record, STORY_ENTRY_SIZE, STORY_HIT, STORY_LOG, STORY_SIGHT,
+    StoryEntry, faults_offset, load_text, store_text, story_offset,
 };
 use crate::san::segment::Segment;
 use std::net::SocketAddr;
@@ -18,11 +18,7 @@ impl Segment {
         // SAFETY: the fault log lies inside the mapping (the geometry check covers
         // the whole segment size); entries are 8-aligned atomics valid for any bit
         // pattern.
-        unsafe {
-            &*(self.header() as *const Header as *const u8)
-                .add(offset)
-                .cast::<FaultEvent>()
-        }
+        unsafe { self.at(offset) }
     }
 
     pub(super) fn log_fault(&self, seq: u32, kind: u8, at_ms: u64, hit: u32, what: &str) {
@@ -82,11 +78,7 @@ impl Segment {
         // SAFETY: the story lies inside the mapping (the geometry check covers the
         // whole segment size); entries are 8-aligned atomics valid for any bit
         // pattern.
-        unsafe {
-            &*(self.header() as *const Header as *const u8)
-                .add(offset)
-                .cast::<StoryEntry>()
-        }
+        unsafe { self.at(offset) }
     }
 
     /// The fault story, oldest first (the last [`STORY_LOG`] entries).
