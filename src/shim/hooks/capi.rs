@@ -9,7 +9,7 @@ use crate::model::options::Asked;
 use crate::san::EndpointRole;
 use crate::san::endpoint::tally;
 use crate::san::layout::Record;
-use crate::shim::fdtable::{self, Remembered};
+use crate::shim::fdtable;
 use crate::shim::memory::Memory;
 use crate::shim::provider::{self, facts};
 use crate::shim::startup;
@@ -46,15 +46,7 @@ fn endpoint(fd: i32) -> Result<(&'static Attached, &'static Record), WsaError> {
     if att.seg.network_down() {
         return Err(refuse(true));
     }
-    let entry = switch::associate(
-        shim,
-        fd,
-        entry,
-        EndpointRole::Direct,
-        net::local_addr(fd),
-        net::peer_addr(fd),
-        Remembered::default(),
-    );
+    let entry = switch::take_up(shim, fd, entry, EndpointRole::Direct);
     entry
         .endpoint()
         .and_then(|ep| att.seg.endpoint(ep))

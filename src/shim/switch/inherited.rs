@@ -3,11 +3,11 @@
 //! them sets and reads them), SAN sockets taken back after an exec or adopted
 //! through `WSD_FDS`, and descriptors passed in `SCM_RIGHTS` messages.
 
-use super::{associate, hold, release};
+use super::{hold, release, take_up};
 use crate::san::endpoint::Claimed;
 use crate::san::layout::Record;
 use crate::san::{EndpointRef, EndpointRole, NewEndpoint};
-use crate::shim::fdtable::{self, Entry, Remembered};
+use crate::shim::fdtable::{self, Entry};
 use crate::shim::net;
 use crate::shim::state::{self, Shim};
 use crate::wsd_log;
@@ -163,15 +163,7 @@ pub fn adopt(shim: &Shim, fd: i32) {
     }
     let current = fdtable::get(fd);
     if current.endpoint().is_none() {
-        associate(
-            shim,
-            fd,
-            current,
-            EndpointRole::Adopted,
-            net::local_addr(fd),
-            net::peer_addr(fd),
-            Remembered::default(),
-        );
+        take_up(shim, fd, current, EndpointRole::Adopted);
     }
 }
 

@@ -90,6 +90,21 @@ pub fn decide(shim: &Shim, side: Side, addr: std::net::SocketAddr) -> Result<(),
     verdict
 }
 
+/// Makes `fd`, a TCP socket the switch did not see made (one inherited through
+/// `WSD_FDS`, one a direct provider call names), a SAN socket with `role` at
+/// the addresses the kernel gives it, with no remembered values: [`associate`].
+pub fn take_up(shim: &Shim, fd: i32, current: Entry, role: EndpointRole) -> Entry {
+    associate(
+        shim,
+        fd,
+        current,
+        role,
+        net::local_addr(fd),
+        net::peer_addr(fd),
+        Remembered::default(),
+    )
+}
+
 /// Makes `fd` (whose entry was `current`) a SAN socket, or plain TCP if the SAN
 /// cannot take it. `inherit` are values from a listener, overridden by what the
 /// candidate itself remembered. Returns the new entry.
