@@ -30,7 +30,10 @@ pub fn refused_per_program(rows: &[(String, u32, u32)]) -> String {
 }
 
 fn draw(rows: &[(String, u32, u32)], svg: &mut String) -> Result<(), Box<dyn std::error::Error>> {
-    let names: Vec<String> = rows.iter().map(|(name, ..)| shorten(name)).collect();
+    let names: Vec<String> = rows
+        .iter()
+        .map(|(name, ..)| super::ellipsize(name, NAME_CHARS))
+        .collect();
     let bars = rows.len().max(1);
     let most = rows
         .iter()
@@ -122,16 +125,6 @@ fn draw(rows: &[(String, u32, u32)], svg: &mut String) -> Result<(), Box<dyn std
     }
     root.present()?;
     Ok(())
-}
-
-/// `name` cut to [`NAME_CHARS`] characters (with an ellipsis).
-fn shorten(name: &str) -> String {
-    if name.chars().count() <= NAME_CHARS {
-        return name.to_owned();
-    }
-    let mut short: String = name.chars().take(NAME_CHARS - 1).collect();
-    short.push('…');
-    short
 }
 
 #[cfg(test)]

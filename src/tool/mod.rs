@@ -220,6 +220,16 @@ pub fn err(args: fmt::Arguments<'_>) {
     let _ = io::stderr().lock().write_fmt(args);
 }
 
+/// `s` cut to `max` characters, its last an ellipsis if it was cut.
+pub(crate) fn ellipsize(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut cut: String = s.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// Prints `wsd: message` to standard error and returns `status`.
 pub fn fail(status: i32, message: impl fmt::Display) -> i32 {
     err(format_args!("wsd: {message}\n"));
@@ -398,8 +408,7 @@ fn report_of(san: Option<String>, json: bool, view: &report::View) -> i32 {
         started_ns: None,
         seed: None,
     };
-    let mut doc = report::build(&seg, &info, None);
-    view.apply(&mut doc);
+    let doc = report::build(&seg, &info, None, view);
     if json {
         outln!("{doc}");
     } else {

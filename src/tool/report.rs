@@ -49,6 +49,11 @@ use wsd::san::faults::{DataCall, Fault};
 use wsd::san::layout::{CALL_SET, LAYER_KERNEL, LAYER_PROVIDER};
 use wsd::san::{EndpointRole, Segment};
 
+/// A JSON array's elements; none if `v` is not an array.
+pub(crate) fn arr(v: &Value) -> &[Value] {
+    v.as_array().map_or(&[][..], Vec::as_slice)
+}
+
 /// How the report is shown (`wsd run` and `wsd report` share these flags).
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct View {
@@ -65,14 +70,17 @@ pub struct View {
 }
 
 impl View {
-    /// The document's rows, filtered and ordered as asked (in place).
-    pub fn apply(&self, doc: &mut Value) {
+    /// Is `row` shown (`--only`, `--quiet`)? Asked before its sites are named.
+    fn keeps(&self, row: &Value) -> bool {
+        !self.quiet && (self.only.is_none() || row["provider"] != "ok")
+    }
+
+    /// The document's rows ordered as asked (in place; `build` kept only the
+    /// rows the view shows), and `--quiet` said.
+    fn apply(&self, doc: &mut Value) {
         let Some(rows) = doc["rows"].as_array_mut() else {
             return;
         };
-        if self.only.is_some() {
-            rows.retain(|r| r["provider"] != "ok");
-        }
         let key = |r: &Value, k: &str| r[k].as_str().unwrap_or("").to_string();
         match self.sort.as_deref() {
             Some("count") => rows.sort_by_key(|r| std::cmp::Reverse(r["count"].as_u64().unwrap_or(0))),
@@ -80,7 +88,6 @@ impl View {
             _ => {}
         }
         if self.quiet {
-            rows.clear();
             doc["quiet"] = Value::Bool(true);
         }
     }
@@ -102,14 +109,17 @@ fn code_name(code: i32) -> String {
     WsaError::from_code(code).map_or_else(|| code.to_string(), |c| c.name().to_string())
 }
 
-/// The report of `seg`; `refusals` are what `wsd run` heard through its side
-/// channel (None for `wsd report`, which has none).
-pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Value {
+/// The report of `seg`, shown as `view` asks; `refusals` are what `wsd run`
+/// heard through its side channel (None for `wsd report`, which has none).
+///
+/// The summary counts every row; the sites (read from the modules' ELF and DWARF)
+/// and advice are found only for the rows the view keeps.
+pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>, view: &View) -> Value {
     let s = &seg.header().stats;
     let mut by_layer = [0u64; 4];
     let mut refused = 0;
     let mut calls = seg.calls_with_rows();
-    let mut sites = Sites::of(seg);
+    let mut sites: Option<Sites> = None;
     calls.sort_by_key(|(k, _, _)| {
         (
             k.program(),
@@ -125,7 +135,7 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
     });
     let rows: Vec<Value> = calls
         .into_iter()
-        .map(|(k, count, table_rows)| {
+        .filter_map(|(k, count, table_rows)| {
             by_layer[usize::from(k.layer.min(3))] += count;
             if k.provider != 0 {
                 refused += count;
@@ -156,6 +166,10 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
                 "provider": if k.provider == 0 { "ok".to_string() } else { code_name(k.provider) },
                 "count": count,
             });
+            if !view.keeps(&row) {
+                return None;
+            }
+            let sites = sites.get_or_insert_with(|| Sites::of(seg));
             let (shown, other) = sites.of_rows(&table_rows);
             row["sites"] = json!(shown);
             if other > 0 {
@@ -167,11 +181,11 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
             {
                 row["advice"] = json!({"provider": a.provider, "switch": a.switch, "port": a.port});
             }
-            row
+            Some(row)
         })
         .collect();
     let calls: u64 = by_layer.iter().sum();
-    json!({
+    let mut doc = json!({
         "command": info.command,
         "status": info.status,
         "mode": info.mode,
@@ -196,7 +210,9 @@ pub fn build(seg: &Segment, info: &RunInfo, refusals: Option<&Refusals>) -> Valu
         "faults": faults(seg, info),
         "fault_seed": info.seed,
         "rows": rows,
-    })
+    });
+    view.apply(&mut doc);
+    doc
 }
 
 /// The story of each fault (SPEC §7): when, what it aimed at, which endpoints it

@@ -24,7 +24,7 @@ use super::{USAGE, err, fail, find_library};
 use child::run_to_the_end;
 use clap::Args;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
@@ -114,9 +114,7 @@ fn overrides(args: &RunArgs, san: &str) -> Result<Vec<(&'static str, String)>, S
         Mode::parse(mode).ok_or(format!("--mode {mode}: expected switch, provider or observe"))?;
         vars.push(("WSD_MODE", mode.clone()));
     }
-    if let Some(bad) = args.subnets.iter().find(|s| Subnet::parse(s).is_none()) {
-        return Err(format!("--subnet {bad}: expected a CIDR such as 10.77.0.0/24"));
-    }
+    check_subnets(&args.subnets)?;
     if !args.subnets.is_empty() {
         vars.push(("WSD_SUBNETS", args.subnets.join(",")));
     }
@@ -134,10 +132,24 @@ fn overrides(args: &RunArgs, san: &str) -> Result<Vec<(&'static str, String)>, S
         }
     }
     if let Some(rules) = &args.rules {
-        let path = std::fs::canonicalize(rules).map_err(|e| format!("--rules {}: {e}", rules.display()))?;
+        let path = rules_path(rules)?;
         vars.push(("WSD_CONFIG", path.display().to_string()));
     }
     Ok(vars)
+}
+
+/// `--subnet`: each must be a CIDR (`wsd study` checks its own the same way).
+pub(super) fn check_subnets(subnets: &[String]) -> Result<(), String> {
+    match subnets.iter().find(|s| Subnet::parse(s).is_none()) {
+        Some(bad) => Err(format!("--subnet {bad}: expected a CIDR such as 10.77.0.0/24")),
+        None => Ok(()),
+    }
+}
+
+/// `--rules`: the file's absolute path, for a program that may change directory
+/// (`wsd study` passes its own on the same way).
+pub(super) fn rules_path(rules: &Path) -> Result<PathBuf, String> {
+    std::fs::canonicalize(rules).map_err(|e| format!("--rules {}: {e}", rules.display()))
 }
 
 pub fn run(args: RunArgs) -> i32 {
@@ -300,8 +312,7 @@ pub fn run(args: RunArgs) -> i32 {
         started_ns: Some(started_ns),
         seed: (!args.faults.is_empty()).then_some(seed),
     };
-    let mut doc = report::build(&seg, &info, Some(&refusals));
-    args.view.apply(&mut doc);
+    let doc = report::build(&seg, &info, Some(&refusals), &args.view);
     let text = if args.json {
         format!("{doc}\n")
     } else {
@@ -360,7 +371,7 @@ pub(super) fn forget_ended(owner: impl Fn(&str) -> Option<i32>) {
         // SAFETY: signal 0 only asks whether the process exists.
         let gone = unsafe { libc::kill(pid, 0) } != 0
             && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
-        if mine && gone && idle && pid != std::process::id() as i32 {
+        if mine && gone && idle {
             let _ = Segment::destroy(san);
         }
     }

@@ -168,12 +168,6 @@ pub struct Symbolizer {
     modules: HashMap<(PathBuf, Vec<u8>), Loaded>,
 }
 
-impl Default for Symbolizer {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Symbolizer {
     /// A symbolizer that finds separate debug files under `/usr/lib/debug`.
     pub fn new() -> Self {

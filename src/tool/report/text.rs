@@ -2,6 +2,7 @@
 //! [`super`] for the schema): the summary lines, the story of each fault, and
 //! the table of calls, each column as wide as its widest cell.
 
+use super::arr;
 use serde_json::Value;
 use std::fmt::Write;
 use wsd::model::names;
@@ -27,7 +28,7 @@ fn render_faults(out: &mut String, faults: &[Value]) {
                 )
             }
         };
-        let hit = f["hit"].as_array().map_or(&[][..], Vec::as_slice);
+        let hit = arr(&f["hit"]);
         let _ = writeln!(
             out,
             "    fault {}: {} of {}, {when}: {} endpoint{} hit",
@@ -49,7 +50,7 @@ fn render_faults(out: &mut String, faults: &[Value]) {
                 s("local"),
                 s("remote")
             );
-            let saw = h["saw"].as_array().map_or(&[][..], Vec::as_slice);
+            let saw = arr(&h["saw"]);
             if saw.is_empty() {
                 let _ = writeln!(out, "no data call met it");
                 continue;
@@ -144,14 +145,9 @@ pub fn render(r: &Value) -> String {
         // `segment refused 2 by memcached: REASON`, or with several reasons
         // `segment refused 3: 2 by memcached: REASON; 1 by python3: REASON`.
         let _ = write!(out, ", segment refused {n}");
-        let reasons = sum["segment_refusals"].as_array().map_or(&[][..], Vec::as_slice);
+        let reasons = arr(&sum["segment_refusals"]);
         for (i, r) in reasons.iter().enumerate() {
-            let programs: Vec<&str> = r["programs"]
-                .as_array()
-                .map_or(&[][..], Vec::as_slice)
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
+            let programs: Vec<&str> = arr(&r["programs"]).iter().filter_map(Value::as_str).collect();
             let reason = r["reason"].as_str().unwrap_or("?");
             let by = programs.join(", ");
             let _ = match (i, reasons.len()) {
@@ -175,14 +171,14 @@ pub fn render(r: &Value) -> String {
             sum["dropped"]
         );
     }
-    render_faults(&mut out, r["faults"].as_array().map_or(&[][..], Vec::as_slice));
+    render_faults(&mut out, arr(&r["faults"]));
     if let Some(seed) = r["fault_seed"].as_u64() {
         let _ = writeln!(
             out,
             "  scheduled faults chose their connections with --seed {seed}"
         );
     }
-    let rows = r["rows"].as_array().map_or(&[][..], Vec::as_slice);
+    let rows = arr(&r["rows"]);
     if rows.is_empty() {
         return out;
     }
@@ -279,15 +275,13 @@ fn render_where(out: &mut String, rows: &[Value]) {
             s("name"),
             s("provider")
         );
-        let sites = row["sites"].as_array().map_or(&[][..], Vec::as_slice);
+        let sites = arr(&row["sites"]);
         if sites.is_empty() {
             let _ = writeln!(out, "      at: not known (no call site was recorded)");
         }
         for site in sites {
             let _ = write!(out, "      at {}", site["at"].as_str().unwrap_or("?"));
-            let callers: Vec<&str> = site["stack"]
-                .as_array()
-                .map_or(&[][..], Vec::as_slice)
+            let callers: Vec<&str> = arr(&site["stack"])
                 .iter()
                 .skip(1)
                 .filter_map(Value::as_str)

@@ -3,6 +3,7 @@
 //! Markdown and HTML forms are rendered from this same document.
 
 use super::lines;
+use crate::tool::report::arr;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -154,10 +155,7 @@ pub fn build(cmds: &[Cmd], runs: &[ModeRun]) -> Value {
             })
         })
         .collect();
-    let options: Vec<&Value> = programs
-        .iter()
-        .flat_map(|p| p["options"].as_array().map_or(&[][..], Vec::as_slice))
-        .collect();
+    let options: Vec<&Value> = programs.iter().flat_map(|p| arr(&p["options"])).collect();
     let refused_in = |o: &&&Value| o["provider"]["refused"].as_u64().unwrap_or(0) > 0;
     let totals = json!({
         "programs": programs.len(),
@@ -197,7 +195,7 @@ fn text<'a>(row: &'a Value, key: &str) -> &'a str {
 
 /// The rows of a report.
 fn rows(report: &Value) -> &[Value] {
-    report["rows"].as_array().map_or(&[][..], Vec::as_slice)
+    arr(&report["rows"])
 }
 
 /// What identifies an option of a program: (level, option, call, socket).
@@ -362,10 +360,7 @@ fn in_mode(rows: &[&Value]) -> Value {
 /// first.
 fn sites(rows: &[&Value]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
-    for site in rows
-        .iter()
-        .flat_map(|r| r["sites"].as_array().map_or(&[][..], Vec::as_slice))
-    {
+    for site in rows.iter().flat_map(|r| arr(&r["sites"])) {
         match out
             .iter_mut()
             .find(|s| s["at"] == site["at"] && s["stack"] == site["stack"])
@@ -385,13 +380,11 @@ fn sites(rows: &[&Value]) -> Vec<Value> {
 /// The chart's rows: per program, its `setsockopt` calls in provider mode that
 /// were refused and that were accepted.
 pub fn chart_rows(doc: &Value) -> Vec<(String, u32, u32)> {
-    doc["programs"]
-        .as_array()
-        .map_or(&[][..], Vec::as_slice)
+    arr(&doc["programs"])
         .iter()
         .map(|p| {
             let (mut refused, mut accepted) = (0u64, 0u64);
-            for o in p["options"].as_array().map_or(&[][..], Vec::as_slice) {
+            for o in arr(&p["options"]) {
                 if o["call"] != "setsockopt" {
                     continue;
                 }

@@ -68,13 +68,12 @@ impl Captured {
         let now = bytes.len().min(room);
         self.head.extend_from_slice(&bytes[..now]);
         bytes = &bytes[now..];
-        for &b in bytes {
-            if self.tail.len() == TAIL {
-                self.tail.pop_front();
-                self.dropped += 1;
-            }
-            self.tail.push_back(b);
-        }
+        // The tail keeps the last TAIL bytes of the old tail and the new ones.
+        let over = (self.tail.len() + bytes.len()).saturating_sub(TAIL);
+        self.dropped += over as u64;
+        let old = over.min(self.tail.len());
+        self.tail.drain(..old);
+        self.tail.extend(&bytes[over - old..]);
     }
 
     /// The lines kept (a line cut by the gap between head and tail is left out).
@@ -407,5 +406,39 @@ mod tests {
             lines.iter().rev().skip(1).all(|l| l.len() == 99),
             "whole lines only"
         );
+    }
+
+    /// The tail is kept as it was byte by byte: the same bytes, the same count
+    /// dropped, whatever the sizes of the pieces.
+    #[test]
+    fn the_tail_is_kept_as_byte_by_byte() {
+        fn byte_by_byte(c: &mut Captured, mut bytes: &[u8]) {
+            let now = bytes.len().min(HEAD - c.head.len());
+            c.head.extend_from_slice(&bytes[..now]);
+            bytes = &bytes[now..];
+            for &b in bytes {
+                if c.tail.len() == TAIL {
+                    c.tail.pop_front();
+                    c.dropped += 1;
+                }
+                c.tail.push_back(b);
+            }
+        }
+        let (mut bulk, mut single) = (Captured::default(), Captured::default());
+        let mut next = 0u8;
+        for size in [1, 7, HEAD - 3, 5, 1000, TAIL - 1, 2, TAIL + 17, 0, 3, TAIL, 12345] {
+            let piece: Vec<u8> = (0..size)
+                .map(|_| {
+                    next = next.wrapping_add(1);
+                    next
+                })
+                .collect();
+            bulk.push(&piece);
+            byte_by_byte(&mut single, &piece);
+            assert_eq!(bulk.head, single.head);
+            assert_eq!(bulk.tail, single.tail);
+            assert_eq!(bulk.dropped, single.dropped);
+        }
+        assert!(bulk.dropped > 0);
     }
 }

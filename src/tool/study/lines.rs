@@ -78,13 +78,7 @@ pub fn key(line: &str) -> String {
 
 /// `line` without trailing blanks, cut to [`LINE_CHARS`].
 pub fn tidy(line: &str) -> String {
-    let line = line.trim_end();
-    if line.chars().count() <= LINE_CHARS {
-        return line.to_string();
-    }
-    let mut cut: String = line.chars().take(LINE_CHARS - 1).collect();
-    cut.push('…');
-    cut
+    crate::tool::ellipsize(line.trim_end(), LINE_CHARS)
 }
 
 #[cfg(test)]

@@ -98,6 +98,7 @@ mod words;
 
 pub use args::StudyArgs;
 
+use super::run::{check_subnets, rules_path};
 use super::{USAGE, fail, find_library, out};
 use args::format_of;
 use document::{Cmd, MODES, Role};
@@ -105,7 +106,6 @@ use exec::Runner;
 use mode::{Plan, forget_old_studies, run_mode};
 use serde_json::Value;
 use std::path::Path;
-use wsd::config::Subnet;
 
 fn rendered(doc: &Value, format: &str) -> String {
     match format {
@@ -155,18 +155,12 @@ pub fn study(args: StudyArgs) -> i32 {
             role,
         });
     }
-    if let Some(bad) = args.subnets.iter().find(|s| Subnet::parse(s).is_none()) {
-        return fail(
-            USAGE,
-            format_args!("--subnet {bad}: expected a CIDR such as 10.77.0.0/24"),
-        );
+    if let Err(e) = check_subnets(&args.subnets) {
+        return fail(USAGE, e);
     }
-    let rules = match &args.rules {
-        Some(r) => match std::fs::canonicalize(r) {
-            Ok(p) => Some(p),
-            Err(e) => return fail(USAGE, format_args!("--rules {}: {e}", r.display())),
-        },
-        None => None,
+    let rules = match args.rules.as_deref().map(rules_path).transpose() {
+        Ok(r) => r,
+        Err(e) => return fail(USAGE, e),
     };
     for path in &args.output {
         let dir = match path.parent() {

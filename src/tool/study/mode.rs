@@ -11,7 +11,6 @@ use crate::tool::report::{self, RunInfo};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use wsd::config::{SAN_NAME_RULE, valid_san_name};
 use wsd::san::Segment;
 use wsd::san::layout::DEFAULT_CAPACITY;
 
@@ -33,9 +32,6 @@ struct Fresh {
 
 impl Fresh {
     fn new(name: String) -> Result<Fresh, String> {
-        if !valid_san_name(&name) {
-            return Err(format!("SAN {name:?}: expected {SAN_NAME_RULE}"));
-        }
         let seg = match Segment::create(&name, DEFAULT_CAPACITY) {
             // Left by an earlier study with this pid, which has ended.
             Err(wsd::san::SegmentError::Exists) => {
@@ -206,7 +202,7 @@ pub(super) fn run_mode(mode: &'static str, plan: &Plan<'_>) -> Result<ModeRun, S
                 seed: None,
             };
             (
-                report::build(&fresh.seg, &info, None),
+                report::build(&fresh.seg, &info, None, &report::View::default()),
                 format!(
                     "the segment {:?}, as no command's wsd run wrote a report",
                     fresh.name

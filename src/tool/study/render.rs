@@ -14,12 +14,10 @@ pub use html::html;
 pub use markdown::markdown;
 pub use text::text;
 
+use super::document::MODES;
+use crate::tool::report::arr;
 use serde_json::Value;
 use std::fmt::Write;
-
-fn arr(v: &Value) -> &[Value] {
-    v.as_array().map_or(&[][..], Vec::as_slice)
-}
 
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("")
@@ -74,6 +72,14 @@ fn site(site: &Value) -> String {
         Some(n) => format!("{at} ×{n}"),
         None => at,
     }
+}
+
+/// A command's notes, one per mode that has one: `switch: NOTE`.
+fn notes(c: &Value) -> Vec<String> {
+    MODES
+        .iter()
+        .filter_map(|m| c[*m]["note"].as_str().map(|n| format!("{m}: {n}")))
+        .collect()
 }
 
 /// An option's advice as one line, if it has some.

@@ -51,7 +51,11 @@ fn by_build_id(id: &[u8], root: &Path) -> Option<Vec<u8>> {
         .join(".build-id")
         .join(format!("{first:02x}"))
         .join(format!("{hex}.debug"));
-    let data = super::read_file(&file)?;
+    if_build_id(super::read_file(&file)?, id)
+}
+
+/// `data`, if it is an object file whose build-id is `id`.
+fn if_build_id(data: Vec<u8>, id: &[u8]) -> Option<Vec<u8>> {
     let same = object::File::parse(&*data)
         .ok()
         .and_then(|f| f.build_id().ok().flatten().map(|b| b == id))
@@ -72,12 +76,7 @@ pub(super) fn load_dwarf(
         let sup = by_build_id(id, debug_root).or_else(|| {
             // As named: absolute (Debian's), else beside the module.
             let dir = path.parent().unwrap_or(Path::new(""));
-            let data = super::read_file(&dir.join(alt?))?;
-            let same = object::File::parse(&*data)
-                .ok()
-                .and_then(|f| f.build_id().ok().flatten().map(|b| b == id))
-                .unwrap_or(false);
-            same.then_some(data)
+            if_build_id(super::read_file(&dir.join(alt?))?, id)
         });
         if let Some(sup) = sup.as_deref().and_then(|d| object::File::parse(d).ok())
             && let Some(sup) = dwarf_sections(&sup)

@@ -9,7 +9,7 @@
 //! whose exit status changed are `tr.changed`, their new error lines `ul.error-lines`).
 
 use super::super::document::MODES;
-use super::{OPTION_HEADER, advice, arr, mode_line, option_cells, processes, s, site, status};
+use super::{OPTION_HEADER, advice, arr, mode_line, notes, option_cells, processes, s, site, status};
 use crate::tool::chart;
 use serde_json::Value;
 use std::fmt::Write;
@@ -157,11 +157,7 @@ pub fn html(doc: &Value) -> String {
             h(&status(&c["switch"])),
             h(&status(&c["provider"]))
         );
-        let notes: Vec<String> = MODES
-            .iter()
-            .filter_map(|m| c[*m]["note"].as_str().map(|n| format!("{m}: {n}")))
-            .collect();
-        for n in notes {
+        for n in notes(c) {
             let _ = write!(out, "<p>{}</p>", h(&n));
         }
         let lines = arr(&c["error_lines_provider"]);

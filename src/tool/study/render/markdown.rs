@@ -2,7 +2,7 @@
 //! commands; and the escaping of table cells and code spans.
 
 use super::super::document::MODES;
-use super::{advice, arr, mode_line, option_cells, processes, s, site, status, totals_line};
+use super::{advice, arr, mode_line, notes, option_cells, processes, s, site, status, totals_line};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -80,10 +80,7 @@ pub fn markdown(doc: &Value) -> String {
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for c in arr(&doc["commands"]) {
-        let mut lines: Vec<String> = MODES
-            .iter()
-            .filter_map(|m| c[*m]["note"].as_str().map(|n| md(&format!("{m}: {n}"))))
-            .collect();
+        let mut lines: Vec<String> = notes(c).iter().map(|n| md(n)).collect();
         lines.extend(arr(&c["error_lines_provider"]).iter().map(|l| md_code(s(l))));
         let _ = writeln!(
             out,

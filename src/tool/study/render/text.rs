@@ -2,7 +2,9 @@
 //! and advice, and one of the commands with their notes and new error lines.
 
 use super::super::document::MODES;
-use super::{OPTION_HEADER, advice, arr, mode_line, option_cells, processes, s, site, status, totals_line};
+use super::{
+    OPTION_HEADER, advice, arr, mode_line, notes, option_cells, processes, s, site, status, totals_line,
+};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -84,10 +86,7 @@ pub fn text(doc: &Value) -> String {
     );
     for c in arr(&doc["commands"]) {
         let lines = arr(&c["error_lines_provider"]);
-        let notes: Vec<String> = MODES
-            .iter()
-            .filter_map(|m| c[*m]["note"].as_str().map(|n| format!("{m}: {n}")))
-            .collect();
+        let notes = notes(c);
         if lines.is_empty() && notes.is_empty() {
             continue;
         }
