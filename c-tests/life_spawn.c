@@ -135,15 +135,7 @@ static void posix_spawn_children(void)
         CHECK_EQ(reap(pid), 0);
     CHECK_EQ(prio(c.client), 31);
     CHECK_EQ(prio(c.server), 22);
-    struct sockaddr_in addr;
-    int l = listener_on("127.0.0.1", &addr);
-    connect_to(cand, &addr);
-    int s = accept_one(l);
-    CHECK_EQ(prio(cand), 23); /* replayed when it became a SAN socket */
-    CHECK_EQ(wsp_value_of(cand, WSOL, PRIO), 23);
-    close(s);
-    close(l);
-    close(cand);
+    candidate_connects_with(cand, 23);
     data_flows(c);
     posix_spawn_file_actions_destroy(&fa);
     close_conn(c);

@@ -3,7 +3,8 @@
  * (life_*.c) and through segments the library must refuse (segment_trust.c)
  * share, on top of harness.h: a watchdog, children forked and reaped, the path of
  * the program itself (to exec it again), and checks that a connection still
- * carries data and that a fresh one is a working SAN connection.
+ * carries data, that a fresh one is a working SAN connection, and that a
+ * candidate's value is replayed when it connects.
  *
  * Processes are ordered by waitpid() and pipes only; nothing sleeps.
  */
@@ -122,6 +123,22 @@ static inline void fresh_san_conn_works(int value)
     CHECK_EQ(set_int(n.client, IPPROTO_TCP, TCP_NODELAY, 1), 0);
     data_flows(n);
     close_conn(n);
+}
+
+/* Candidate `cand`, whose option was set to `value` while it was a plain socket,
+ * connects to a fresh listener: it becomes a SAN socket with the value replayed.
+ * Closes it, the listener and the accepted end. */
+static inline void candidate_connects_with(int cand, int value)
+{
+    struct sockaddr_in addr;
+    int l = listener_on("127.0.0.1", &addr);
+    connect_to(cand, &addr);
+    int s = accept_one(l);
+    CHECK_EQ(prio(cand), value); /* replayed when it became a SAN socket */
+    CHECK_EQ(wsp_value_of(cand, WSOL, PRIO), value);
+    close(s);
+    close(l);
+    close(cand);
 }
 
 #endif /* PROCESS_H */

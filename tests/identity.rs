@@ -4,9 +4,8 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use support::agent::Agent;
 use support::san_tool::assert_sound;
 use support::{San, me};
 use wsd::san::endpoint::Claimed;
@@ -632,19 +631,13 @@ print(json.dumps({"direct": rc, "answers": sorted(answers)}))
 #[test]
 fn accepted_endpoints_have_their_sockets_addresses_however_accept_is_called() {
     let san = San::new("accept-addr");
-    let mut child = support::preloaded(support::cc::program("accept_addr"), &san)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (stderr, _reader) = support::process::gather(child.stderr.take().unwrap());
-    let lines = support::process::lines_of(child.stdout.take().unwrap());
+    let mut program = Agent::program(
+        support::preloaded(support::cc::program("accept_addr"), &san),
+        "accept_addr",
+    );
     let mut conns = Vec::new();
     loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no 'ready': {}", String::from_utf8_lossy(&stderr.lock().unwrap())));
+        let line = program.line();
         if line == "ready" {
             break;
         }
@@ -654,8 +647,7 @@ fn accepted_endpoints_have_their_sockets_addresses_however_accept_is_called() {
         conns.len() >= 15,
         "three listeners at least, five ways each: {conns:?}"
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&support::san_tool::wsd_san_ok(&san, &["status", "--json"])).unwrap();
+    let v = support::san_tool::status(&san);
     for line in &conns {
         let field = |k: &str| {
             line.split(' ')
@@ -672,7 +664,7 @@ fn accepted_endpoints_have_their_sockets_addresses_however_accept_is_called() {
         assert_eq!(accepted["peer_id"], client["id"], "{line}");
         assert_eq!(client["peer_id"], accepted["id"], "{line}");
     }
-    drop(child.stdin.take());
-    assert!(child.wait().unwrap().success());
+    program.stdin = None;
+    assert!(program.wait().success());
     assert_sound(&san, "after the program");
 }

@@ -4,12 +4,11 @@
 //! function without a `# Safety` section — so that a
 //! check that silently passed everything would be caught.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod support;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+use std::path::Path;
+use std::process::Command;
+use support::{TempDir, root};
 
 /// `scripts/layers` on `shim`: its exit status and what it printed.
 fn layers(shim: &Path) -> (bool, String) {
@@ -23,11 +22,11 @@ fn layers(shim: &Path) -> (bool, String) {
     )
 }
 
-/// A copy of `src/shim` to break, in a directory of its own.
-fn copy_of_shim(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wsd-layers-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    copy_dir(&root().join("src/shim"), &dir);
+/// A copy of `src/shim` to break, in a directory of its own (removed however
+/// the test ends).
+fn copy_of_shim(name: &str) -> TempDir {
+    let dir = TempDir::new(&format!("layers-{name}"));
+    copy_dir(&root().join("src/shim"), &dir.0);
     dir
 }
 
@@ -48,9 +47,9 @@ fn copy_dir(from: &Path, to: &Path) {
 /// broke, which it must refuse: what it printed.
 fn refuses(tag: &str, change: impl FnOnce(&Path)) -> String {
     let dir = copy_of_shim(tag);
-    change(&dir);
-    let (ok, out) = layers(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
+    change(&dir.0);
+    let (ok, out) = layers(&dir.0);
+    drop(dir);
     assert!(!ok, "{out}");
     out
 }

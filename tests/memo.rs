@@ -20,7 +20,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{OnceLock, mpsc};
+use std::sync::mpsc;
 use std::time::Duration;
 use support::San;
 use wsd::san::{Segment, Target};
@@ -381,9 +381,8 @@ fn run(exe: &Path, threads: &str, env: &[(&str, &str)], steps: &[Step]) -> Trans
 }
 
 /// `<target>/c-tests/memo`, compiled once per test binary.
-fn exe() -> &'static Path {
-    static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| support::cc::program("memo"))
+fn exe() -> PathBuf {
+    support::cc::program("memo")
 }
 
 /// Runs the program of `seed` both ways and compares. `provider_answers`: the
@@ -391,8 +390,8 @@ fn exe() -> &'static Path {
 fn same_either_way(seed: u64, env: &[(&str, &str)], provider_answers: bool) {
     let exe = exe();
     let steps = program(seed);
-    let with_memo = run(exe, "same", env, &steps);
-    let without = run(exe, "fresh", env, &steps);
+    let with_memo = run(&exe, "same", env, &steps);
+    let without = run(&exe, "fresh", env, &steps);
     if let Some(i) = (0..steps.len()).find(|&i| with_memo.replies[i] != without.replies[i]) {
         let from = i.saturating_sub(12);
         let context: Vec<String> = (from..=i)

@@ -17,12 +17,45 @@
 mod support;
 
 use serde_json::Value;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 use support::agent::pair;
 use support::c_run::Run;
 use support::cc::{program, shared};
+use support::process::{HANG, run_guarded};
 use support::san_tool::{endpoints, status};
-use support::{San, library};
+use support::{San, library, preloaded};
+
+/// `LD_PRELOAD`'s list of `libs`, in their order.
+fn preload_list(libs: &[&Path]) -> OsString {
+    let mut list = OsString::new();
+    for (i, lib) in libs.iter().enumerate() {
+        if i > 0 {
+            list.push(":");
+        }
+        list.push(lib);
+    }
+    list
+}
+
+/// `python3 -c SCRIPT ARGS` on segment `san`, as [`preloaded`] makes it but with
+/// `LD_PRELOAD` set to `preload` (or not set at all); it must succeed within
+/// [`HANG`]. Its standard output.
+fn python_out(san: &San, preload: Option<OsString>, script: &str, args: &[&OsStr]) -> String {
+    let mut cmd = preloaded("python3", san);
+    match preload {
+        Some(p) => cmd.env("LD_PRELOAD", p),
+        None => cmd.env_remove("LD_PRELOAD"),
+    };
+    cmd.args(["-c", script]).args(args);
+    let (status, hung, out, err) = run_guarded(cmd, HANG);
+    assert!(
+        !hung && status.success(),
+        "python3 -c {script:?}: {status:?}{}\n--- stdout\n{out}--- stderr\n{err}",
+        if hung { " (hung: killed)" } else { "" }
+    );
+    out
+}
 
 #[test]
 fn fork_while_four_threads_are_inside_set_and_get() {
@@ -104,22 +137,16 @@ fn a_dlopened_library_is_interposed_too() {
 #[test]
 fn threads_started_from_constructors_get_correct_answers() {
     let early = shared("life_early");
-    let wsd = library().as_os_str().to_owned();
-    let join = |a: &OsString, b: &OsString| {
-        let mut p = a.clone();
-        p.push(":");
-        p.push(b);
-        p
-    };
+    let wsd = library();
     let variants: [(&str, Option<OsString>); 3] = [
         ("constructors in the program", None),
         (
             "helper preloaded before libwsd",
-            Some(join(&early.clone().into(), &wsd)),
+            Some(preload_list(&[&early, wsd])),
         ),
         (
             "helper preloaded after libwsd",
-            Some(join(&wsd, &early.clone().into())),
+            Some(preload_list(&[wsd, &early])),
         ),
     ];
     for (what, preload) in variants {
@@ -168,23 +195,17 @@ fn a_library_preloaded_after_libwsd_gets_the_calls_it_passes_on() {
     // libwsd.so's real getsockopt is the next definition after its own: here the
     // helper's, which answers its made-up level itself (libc would refuse it).
     let next = shared("life_next");
-    let mut preload = library().as_os_str().to_owned();
-    preload.push(":");
-    preload.push(&next);
+    let preload = preload_list(&[library(), &next]);
     let san = San::new("next");
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
-             print(s.getsockopt(0x7777, 1), s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE))",
-        ])
-        .env("LD_PRELOAD", preload)
-        .env("WSD_SAN", &san.name)
-        .output()
-        .expect("run python3");
-    assert!(out.status.success(), "{out:?}");
+    let out = python_out(
+        &san,
+        Some(preload),
+        "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         print(s.getsockopt(0x7777, 1), s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE))",
+        &[],
+    );
     let want = format!("4242 {}", libc::SOCK_DGRAM);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+    assert_eq!(out.trim(), want);
 }
 
 #[test]
@@ -194,29 +215,24 @@ fn the_real_functions_are_found_however_many_objects_come_before_libc() {
     let plugin = shared("life_plugin");
     let dir = plugin.parent().expect("the plugin has a directory").join("many");
     std::fs::create_dir_all(&dir).expect("create <target>/c-tests/many");
-    let mut preload = library().as_os_str().to_owned();
-    for i in 0..24 {
-        let copy = dir.join(format!("libmany{i}.so"));
-        std::fs::copy(&plugin, &copy).expect("copy life_plugin.so");
-        preload.push(":");
-        preload.push(&copy);
-    }
+    let copies: Vec<_> = (0..24)
+        .map(|i| {
+            let copy = dir.join(format!("libmany{i}.so"));
+            std::fs::copy(&plugin, &copy).expect("copy life_plugin.so");
+            copy
+        })
+        .collect();
+    let mut libs = vec![library()];
+    libs.extend(copies.iter().map(|c| c.as_path()));
     let san = San::new("many");
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
-             print(s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)); s.close()",
-        ])
-        .env("LD_PRELOAD", preload)
-        .env("WSD_SAN", &san.name)
-        .output()
-        .expect("run python3");
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        libc::SOCK_DGRAM.to_string()
+    let out = python_out(
+        &san,
+        Some(preload_list(&libs)),
+        "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         print(s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)); s.close()",
+        &[],
     );
+    assert_eq!(out.trim(), libc::SOCK_DGRAM.to_string());
 }
 
 #[test]
@@ -225,25 +241,17 @@ fn libwsd_dlopened_by_a_program_passes_its_calls_on() {
     // comes before it in the loader's chain then, and its real functions are
     // what dlsym(RTLD_NEXT, ...) finds from it: libc's.
     let san = San::new("dlopened");
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import ctypes, socket, sys; lib = ctypes.CDLL(sys.argv[1]); \
-             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
-             v = ctypes.c_int(0); n = ctypes.c_uint(4); \
-             r = lib.getsockopt(s.fileno(), socket.SOL_SOCKET, socket.SO_TYPE, ctypes.byref(v), ctypes.byref(n)); \
-             print(r, v.value)",
-        ])
-        .arg(library())
-        .env_remove("LD_PRELOAD")
-        .env("WSD_SAN", &san.name)
-        .output()
-        .expect("run python3");
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("0 {}", libc::SOCK_DGRAM)
+    let out = python_out(
+        &san,
+        None,
+        "import ctypes, socket, sys; lib = ctypes.CDLL(sys.argv[1]); \
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+         v = ctypes.c_int(0); n = ctypes.c_uint(4); \
+         r = lib.getsockopt(s.fileno(), socket.SOL_SOCKET, socket.SO_TYPE, ctypes.byref(v), ctypes.byref(n)); \
+         print(r, v.value)",
+        &[library().as_os_str()],
     );
+    assert_eq!(out.trim(), format!("0 {}", libc::SOCK_DGRAM));
 }
 
 #[test]

@@ -236,8 +236,7 @@ fn require(program: &str, packages: &str) {
 /// (besides the listener), both ends SAN sockets paired with each other, the
 /// connector held by `client`, the accepted end by `server`. Their ids.
 fn one_connection(san: &San, client: &str, server: &str) -> [u64; 2] {
-    let out = support::san_tool::wsd_san_ok(san, &["status", "--json"]);
-    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let v = support::san_tool::status(san);
     let ends: Vec<&Value> = support::san_tool::endpoints(&v)
         .iter()
         .filter(|e| e["role"] != "listener")

@@ -8,9 +8,9 @@
 mod support;
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-use support::{San, TempDir, library, tool, wsd_run};
+use support::{San, TempDir, library, run_reporting, tool, wsd_run};
 
 /// A fresh scratch directory, and the path of a marker file in it that the
 /// refused programs would create.
@@ -34,15 +34,6 @@ fn run_lib(cmd: &[&str]) -> Command {
         .args(cmd)
         .env_remove("WSD_SAN");
     c
-}
-
-/// `wsd run` of `cmd` on `san` with `flags`, which send its JSON report to
-/// `report`; the run must succeed. Its output, and the report.
-fn run_reporting(san: &San, flags: &[&str], cmd: &[&str], report: &Path) -> (Output, Value) {
-    let out = wsd_run(san, flags, cmd).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let doc = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
-    (out, doc)
 }
 
 /// `cmd` (a `wsd report --json`), which must succeed: its report.

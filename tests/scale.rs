@@ -36,13 +36,13 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use support::San;
 use support::agent::{Agent, pair};
 use support::process::{Proc, dead, describe, drain, lines_of, next_line};
-use support::san_tool::{endpoint, status, text, wsd_san, wsd_san_ok};
+use support::san_tool::{assert_sound, endpoint, status, text, wsd_san, wsd_san_ok};
 use wsd::san::Segment;
 use wsd::san::layout::{STATE_CLAIMED, STATE_FREE, STATE_LIVE, STATE_MASK, identity_pid};
 use wsd::san::reap::{Reaped, alive, process_stat};
@@ -94,9 +94,8 @@ fn seed() -> u64 {
 // ---- the churn worker ---------------------------------------------------------------
 
 /// `c-tests/churn.c`, compiled once per test binary.
-fn churn() -> &'static Path {
-    static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| support::cc::program("churn"))
+fn churn() -> PathBuf {
+    support::cc::program("churn")
 }
 
 /// `churn THREADS COUNT ROUNDS DEADLINE_MS MODE SEED` under the library.
@@ -142,8 +141,7 @@ const ERRORS: [&str; 4] = ["ENETDOWN", "ENOTCONN", "ENETRESET", "ENOPROTOOPT"];
 /// `check` finds no violation, no endpoint is live, no record is left claimed, no
 /// temporary segment file is left behind. Returns the final status.
 fn assert_sound_and_empty(san: &San) -> Value {
-    let check = wsd_san(san, &["check"]);
-    assert_eq!(check.status.code(), Some(0), "wsd san check: {}", text(&check));
+    assert_sound(san, "at the end");
     let v = status(san);
     assert_eq!(v["live"], 0, "every record reclaimed: {v:#}");
 
@@ -769,13 +767,7 @@ fn a_full_segment_makes_new_sockets_fall_back_and_nothing_breaks() {
         assert!(sane, "{}: set {set}, get {get}", a.what);
         assert_eq!(a.ask("nodelay"), "ok", "{}", a.what);
     }
-    let out = wsd_san(&san, &["check"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_sound(&san, "after both ends set and read options");
     for a in [&mut server, &mut client] {
         let (st, _) = a.finish();
         assert!(st.success(), "{}: {st:?}", a.what);

@@ -29,11 +29,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use support::agent::{agent_command, pair, pair_with};
 use support::c_run::{Outcome, Run};
 use support::cc::program;
-use support::san_tool::{wsd_san, wsd_san_ok};
+use support::san_tool::{assert_sound, endpoint, status, wsd_san, wsd_san_ok};
 use support::valgrind;
-use support::{
-    San, TempDir, TempFile, is_root, library, me, new_endpoint, nobody, preloaded, temp_name, uid_of,
-};
+use support::{San, TempDir, TempFile, is_root, library, me, new_endpoint, nobody, preloaded, temp_name};
 use wsd::san::layout::{HEADER_SIZE, Header, LAYOUT_VERSION, MAGIC, MAX_CAPACITY, REPORT_ROWS, segment_size};
 use wsd::san::{EndpointRef, Segment};
 
@@ -42,9 +40,9 @@ fn segment_trust() -> PathBuf {
     program("segment_trust")
 }
 
-/// Exited 0 with exactly one warning, which says the segment cannot be used and
-/// mentions `reason`. `case` names what was planted.
-fn assert_refused_once(o: &Outcome, case: &str, reason: &str) {
+/// Did not hang, exited 0, and the library did not panic. `case` names what was
+/// planted.
+fn assert_ran(o: &Outcome, case: &str) {
     assert!(!o.hung, "{case}: hung\n{}", o.report());
     assert!(o.status.success(), "{case}: failed\n{}", o.report());
     assert!(
@@ -52,6 +50,12 @@ fn assert_refused_once(o: &Outcome, case: &str, reason: &str) {
         "{case}: the library panicked\n{}",
         o.report()
     );
+}
+
+/// [`assert_ran`], with exactly one warning, which says the segment cannot be
+/// used and mentions `reason`.
+fn assert_refused_once(o: &Outcome, case: &str, reason: &str) {
+    assert_ran(o, case);
     let w = o.warnings();
     assert_eq!(w.len(), 1, "{case}: one warning, not {}\n{}", w.len(), o.report());
     assert!(
@@ -171,7 +175,7 @@ fn a_segment_made_by_root_is_out_of_reach_of_nobody() {
         .arg(&nobody_log.0)
         .run(&san);
     o.assert_clean();
-    let text = String::from_utf8_lossy(&std::fs::read(&nobody_log.0).unwrap_or_default()).into_owned();
+    let text = nobody_log.read();
     let warnings: Vec<&str> = text.lines().filter(|l| l.starts_with("wsd: ")).collect();
     assert_eq!(warnings.len(), 1, "nobody's log:\n{text}\n{}", o.report());
     assert!(
@@ -329,7 +333,7 @@ fn a_segment_owned_by_another_user_is_refused_with_one_warning() {
         println!("skipped: chowning a segment to nobody needs root");
         return;
     }
-    let nobody = uid_of("nobody").unwrap_or(65534);
+    let nobody = nobody().0;
     let san = San::new("foreign");
     wsd_san_ok(&san, &["create"]);
     std::os::unix::fs::chown(san.path(), Some(nobody), None).unwrap();
@@ -541,15 +545,7 @@ fn hostile_header_fields_are_refused_or_survived_without_reading_outside_the_map
                         "{what}: a refused segment was written to"
                     );
                 }
-                None => {
-                    assert!(!o.hung, "{what}: hung\n{}", o.report());
-                    assert!(o.status.success(), "{what}: failed\n{}", o.report());
-                    assert!(
-                        !o.stderr.contains("panicked at"),
-                        "{what}: the library panicked\n{}",
-                        o.report()
-                    );
-                }
+                None => assert_ran(&o, &what),
             }
         }
     }
@@ -613,8 +609,7 @@ fn check_reports_each_planted_violation() {
         .map(|_| seg.allocate(&new_endpoint(me, pid)).unwrap().endpoint())
         .collect();
     let rec = |i: usize| seg.record(refs[i].index).unwrap();
-    let out = wsd_san(&san, &["check"]);
-    assert_eq!(out.status.code(), Some(0), "sound before the corruption");
+    assert_sound(&san, "before the corruption");
 
     rec(0).state.store(0x77, Relaxed);
     rec(1).group_priority.store(-5, Relaxed);
@@ -683,17 +678,8 @@ fn check_names_a_bad_record_by_the_id_status_shows() {
     bad.so_debug.store(9, Relaxed);
     bad.fd.store(12345, Relaxed);
 
-    let out = wsd_san(&san, &["status", "--json"]);
-    assert!(out.status.success());
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let shown: Vec<&Value> = v["endpoints"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["fd"] == 12345)
-        .collect();
-    assert_eq!(shown.len(), 1, "{v:#}");
-    let id = shown[0]["id"].as_u64().unwrap();
+    let v = status(&san);
+    let id = endpoint(&v, &[("fd", 12345.into())])["id"].as_u64().unwrap();
     assert_ne!(
         u64::from(refs[1].index),
         id,

@@ -9,6 +9,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::{San, TempDir, TempFile};
 
 /// Two files, two functions setting options; `set_nodelay_again` sets the
 /// same option from another line, and `set_nodelay` runs twice.
@@ -74,42 +75,43 @@ fn line_of(source: &str, marker: &str) -> u64 {
     source.lines().position(|l| l.contains(marker)).expect("marker") as u64 + 1
 }
 
-/// The program built from the two files with `-g` into a directory of its own,
-/// and a stripped copy beside it.
-fn build() -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!("wsd-sites-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("a.c"), A_C).unwrap();
-    std::fs::write(dir.join("b.c"), format!("{B_C}{PAIR_C}")).unwrap();
-    let exe = dir.join("twofiles");
+/// `cc ARGS -o EXE` in `dir`, which must succeed.
+fn cc(dir: &Path, args: &[&str], exe: &Path) {
     let out = Command::new("cc")
-        .current_dir(&dir)
-        .args(["-g", "-O0", "-fno-inline", "a.c", "b.c", "-o"])
-        .arg(&exe)
+        .current_dir(dir)
+        .args(args)
+        .arg("-o")
+        .arg(exe)
         .output()
         .expect("run cc");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stripped = dir.join("twofiles.stripped");
+}
+
+/// The program built from the two files with `-g` into a directory of its own
+/// (removed with it), and a stripped copy beside it.
+fn build() -> (TempDir, PathBuf, PathBuf) {
+    let dir = TempDir::new("sites");
+    std::fs::write(dir.path("a.c"), A_C).unwrap();
+    std::fs::write(dir.path("b.c"), format!("{B_C}{PAIR_C}")).unwrap();
+    let exe = dir.path("twofiles");
+    cc(&dir.0, &["-g", "-O0", "-fno-inline", "a.c", "b.c"], &exe);
+    let stripped = dir.path("twofiles.stripped");
     std::fs::copy(&exe, &stripped).unwrap();
     let out = Command::new("strip").arg(&stripped).output().expect("run strip");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    (exe, stripped)
+    (dir, exe, stripped)
 }
 
 /// The JSON report of `program` run under `wsd run` in `mode`.
 fn report(program: &Path, mode: &str) -> Value {
-    let san = support::San::new("sites");
-    let file = std::env::temp_dir().join(format!("wsd-sites-{}-{}.json", std::process::id(), san.name));
-    let out = support::wsd_run(
+    let san = San::new("sites");
+    let file = TempFile::new("sites-report");
+    let (_, doc) = support::run_reporting(
         &san,
-        &["--mode", mode, "--json", "--report", file.to_str().unwrap()],
+        &["--mode", mode, "--json", "--report", file.0.to_str().unwrap()],
         &[program.to_str().unwrap()],
-    )
-    .output()
-    .expect("run wsd");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&file);
+        &file.0,
+    );
     doc
 }
 
@@ -130,7 +132,7 @@ fn sites(row: &Value) -> &Vec<Value> {
 
 #[test]
 fn rows_name_their_call_sites_by_function_and_line_and_by_offset_when_stripped() {
-    let (exe, stripped) = build();
+    let (dir, exe, stripped) = build();
     let doc = report(&exe, "provider");
 
     // TCP_NODELAY from two places in a.c: set_nodelay (twice) and set_nodelay_again.
@@ -194,27 +196,24 @@ fn rows_name_their_call_sites_by_function_and_line_and_by_offset_when_stripped()
     );
 
     // The text report says where, too.
-    let _ = std::fs::remove_dir_all(exe.parent().unwrap());
+    drop(dir);
 }
 
 #[test]
 fn a_python_programs_calls_are_said_to_come_from_its_socket_module() {
-    let san = support::San::new("sites-py");
-    let file = std::env::temp_dir().join(format!("wsd-sites-py-{}.json", std::process::id()));
+    let san = San::new("sites-py");
+    let file = TempFile::new("sites-py-report");
     let script = format!(
         "{}; import socket as s; c.setsockopt(s.IPPROTO_TCP, s.TCP_NODELAY, 1)",
         support::ONE_CONNECTION
     );
-    let out = support::wsd_run(
+    let (_, doc) = support::run_reporting(
         &san,
-        &["--json", "--report", file.to_str().unwrap()],
+        &["--json", "--report", file.0.to_str().unwrap()],
         &["python3", "-c", &script],
-    )
-    .output()
-    .expect("run wsd");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
-    let _ = std::fs::remove_file(&file);
+        &file.0,
+    );
+    drop(file);
     let nodelay = row(&doc, "TCP_NODELAY");
     let s = sites(nodelay);
     assert!(!s.is_empty(), "{nodelay:#}");
@@ -232,14 +231,13 @@ fn a_python_programs_calls_are_said_to_come_from_its_socket_module() {
 fn a_module_path_planted_in_the_segment_is_not_read_unless_it_is_a_regular_file() {
     // The segment is shared: another process may have written a module's path.
     // A FIFO would block the report forever, /dev/zero would fill the memory.
-    let san = support::San::new("sites-hostile");
+    let san = San::new("sites-hostile");
     let out = support::wsd_run(&san, &["-q"], &["python3", "-c", support::ONE_CONNECTION])
         .output()
         .expect("run wsd");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let dir = std::env::temp_dir().join(format!("wsd-sites-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let fifo = dir.join("fifo");
+    let dir = TempDir::new("sites-hostile");
+    let fifo = dir.path("fifo");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
@@ -260,7 +258,7 @@ fn a_module_path_planted_in_the_segment_is_not_read_unless_it_is_a_regular_file(
     let mut report = support::tool();
     report.args(["report", "--json", "--san", &san.name]);
     let (status, hung, out, err) = support::process::run_guarded(report, std::time::Duration::from_secs(60));
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     assert!(!hung, "wsd report hung on a planted module path\n{err}");
     assert!(status.success(), "{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
@@ -301,19 +299,12 @@ int main(void) {
 fn a_memo_counts_each_end_of_a_connection_in_its_own_row() {
     // The memo's key once lacked the endpoint's role: the accepted end's calls,
     // made from the connector's place, were counted in the connector's row.
-    let dir = std::env::temp_dir().join(format!("wsd-sites-ends-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("ends.c"), format!("{ENDS_C}{PAIR_C}")).unwrap();
-    let exe = dir.join("ends");
-    let out = Command::new("cc")
-        .current_dir(&dir)
-        .args(["-O1", "ends.c", "-o"])
-        .arg(&exe)
-        .output()
-        .expect("run cc");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = TempDir::new("sites-ends");
+    std::fs::write(dir.path("ends.c"), format!("{ENDS_C}{PAIR_C}")).unwrap();
+    let exe = dir.path("ends");
+    cc(&dir.0, &["-O1", "ends.c"], &exe);
     let doc = report(&exe, "switch");
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     let counts: Vec<(String, u64)> = doc["rows"]
         .as_array()
         .unwrap()

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use support::process::{Proc, drain};
 use support::{library, tool};
 
 const REDIS_SERVER: &str = "redis-server --port {port} --bind 127.0.0.1 --save \"\" --appendonly no";
@@ -23,11 +24,7 @@ const REDIS_SERVER: &str = "redis-server --port {port} --bind 127.0.0.1 --save \
 /// settings, bounded by a guard; its status, output and error.
 fn study(args: &[&str]) -> (std::process::ExitStatus, String, String) {
     let mut cmd = tool();
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("WSD_") || k == "LD_PRELOAD" {
-            cmd.env_remove(k);
-        }
-    }
+    support::clear_wsd_env(&mut cmd);
     cmd.arg("study")
         .arg("--lib")
         .arg(library())
@@ -591,8 +588,10 @@ fn a_signal_stops_the_study_and_what_it_runs() {
         .env_remove("WSD_SAN")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let san = support::San::path_of(&format!("study-{}-switch", child.id()));
+    let mut study = Proc::spawn(cmd, "wsd study, to be stopped by SIGTERM");
+    let stdout = drain(study.child.stdout.take());
+    let stderr = drain(study.child.stderr.take());
+    let san = support::San::path_of(&format!("study-{}-switch", study.pid()));
     let sleeping = || {
         std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
             std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == format!("sleep\0{mark}\0").as_bytes())
@@ -601,31 +600,16 @@ fn a_signal_stops_the_study_and_what_it_runs() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !(san.exists() && sleeping()) {
         assert!(Instant::now() < deadline, "the study did not start its command");
-        assert!(child.try_wait().unwrap().is_none(), "the study ended early");
+        assert!(study.child.try_wait().unwrap().is_none(), "the study ended early");
         std::thread::sleep(Duration::from_millis(10));
     }
     // SAFETY: the child is not reaped yet.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the study did not end on SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        status.code(),
-        Some(128 + libc::SIGTERM),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
-    assert!(out.stdout.is_empty(), "no study written");
+    unsafe { libc::kill(study.pid() as libc::pid_t, libc::SIGTERM) };
+    let status = study.wait();
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{stderr}");
+    assert!(stderr.contains("interrupted"));
+    assert!(stdout.is_empty(), "no study written");
     assert!(!san.exists(), "the segment is removed");
     assert!(!sleeping(), "the command is stopped");
 }

@@ -26,7 +26,6 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 use support::San;
@@ -52,9 +51,8 @@ fn root() -> &'static Path {
 }
 
 /// `<target>/c-tests/sweep`, compiled from `c-tests/sweep.c` once per test binary.
-fn program() -> &'static Path {
-    static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| support::cc::program("sweep"))
+fn program() -> PathBuf {
+    support::cc::program("sweep")
 }
 
 // ---- the program's lines ---------------------------------------------------------

@@ -122,11 +122,9 @@ impl Run {
         cmd.args(&self.args)
             .current_dir(super::root())
             .stdin(Stdio::null());
+        super::clear_wsd_env(&mut cmd);
         for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("WSD_")
-                || k.to_string_lossy().starts_with("LIFE_")
-                || k == "LD_PRELOAD"
-            {
+            if k.to_string_lossy().starts_with("LIFE_") {
                 cmd.env_remove(k);
             }
         }

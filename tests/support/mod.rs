@@ -181,15 +181,21 @@ pub fn nobody() -> (u32, u32) {
     }
 }
 
-/// `program` under the library for segment `san`, logging to /dev/null, with none
-/// of the caller's `WSD_*` settings and no standard input.
-pub fn preloaded(program: impl AsRef<std::ffi::OsStr>, san: &San) -> Command {
-    let mut cmd = Command::new(program);
+/// Leaves none of the caller's `WSD_*` settings, nor its `LD_PRELOAD`, in
+/// `cmd`'s environment.
+pub fn clear_wsd_env(cmd: &mut Command) {
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("WSD_") || k == "LD_PRELOAD" {
             cmd.env_remove(k);
         }
     }
+}
+
+/// `program` under the library for segment `san`, logging to /dev/null, with none
+/// of the caller's `WSD_*` settings and no standard input.
+pub fn preloaded(program: impl AsRef<std::ffi::OsStr>, san: &San) -> Command {
+    let mut cmd = Command::new(program);
+    clear_wsd_env(&mut cmd);
     cmd.env("LD_PRELOAD", library())
         .env("WSD_SAN", &san.name)
         .env("WSD_LOG_FILE", "/dev/null")
@@ -269,6 +275,20 @@ pub fn wsd_run(san: &San, extra: &[&str], cmd: &[&str]) -> Command {
         .args(cmd);
     c.env("WSD_LOG_FILE", "/dev/null");
     c
+}
+
+/// `wsd run` of `cmd` on `san` ([`wsd_run`]) with `flags`, which send its JSON
+/// report to `report`; the run must succeed. Its output, and the report.
+pub fn run_reporting(
+    san: &San,
+    flags: &[&str],
+    cmd: &[&str],
+    report: &Path,
+) -> (std::process::Output, serde_json::Value) {
+    let out = wsd_run(san, flags, cmd).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    (out, doc)
 }
 
 /// A python3 program that makes one loopback connection (a listener, a client,
